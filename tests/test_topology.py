@@ -1,0 +1,94 @@
+"""Topology: names, spreading, ports, peers and totals (pure, no Pulumi runtime)."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.topology import (
+    bft_fault_budget,
+    build_topology,
+    largest_safe_unavailable,
+    spread,
+    worst_case_down,
+)
+from tests.test_settings import settings_for
+
+
+@pytest.mark.parametrize("nodes, containers, expected", [
+    (20, 4, [5, 5, 5, 5]),
+    (15, 6, [3, 3, 3, 2, 2, 2]),
+    (20, 8, [3, 3, 3, 3, 2, 2, 2, 2]),
+    (17, 7, [3, 3, 3, 2, 2, 2, 2]),
+    (1, 1, [1]),
+])
+def test_spread_is_even_with_the_remainder_first(nodes, containers, expected):
+    assert spread(nodes, containers) == expected
+
+
+def test_growing_a_group_by_one_container_keeps_every_existing_container_unchanged():
+    before, after = spread(15, 6), spread(17, 7)
+    assert after[:6] == before
+
+
+@pytest.mark.parametrize("n, f", [(1, 0), (4, 1), (20, 6), (25, 8), (100, 33)])
+def test_bft_fault_budget(n, f):
+    assert bft_fault_budget(n) == f
+
+
+def test_worst_case_counts_the_largest_containers():
+    assert worst_case_down([3, 3, 3, 2, 2, 2], 2) == 6
+    assert largest_safe_unavailable([3, 3, 3, 2, 2, 2], 7) == 2
+    assert largest_safe_unavailable([5, 5, 5, 5], 6) == 1
+
+
+def test_option_b_names_and_spread():
+    t = build_topology(settings_for("option-b"))
+    v = t.group("validator")
+    assert [c.name for c in v.containers] == ["validator-1", "validator-2", "validator-3", "validator-4"]
+    assert v.containers[0].node_names == [f"validator-1{x}" for x in "abcde"]
+    assert [len(c.nodes) for c in t.group("slim").containers] == [3, 3, 3, 2, 2, 2]
+    assert len(t.nodes) == 51 and len(t.containers) == 14
+
+
+def test_option_c_has_65_nodes_in_18_containers():
+    t = build_topology(settings_for("option-c"))
+    assert t.counts() == {"validator": {"containers": 5, "nodes": 25}, "business": {"containers": 5, "nodes": 20},
+                          "slim": {"containers": 8, "nodes": 20}}
+    assert len(t.containers) == 18
+
+
+@pytest.mark.parametrize("stack", ["option-b", "option-c", "dev"])
+def test_names_are_unique_and_ports_unique_inside_each_container(stack):
+    t = build_topology(settings_for(stack))
+    names = [n.name for n in t.nodes]
+    assert len(names) == len(set(names))
+    for c in t.containers:
+        ports = c.http_ports + c.p2p_ports
+        assert len(ports) == len(set(ports)), c.name
+
+
+def test_ports_are_deterministic():
+    a = build_topology(settings_for("option-b"))
+    b = build_topology(settings_for("option-b"))
+    assert a == b
+
+
+def test_validator_peers_name_every_validator_by_container_dns_name():
+    t = build_topology(settings_for("option-b"))
+    peers = t.validator_peers
+    assert len(peers) == 20
+    assert peers[0] == "validator-1a@validator-1:9080" and peers[-1] == "validator-4e@validator-4:9084"
+    assert not any("localhost" in p or "127.0.0.1" in p for p in peers)
+
+
+def test_capacity_totals_match_the_spec():
+    t = build_topology(settings_for("option-b"))
+    # 4 x 12 + 4 x 11 + 6 x 6 = 128 CPUs; 4 x 384 + 4 x 320 + 6 x 192 = 3968 MB.
+    assert t.total_cpus == 128 and t.total_memory_mb == 3968
+
+
+def test_waves_follow_max_unavailable():
+    t = build_topology(settings_for("option-b"))
+    assert t.group("validator").waves() == [["validator-1"], ["validator-2"], ["validator-3"], ["validator-4"]]
+    assert t.group("business").waves() == [["business-1", "business-2"], ["business-3", "business-4"]]
+    assert t.group("business").wave_predecessor(3) == 1 and t.group("business").wave_predecessor(2) is None

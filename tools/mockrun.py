@@ -1,0 +1,270 @@
+"""Run the real program (`__main__.py`) under Pulumi's mocks, fed a real stack file.
+
+Config reaches the program exactly as the `pulumi` CLI hands it over: project-level defaults
+from Pulumi.yaml, overridden by `Pulumi.<stack>.yaml`, every value a string (structured
+values JSON-encoded), installed with `pulumi.runtime.set_all_config`. The program then runs
+inside `run_in_stack`, as the Python language host runs it, and a recording resource monitor
+keeps every registration request whole: inputs, options, dependencies, provider, and the
+stack's outputs.
+
+Used by the tests and by `python -m tools.plan`; there is no other way the program is driven.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import runpy
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import yaml
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime import settings as runtime_settings
+from pulumi.runtime.stack import run_in_stack
+from pulumi.runtime.sync_await import _sync_await
+
+REPO = Path(__file__).resolve().parent.parent
+PROJECT = "aurigraph-cluster"
+# What a `secure:` value from a stack file decrypts to under the mocks (no passphrase here).
+SECURE_PLACEHOLDER = "decrypted-secret-placeholder"
+
+
+def stack_names(root: Path = REPO) -> list[str]:
+    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
+
+
+def _full_key(key: str) -> str:
+    return key if ":" in key else f"{PROJECT}:{key}"
+
+
+def _encode(value: Any) -> str:
+    """A config value as the CLI passes it to a program: strings as-is, the rest as JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def set_path(values: dict[str, Any], path: str, value: Any) -> None:
+    """Like `pulumi config set --path`: 'groups.validator.image' sets a nested key.
+
+    A value of None removes the key, like `pulumi config rm --path`.
+    """
+    key, _, rest = path.partition(".")
+    key = _full_key(key)
+    if not rest:
+        if value is None:
+            values.pop(key, None)
+        else:
+            values[key] = value
+        return
+    node = values.setdefault(key, {})
+    if isinstance(node, str):
+        node = values[key] = json.loads(node)
+    parts = rest.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    if value is None:
+        node.pop(parts[-1], None)
+    else:
+        node[parts[-1]] = value
+
+
+def stack_config(stack: str, overrides: Optional[Mapping[str, Any]] = None,
+                 root: Path = REPO) -> tuple[dict[str, str], list[str]]:
+    """The config map and secret keys `pulumi` would hand the program for this stack."""
+    project = yaml.safe_load((root / "Pulumi.yaml").read_text())
+    values: dict[str, Any] = {}
+    for key, decl in (project.get("config") or {}).items():
+        if isinstance(decl, dict):
+            if "default" in decl:
+                values[_full_key(key)] = decl["default"]
+            elif "value" in decl:
+                values[_full_key(key)] = decl["value"]
+        else:
+            values[_full_key(key)] = decl
+
+    secret_keys: list[str] = []
+    stack_file = root / f"Pulumi.{stack}.yaml"
+    if not stack_file.exists():
+        raise FileNotFoundError(f"no stack file {stack_file.name}")
+    for key, value in ((yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}).items():
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            value = SECURE_PLACEHOLDER
+            secret_keys.append(_full_key(key))
+        values[_full_key(key)] = copy.deepcopy(value)
+
+    for path, value in (overrides or {}).items():
+        set_path(values, path, value)
+    return {k: _encode(v) for k, v in values.items()}, secret_keys
+
+
+@dataclass
+class Registration:
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    inputs: dict[str, Any]
+    # Input property names whose value is (or contains) a Pulumi secret.
+    secret_inputs: set[str]
+    parent: str
+    provider: str
+    dependencies: list[str]
+    protect: bool
+    retain_on_delete: bool
+    delete_before_replace: bool
+    replace_on_changes: list[str]
+    ignore_changes: list[str]
+
+
+@dataclass
+class ProgramRun:
+    stack: str
+    resources: list[Registration] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    # Output names whose value is (or contains) a secret.
+    secret_outputs: set[str] = field(default_factory=set)
+    logs: list[tuple[str, str]] = field(default_factory=list)
+    error: Optional[BaseException] = None
+
+    def of_type(self, type_token: str) -> list[Registration]:
+        return [r for r in self.resources if r.type == type_token]
+
+    def named(self, name: str, type_token: Optional[str] = None) -> Registration:
+        matches = [r for r in self.resources if r.name == name and (type_token is None or r.type == type_token)]
+        if len(matches) != 1:
+            raise KeyError(f"{len(matches)} resources named {name!r} (type {type_token})")
+        return matches[0]
+
+    def by_urn(self) -> dict[str, Registration]:
+        return {r.urn: r for r in self.resources}
+
+
+def _contains_secret(value: Any) -> bool:
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+            return True
+        return any(_contains_secret(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_contains_secret(v) for v in value)
+    return False
+
+
+def _unwrap(value: Any) -> Any:
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+            return _unwrap(value.get("value"))
+        return {k: _unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        # A protobuf Struct carries every number as a double; the program sent an int.
+        return int(value)
+    return value
+
+
+def _plain(struct) -> dict[str, Any]:
+    """A protobuf Struct as plain JSON-like data, secrets still wrapped in their signature."""
+    from google.protobuf import json_format
+
+    return json_format.MessageToDict(struct)
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Echo inputs as state, plus the computed outputs the program reads back."""
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        state = dict(args.inputs)
+        if args.typ == "docker:index/remoteImage:RemoteImage":
+            digest = hashlib.sha256(str(args.inputs.get("name")).encode()).hexdigest()
+            state["imageId"] = f"sha256:{digest}"
+            state["repoDigest"] = f"{args.inputs.get('name')}@sha256:{digest}"
+        if args.typ == "random:index/randomPassword:RandomPassword":
+            seed = hashlib.sha256(args.name.encode()).hexdigest()
+            state["result"] = seed[: int(args.inputs.get("length", 32))]
+        return f"{args.name}-id", state
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        return {}
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    def __init__(self, mocks: pulumi.runtime.Mocks, run: ProgramRun):
+        super().__init__(mocks)
+        self.run = run
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            raw = _plain(request.object)
+            self.run.resources.append(Registration(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                custom=request.custom,
+                inputs=_unwrap(raw),
+                secret_inputs={k for k, v in raw.items() if _contains_secret(v)},
+                parent=request.parent,
+                provider=request.provider,
+                dependencies=list(request.dependencies),
+                protect=bool(request.protect),
+                retain_on_delete=bool(request.retainOnDelete),
+                delete_before_replace=bool(request.deleteBeforeReplace),
+                replace_on_changes=list(request.replaceOnChanges),
+                ignore_changes=list(request.ignoreChanges),
+            ))
+        return response
+
+    def RegisterResourceOutputs(self, request):
+        if request.urn.split("::")[2] == "pulumi:pulumi:Stack":
+            raw = _plain(request.outputs)
+            self.run.outputs = _unwrap(raw)
+            self.run.secret_outputs = {k for k, v in raw.items() if _contains_secret(v)}
+        return super().RegisterResourceOutputs(request)
+
+
+class _RecordingEngine(pulumi_mocks.MockEngine):
+    def __init__(self, run: ProgramRun):
+        super().__init__(None)
+        self.run = run
+
+    def Log(self, request):
+        from pulumi.runtime.proto import engine_pb2
+
+        self.run.logs.append((engine_pb2.LogSeverity.Name(request.severity), request.message))
+        return super().Log(request)
+
+
+def run_program(stack: str, overrides: Optional[Mapping[str, Any]] = None, *, preview: bool = False,
+                root: Path = REPO) -> ProgramRun:
+    """Evaluate `__main__.py` for `stack`; any error the program raises is kept in `.error`."""
+    config, secret_keys = stack_config(stack, overrides, root)
+    run = ProgramRun(stack=stack)
+
+    runtime_settings.reset_options(project=PROJECT, stack=stack, preview=preview)
+    pulumi.runtime.set_all_config(config, secret_keys)
+    mocks = RecordingMocks()
+    monitor = RecordingMonitor(mocks, run)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
+    runtime_settings.SETTINGS.engine = _RecordingEngine(run)
+    # set_mocks installs a bare root stack; the language host instead runs the program inside
+    # a fresh one whose outputs are the program's exports. Do as the language host does.
+    runtime_settings.ROOT.set(None)
+    runtime_settings.SETTINGS.rpc_manager.clear()
+    runtime_settings.SETTINGS.outputs.clear()
+
+    root_str = str(root)
+    if root_str not in sys.path:
+        sys.path.insert(0, root_str)
+    try:
+        _sync_await(run_in_stack(lambda: runpy.run_path(str(root / "__main__.py"), run_name="__main__")))
+    except Exception as exc:  # the program's own error, kept for the caller to assert on
+        run.error = exc
+    return run
