@@ -1,0 +1,122 @@
+"""NodeGroup: one group's containers of logical nodes, each with its retained data volume.
+
+Containers are chained into rollout waves: container i depends on container
+i - maxUnavailable, so `pulumi up` replaces at most maxUnavailable containers of the group at
+once and stops at the first one that does not turn healthy (`wait=True`), leaving the rest
+on the old version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import pulumi
+import pulumi_docker as docker
+
+from . import containers as c
+from .topology import DATA_PATH, HEALTH_PATH, ContainerSpec, GroupPlan
+
+# How long one container may take to turn healthy before `pulumi up` gives up on it.
+HEALTH_WAIT_SECONDS = 180
+# SIGTERM, then this long for the nodes to leave consensus cleanly before SIGKILL.
+STOP_GRACE_SECONDS = 30
+
+
+@dataclass
+class NodeGroupArgs:
+    plan: GroupPlan
+    stack: str
+    network_name: pulumi.Input[str]
+    # Env shared by every container of the group: tuning, service endpoints, peers.
+    env: Mapping[str, pulumi.Input[str]]
+    pull_image: bool
+    protect_data: bool
+
+
+def container_env(spec: ContainerSpec, stack: str) -> dict[str, str]:
+    """What tells one container which logical nodes it runs and on which ports."""
+    return {
+        "AURIGRAPH_STACK": stack,
+        "AURIGRAPH_NODE_GROUP": spec.group,
+        "AURIGRAPH_CONTAINER": spec.name,
+        "AURIGRAPH_NODE_IDS": ",".join(spec.node_names),
+        "AURIGRAPH_NODE_HTTP_PORTS": ",".join(map(str, spec.http_ports)),
+        "AURIGRAPH_NODE_P2P_PORTS": ",".join(map(str, spec.p2p_ports)),
+    }
+
+
+def node_labels(spec: ContainerSpec, stack: str) -> dict[str, str]:
+    return {
+        f"{c.LABEL_PREFIX}.group": spec.group,
+        f"{c.LABEL_PREFIX}.nodes": ",".join(spec.node_names),
+        f"{c.LABEL_PREFIX}.stack": stack,
+        f"{c.LABEL_PREFIX}.container": spec.name,
+    }
+
+
+def health_command(spec: ContainerSpec) -> str:
+    """Healthy only when every logical node in the container answers its readiness probe."""
+    ports = " ".join(map(str, spec.http_ports))
+    return (f"for p in {ports}; do curl -fsS -o /dev/null http://127.0.0.1:$p{HEALTH_PATH} || exit 1; done")
+
+
+class NodeGroup(pulumi.ComponentResource):
+    containers: dict[str, docker.Container]
+    volumes: dict[str, docker.Volume]
+
+    def __init__(self, name: str, args: NodeGroupArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("aurigraph:index:NodeGroup", name, None, opts)
+        plan = args.plan
+        images = self._images(plan, args.pull_image)
+
+        self.containers = {}
+        self.volumes = {}
+        for spec in plan.containers:
+            labels = node_labels(spec, args.stack)
+            volume = c.data_volume(f"{spec.name}-data", f"{args.stack}-{spec.name}-data", labels,
+                                   protect=args.protect_data, parent=self)
+            previous = plan.wave_predecessor(spec.ordinal)
+            waits_for = [self.containers[plan.containers[previous - 1].name]] if previous else []
+            self.containers[spec.name] = docker.Container(
+                spec.name,
+                name=f"{args.stack}-{spec.name}",
+                hostname=spec.name,
+                image=images[spec.image],
+                envs=c.env_list({**args.env, **container_env(spec, args.stack)}),
+                labels=c.label_args(labels),
+                networks_advanced=c.network_attachment(args.network_name, [spec.name]),
+                volumes=[docker.ContainerVolumeArgs(volume_name=volume.name, container_path=DATA_PATH)],
+                cpus=f"{spec.cpus:g}",
+                memory=spec.memory_mb,
+                healthcheck=c.healthcheck(health_command(spec)),
+                wait=True,
+                wait_timeout=HEALTH_WAIT_SECONDS,
+                restart="unless-stopped",
+                must_run=True,
+                destroy_grace_seconds=STOP_GRACE_SECONDS,
+                opts=c.container_options(self, depends_on=waits_for),
+            )
+            self.volumes[spec.name] = volume
+
+        self.register_outputs({
+            "containers": {k: v.name for k, v in self.containers.items()},
+            "volumes": {k: v.name for k, v in self.volumes.items()},
+        })
+
+    def _images(self, plan: GroupPlan, pull: bool) -> dict[str, pulumi.Input[str]]:
+        """Image reference per distinct image in the group.
+
+        Without pull, the container names the image and Docker uses the copy already on the
+        host (creating a container never pulls through the API). With pull, a RemoteImage
+        fetches it and is kept on the host when the stack lets go of it.
+        """
+        refs = sorted({spec.image for spec in plan.containers})
+        if not pull:
+            return {ref: ref for ref in refs}
+        return {
+            # Named by the reference itself, so adding a canary image never renames another.
+            ref: docker.RemoteImage(f"{plan.name}-image-{ref}", name=ref, keep_locally=True,
+                                    opts=pulumi.ResourceOptions(parent=self)).image_id
+            for ref in refs
+        }

@@ -1,0 +1,69 @@
+"""Contracts with the real Pulumi: provider schemas, the project-file schema, documented config."""
+
+from __future__ import annotations
+
+import re
+
+import jsonschema
+import pytest
+import yaml
+
+from components.settings import GROUP_KEYS, TOP_LEVEL_KEYS, TUNING_KEYS
+from tests.conftest import REPO
+from tests.schema_check import DOCKER_SCHEMA, PROJECT_SCHEMA, check_inputs, load
+from tools.mockrun import stack_names
+
+
+@pytest.mark.parametrize("stack", stack_names())
+def test_recorded_docker_inputs_conform_to_the_pulumi_docker_schema(stack_run, stack):
+    schema = load(DOCKER_SCHEMA)
+    run = stack_run(stack)
+    checked = 0
+    for reg in run.resources:
+        if reg.type.startswith("docker:") or reg.type == "pulumi:providers:docker":
+            assert check_inputs(schema, reg.type, reg.inputs) == [], reg.urn
+            checked += 1
+    assert checked > 0
+
+
+def test_the_schema_check_catches_a_wrong_name_and_a_wrong_type():
+    schema = load(DOCKER_SCHEMA)
+    problems = check_inputs(schema, "docker:index/container:Container",
+                            {"image": "x:1", "memoryMb": 1, "memory": "384", "healthcheck": {"test": ["x"]}})
+    assert any("memoryMb: no such property" in p for p in problems)
+    assert any("memory: expected integer" in p for p in problems)
+    assert any("healthcheck.test: no such property" in p for p in problems)
+    assert check_inputs(schema, "docker:index/container:Container", {"name": "x"}) == [
+        "docker:index/container:Container.image: required and missing"]
+
+
+def test_pulumi_yaml_conforms_to_the_cli_project_schema():
+    project = yaml.safe_load((REPO / "Pulumi.yaml").read_text())
+    jsonschema.validate(project, load(PROJECT_SCHEMA))
+    assert project["name"] == "aurigraph-cluster"
+    assert project["runtime"]["options"] == {"toolchain": "pip", "virtualenv": "venv"}
+
+
+def test_every_config_key_is_declared_and_described_in_pulumi_yaml():
+    declared = yaml.safe_load((REPO / "Pulumi.yaml").read_text())["config"]
+    assert set(declared) == set(TOP_LEVEL_KEYS)
+    for key, decl in declared.items():
+        assert decl.get("description"), key
+        if key in ("groups", "tuning"):
+            assert "type" not in decl, f"{key}: the project schema has no object type"
+
+
+def test_every_config_key_is_in_the_readme_reference():
+    readme = (REPO / "README.md").read_text()
+    keys = list(TOP_LEVEL_KEYS) + [f"groups.<group>.{k}" for k in GROUP_KEYS] + [f"tuning.{k}" for k in TUNING_KEYS]
+    missing = [k for k in keys if f"`{k}`" not in readme]
+    assert missing == []
+
+
+@pytest.mark.parametrize("stack", stack_names())
+def test_stack_files_only_use_known_project_keys(stack):
+    config = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())["config"]
+    for key in config:
+        namespace, _, name = key.partition(":")
+        if namespace == "aurigraph-cluster":
+            assert re.sub(r"\..*", "", name) in TOP_LEVEL_KEYS, key
