@@ -1,0 +1,160 @@
+"""PostgreSQL init SQL run by a real PostgreSQL 16, and redis.conf loaded by a real redis-server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from components.render.datastores import render_postgres_init, render_redis_conf, sql_literal
+from tests.conftest import require_tool
+
+APP_PASSWORD = "app-pa$$ 'quoted\" word"
+METRICS_PASSWORD = "metrics-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_sql_literal_doubles_quotes():
+    assert sql_literal("it's") == "'it''s'"
+
+
+@contextmanager
+def postgres16():
+    """A throwaway PostgreSQL 16 (the pgserver wheel's binaries): trust on its private socket for
+    the superuser, scram-sha-256 on 127.0.0.1 for everyone, as the postgres image does."""
+    try:
+        import pgserver
+    except ImportError:
+        if os.environ.get("CI") == "true":
+            pytest.fail("pgserver (PostgreSQL 16 binaries) is required in CI")
+        pytest.skip("pgserver not installed")
+    bin_dir = Path(pgserver.__file__).parent / "pginstall" / "bin"
+    base = Path(tempfile.mkdtemp(prefix="aurigraph-pg-", dir="/tmp"))
+    run_as: list[str] = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        from pgserver.utils import ensure_prefix_permissions, ensure_user_exists
+
+        ensure_user_exists("pgserver")
+        ensure_prefix_permissions(bin_dir)
+        shutil.chown(base, "pgserver")
+        run_as = ["runuser", "-u", "pgserver", "--"]
+    data, port = base / "data", free_port()
+    subprocess.run(run_as + [str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth-local=trust",
+                             "--auth-host=scram-sha-256", "--encoding=UTF8"], check=True, capture_output=True)
+    subprocess.run(run_as + [str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-l", str(base / "log"),
+                             "-o", f"-h 127.0.0.1 -p {port} -k {base}", "start"], check=True, capture_output=True)
+
+    def psql(*args: str, user: str, password: str | None = None, database: str = "postgres",
+             stdin: str | None = None) -> subprocess.CompletedProcess:
+        host = "127.0.0.1" if password is not None else str(base)
+        env = {**os.environ, "PGPASSWORD": password or ""}
+        return subprocess.run([str(bin_dir / "psql"), "-X", "-v", "ON_ERROR_STOP=1", "-h", host, "-p", str(port),
+                               "-U", user, "-d", database, "-tA", *args],
+                              input=stdin, env=env, capture_output=True, text=True)
+
+    try:
+        yield psql
+    finally:
+        subprocess.run(run_as + [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def initialised_postgres():
+    sql = render_postgres_init("aurigraph", "aurigraph", APP_PASSWORD, "aurigraph_metrics", METRICS_PASSWORD)
+    with postgres16() as psql:
+        applied = psql(user="postgres", stdin=sql)  # as the image's entrypoint does: psql as superuser
+        assert applied.returncode == 0, applied.stderr
+        yield psql
+
+
+def test_postgres_server_is_16(initialised_postgres):
+    version = initialised_postgres("-c", "SHOW server_version_num", user="postgres").stdout.strip()
+    assert version.startswith("16"), version
+
+
+def test_app_user_logs_in_with_its_password_and_owns_its_schema(initialised_postgres):
+    r = initialised_postgres("-c", "CREATE TABLE ledger(id int); INSERT INTO ledger VALUES (1); SELECT count(*) FROM ledger",
+                             user="aurigraph", password=APP_PASSWORD, database="aurigraph")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "1"
+
+
+def test_a_wrong_password_is_refused(initialised_postgres):
+    r = initialised_postgres("-c", "SELECT 1", user="aurigraph", password="not-it", database="aurigraph")
+    assert r.returncode != 0 and "password authentication failed" in r.stderr
+
+
+def test_metrics_user_can_read_statistics_but_not_write(initialised_postgres):
+    ok = initialised_postgres("-c", "SELECT count(*) FROM pg_stat_activity", user="aurigraph_metrics",
+                              password=METRICS_PASSWORD, database="aurigraph")
+    assert ok.returncode == 0, ok.stderr
+    denied = initialised_postgres("-c", "CREATE TABLE public.nope(id int)", user="aurigraph_metrics",
+                                  password=METRICS_PASSWORD, database="aurigraph")
+    assert denied.returncode != 0 and "permission denied" in denied.stderr
+
+
+def test_public_cannot_connect_to_the_database(initialised_postgres):
+    initialised_postgres("-c", "CREATE ROLE stranger LOGIN PASSWORD 'x'", user="postgres")
+    r = initialised_postgres("-c", "SELECT 1", user="stranger", password="x", database="aurigraph")
+    assert r.returncode != 0 and "permission denied" in r.stderr
+
+
+@pytest.fixture(scope="module")
+def redis_server():
+    server = require_tool("redis-server")
+    cli = require_tool("redis-cli")
+    conf_dir = Path(tempfile.mkdtemp(prefix="aurigraph-redis-"))
+    conf = conf_dir / "redis.conf"
+    conf.write_text(render_redis_conf("s3cret \"pw\"", 128, "allkeys-lru"))
+    port = free_port()
+    # Only what differs on a test machine is overridden: the port, the data dir, loopback.
+    proc = subprocess.Popen([server, str(conf), "--port", str(port), "--dir", str(conf_dir), "--bind", "127.0.0.1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def redis(*args: str, password: str | None = None) -> str:
+        env = {**os.environ, "REDISCLI_AUTH": password} if password else {k: v for k, v in os.environ.items()
+                                                                          if k != "REDISCLI_AUTH"}
+        done = subprocess.run([cli, "-p", str(port), *args], env=env, capture_output=True, text=True)
+        return (done.stderr + done.stdout).strip()  # redis-cli reports a failed AUTH on stderr
+
+    for _ in range(100):
+        if proc.poll() is not None:
+            pytest.fail(f"redis-server refused the rendered config:\n{proc.stdout.read()}")
+        if redis("ping", password="s3cret \"pw\"") == "PONG":
+            break
+        time.sleep(0.05)
+    yield redis
+    proc.terminate()
+    proc.wait(10)
+    shutil.rmtree(conf_dir, ignore_errors=True)
+
+
+def test_redis_requires_the_password(redis_server):
+    assert "NOAUTH" in redis_server("ping")
+    assert "WRONGPASS" in redis_server("ping", password="guess")
+    assert redis_server("ping", password="s3cret \"pw\"") == "PONG"
+
+
+def test_redis_applies_memory_limit_policy_and_persistence(redis_server):
+    pw = "s3cret \"pw\""
+    assert redis_server("config", "get", "maxmemory", password=pw).splitlines()[-1] == str(128 * 1024 * 1024)
+    assert redis_server("config", "get", "maxmemory-policy", password=pw).splitlines()[-1] == "allkeys-lru"
+    assert redis_server("config", "get", "appendonly", password=pw).splitlines()[-1] == "yes"
+
+
+def test_redis_conf_rejects_an_unknown_policy():
+    with pytest.raises(ValueError):
+        render_redis_conf("pw", 128, "most-recent")

@@ -1,0 +1,46 @@
+"""haproxy.cfg, checked by the real `haproxy -c`."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from components.render.haproxy import API_GROUPS, render_haproxy_config
+from components.topology import build_topology
+from tests.conftest import require_tool
+from tests.test_settings import settings_for
+
+
+def haproxy_check(tmp_path, text: str) -> subprocess.CompletedProcess:
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text(text)
+    return subprocess.run([require_tool("haproxy"), "-c", "-f", str(cfg)], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("stack", ["option-b", "option-c", "dev"])
+def test_haproxy_accepts_the_rendered_config(tmp_path, stack):
+    result = haproxy_check(tmp_path, render_haproxy_config(build_topology(settings_for(stack))))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Configuration file is valid" in result.stdout + result.stderr
+
+
+def test_haproxy_rejects_a_broken_config(tmp_path):
+    # The check above can fail: a backend with an unknown keyword is refused.
+    broken = render_haproxy_config(build_topology(settings_for("dev"))) + "    bogus-keyword on\n"
+    assert haproxy_check(tmp_path, broken).returncode != 0
+
+
+@pytest.mark.parametrize("stack, servers", [("option-b", 36), ("option-c", 45)])
+def test_backend_has_one_server_per_api_serving_node_with_a_health_check(stack, servers):
+    text = render_haproxy_config(build_topology(settings_for(stack)))
+    lines = [l.split() for l in text.splitlines() if l.strip().startswith("server ")]
+    assert len(lines) == servers  # validators + business; slim archives serve no API
+    assert ["server", "validator-1a", "validator-1:8080"] in lines
+    assert {l[1].split("-")[0] for l in lines} == set(API_GROUPS)
+    assert "option httpchk GET /q/health/ready" in text and "http-check expect status 200" in text
+
+
+def test_stats_page_and_metrics_are_served():
+    text = render_haproxy_config(build_topology(settings_for("dev")))
+    assert "bind :8404" in text and "stats enable" in text and "prometheus-exporter" in text
