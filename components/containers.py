@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Mapping, Optional, Sequence
 
 import pulumi
@@ -65,4 +66,61 @@ def container_options(parent: pulumi.Resource, depends_on: Optional[Sequence[pul
         delete_before_replace=True,
         replace_on_changes=REPLACE_ON,
         depends_on=list(depends_on or []),
+    )
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a service container goes: which stack and network, and how its data is kept."""
+
+    stack: str
+    network_name: pulumi.Input[str]
+    protect_data: bool
+
+
+def service_volume(resource_name: str, service: str, placement: Placement, parent: pulumi.Resource) -> docker.Volume:
+    """A service's retained data volume, `<stack>-<service>-data`."""
+    return data_volume(resource_name, f"{placement.stack}-{service}-data",
+                       {f"{LABEL_PREFIX}.stack": placement.stack, f"{LABEL_PREFIX}.service": service},
+                       protect=placement.protect_data, parent=parent)
+
+
+def pulled_image(resource_name: str, ref: str, parent: pulumi.Resource) -> pulumi.Output[str]:
+    """A public, pinned service image, pulled once and kept on the host when no longer used."""
+    return docker.RemoteImage(resource_name, name=ref, keep_locally=True,
+                              opts=pulumi.ResourceOptions(parent=parent)).image_id
+
+
+def published(internal: int, host_ip: str, host_port: int) -> docker.ContainerPortArgs:
+    return docker.ContainerPortArgs(internal=internal, external=host_port, ip=host_ip, protocol="tcp")
+
+
+def upload(path: str, content: pulumi.Input[str]) -> docker.ContainerUploadArgs:
+    return docker.ContainerUploadArgs(file=path, content=content)
+
+
+def service_container(name: str, placement: Placement, image_ref: str, parent: pulumi.Resource, *,
+                      cpus: float, memory_mb: int, health: str, env: Optional[Mapping[str, pulumi.Input[str]]] = None,
+                      depends_on: Optional[Sequence[pulumi.Resource]] = None, **docker_args) -> docker.Container:
+    """A long-running infrastructure container, named and reachable as `name` on the cluster network.
+
+    Every one is limited, health-checked and waited for, like the node containers.
+    """
+    return docker.Container(
+        name,
+        name=f"{placement.stack}-{name}",
+        hostname=name,
+        image=pulled_image(f"{name}-image", image_ref, parent),
+        envs=env_list(env) if env else None,
+        labels=label_args({f"{LABEL_PREFIX}.stack": placement.stack, f"{LABEL_PREFIX}.service": name}),
+        networks_advanced=network_attachment(placement.network_name, [name]),
+        cpus=f"{cpus:g}",
+        memory=memory_mb,
+        healthcheck=healthcheck(health),
+        wait=True,
+        wait_timeout=120,
+        restart="unless-stopped",
+        must_run=True,
+        opts=container_options(parent, depends_on=depends_on),
+        **docker_args,
     )

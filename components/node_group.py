@@ -9,7 +9,7 @@ on the old version.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import pulumi
 import pulumi_docker as docker
@@ -32,6 +32,9 @@ class NodeGroupArgs:
     env: Mapping[str, pulumi.Input[str]]
     pull_image: bool
     protect_data: bool
+    # What every container waits for before it starts (nodes report ready only once they
+    # reach PostgreSQL and Redis). Component-level depends_on is not inherited by children.
+    depends_on: Sequence[pulumi.Resource] = ()
 
 
 def container_env(spec: ContainerSpec, stack: str) -> dict[str, str]:
@@ -77,7 +80,9 @@ class NodeGroup(pulumi.ComponentResource):
             volume = c.data_volume(f"{spec.name}-data", f"{args.stack}-{spec.name}-data", labels,
                                    protect=args.protect_data, parent=self)
             previous = plan.wave_predecessor(spec.ordinal)
-            waits_for = [self.containers[plan.containers[previous - 1].name]] if previous else []
+            waits_for = list(args.depends_on)
+            if previous:
+                waits_for.append(self.containers[plan.containers[previous - 1].name])
             self.containers[spec.name] = docker.Container(
                 spec.name,
                 name=f"{args.stack}-{spec.name}",

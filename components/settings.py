@@ -16,11 +16,12 @@ import ipaddress
 import json
 import math
 import re
-from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional
 
 import pulumi
 
+from .render.datastores import REDIS_POLICIES
 from .topology import (
     MAX_NODES_PER_CONTAINER,
     bft_fault_budget,
@@ -106,7 +107,55 @@ GROUP_KEYS = ("containers", "nodes", "cpus", "memoryMb", "image", "maxUnavailabl
 
 # Every top-level key this program understands. Anything else in the project's namespace is
 # a typo and an error.
-TOP_LEVEL_KEYS = ("target", "density", "image", "pullImage", "protectData", "adminBindAddress", "groups", "tuning")
+TOP_LEVEL_KEYS = ("target", "density", "image", "pullImage", "protectData", "adminBindAddress", "apiBindAddress",
+                  "groups", "tuning", "ports", "monitoring", "cache", "serviceImages")
+
+# Optional secrets: `pulumi config set --secret KEY VALUE`, else generated. Not declared in
+# Pulumi.yaml, where a key without a default is one the CLI demands.
+SECRET_KEYS = ("dbPassword", "redisPassword", "grafanaAdminPassword")
+MIN_SECRET_LENGTH = 12
+
+# Host ports the published services take (DESIGN: nothing else is published).
+DEFAULT_PORTS = {"api": 8080, "grafana": 3000, "prometheus": 9090, "jaeger": 16686, "haproxyStats": 8404}
+
+# Images of the services beside the nodes, pinned. PostgreSQL, Redis and HAProxy are pinned to
+# the releases the tests run their rendered configs against.
+SERVICE_IMAGES = {
+    "postgres": "postgres:16.2",
+    "redis": "redis:7.0.15",
+    "prometheus": "prom/prometheus:v2.48.0",
+    "grafana": "grafana/grafana:10.2.3",
+    "haproxy": "haproxy:2.6.12",
+    "jaeger": "jaegertracing/all-in-one:1.52.0",
+    "postgresExporter": "quay.io/prometheuscommunity/postgres-exporter:v0.15.0",
+    "redisExporter": "oliver006/redis_exporter:v1.55.0-alpine",
+    "cadvisor": "gcr.io/cadvisor/cadvisor:v0.47.2",
+    "nodeExporter": "prom/node-exporter:v1.7.0",
+}
+
+_DURATION_RE = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
+
+
+@dataclass(frozen=True)
+class Monitoring:
+    scrape_interval: str = "30s"  # the spec's validator interval, for every target
+    evaluation_interval: str = "30s"
+    retention: str = "15d"
+
+
+@dataclass(frozen=True)
+class CacheSettings:
+    max_memory_mb: int = 256
+    max_memory_policy: str = "allkeys-lru"
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """Configured secrets as Pulumi secret Outputs; None means generate one."""
+
+    db_password: Optional[pulumi.Output[str]] = None
+    redis_password: Optional[pulumi.Output[str]] = None
+    grafana_admin_password: Optional[pulumi.Output[str]] = None
 
 
 @dataclass(frozen=True)
@@ -131,6 +180,12 @@ class Settings:
     pull_image: bool
     protect_data: bool
     admin_bind_address: str
+    api_bind_address: str = "0.0.0.0"
+    ports: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
+    monitoring: Monitoring = Monitoring()
+    cache: CacheSettings = CacheSettings()
+    service_images: Mapping[str, str] = field(default_factory=lambda: dict(SERVICE_IMAGES))
+    secrets: Secrets = Secrets()
     warnings: tuple[str, ...] = ()
 
     def group(self, name: str) -> GroupSettings:
@@ -240,6 +295,12 @@ class _Reader:
             return None
         return value
 
+    def duration(self, key: str, value: Any) -> str | None:
+        if isinstance(value, str) and _DURATION_RE.match(value):
+            return value
+        self.fail(key, "a Prometheus duration such as 30s, 5m or 15d", value)
+        return None
+
     def ip_address(self, key: str, value: Any) -> str | None:
         try:
             return str(ipaddress.ip_address(value)) if isinstance(value, str) else self._bad_ip(key, value)
@@ -279,14 +340,17 @@ def _decode(raw: Mapping[str, Any], key: str) -> Any:
     return value
 
 
-def parse_settings(raw: Mapping[str, Any], stack: str) -> Settings:
-    """Validate the project's config values (keys without the `aurigraph-cluster:` prefix)."""
+def parse_settings(raw: Mapping[str, Any], stack: str, secret_keys: frozenset[str] = frozenset()) -> Settings:
+    """Validate the project's config values (keys without the `aurigraph-cluster:` prefix).
+
+    `secret_keys`: which of them the CLI marked secret (set with --secret).
+    """
     r = _Reader()
     warnings: list[str] = []
 
     for key in raw:
-        if key not in TOP_LEVEL_KEYS:
-            r.unknown(key, key, TOP_LEVEL_KEYS)
+        if key not in TOP_LEVEL_KEYS and key not in SECRET_KEYS:
+            r.unknown(key, key, TOP_LEVEL_KEYS + SECRET_KEYS)
 
     def required(key: str, convert: Callable[[str, Any], Any]) -> Any:
         if raw.get(key) is None:
@@ -300,6 +364,15 @@ def parse_settings(raw: Mapping[str, Any], stack: str) -> Settings:
     pull_image = required("pullImage", r.boolean)
     protect_data = required("protectData", r.boolean)
     admin_bind = required("adminBindAddress", r.ip_address)
+    api_bind = required("apiBindAddress", r.ip_address)
+    ports = _parse_ports(r, r.mapping("ports", _decode(raw, "ports"), tuple(DEFAULT_PORTS)))
+    monitoring = _parse_monitoring(r, r.mapping("monitoring", _decode(raw, "monitoring"),
+                                                ("scrapeInterval", "evaluationInterval", "retention")))
+    cache = _parse_cache(r, r.mapping("cache", _decode(raw, "cache"), ("maxMemoryMb", "maxMemoryPolicy")))
+    images_raw = r.mapping("serviceImages", _decode(raw, "serviceImages"), tuple(SERVICE_IMAGES))
+    service_images = {k: r.image(f"serviceImages.{k}", images_raw[k]) if k in images_raw else v
+                      for k, v in SERVICE_IMAGES.items()}
+    secrets = _parse_secrets(r, raw, secret_keys)
 
     groups_raw = r.mapping("groups", _decode(raw, "groups"), GROUP_NAMES)
     presets = PRESETS.get(density or "")
@@ -332,6 +405,12 @@ def parse_settings(raw: Mapping[str, Any], stack: str) -> Settings:
         pull_image=pull_image,
         protect_data=protect_data,
         admin_bind_address=admin_bind,
+        api_bind_address=api_bind,
+        ports=ports,
+        monitoring=monitoring,
+        cache=cache,
+        service_images=service_images,
+        secrets=secrets,
         warnings=tuple(warnings),
     )
 
@@ -420,6 +499,56 @@ def _parse_tuning(r: _Reader, raw: dict[str, Any], preset: Tuning) -> Tuning | N
     return tuning
 
 
+def _parse_ports(r: _Reader, raw: dict[str, Any]) -> dict[str, int]:
+    ports = {k: r.integer(f"ports.{k}", raw[k], 1, 65535) if k in raw else v for k, v in DEFAULT_PORTS.items()}
+    taken: dict[int, str] = {}
+    # Defaults first, so a collision is reported on the key the operator set.
+    for key, port in sorted(ports.items(), key=lambda kv: kv[0] in raw):
+        if port is None:
+            continue
+        if port in taken:
+            r.fail(f"ports.{key}", f"a host port no other service publishes (ports.{taken[port]} is {port} too)", port)
+        taken.setdefault(port, key)
+    return ports
+
+
+def _parse_monitoring(r: _Reader, raw: dict[str, Any]) -> Monitoring:
+    d = Monitoring()
+    return Monitoring(
+        scrape_interval=r.duration("monitoring.scrapeInterval", raw["scrapeInterval"]) if "scrapeInterval" in raw
+        else d.scrape_interval,
+        evaluation_interval=r.duration("monitoring.evaluationInterval", raw["evaluationInterval"])
+        if "evaluationInterval" in raw else d.evaluation_interval,
+        retention=r.duration("monitoring.retention", raw["retention"]) if "retention" in raw else d.retention,
+    )
+
+
+def _parse_cache(r: _Reader, raw: dict[str, Any]) -> CacheSettings:
+    d = CacheSettings()
+    return CacheSettings(
+        max_memory_mb=r.integer("cache.maxMemoryMb", raw["maxMemoryMb"], 16) if "maxMemoryMb" in raw
+        else d.max_memory_mb,
+        max_memory_policy=r.choice("cache.maxMemoryPolicy", raw["maxMemoryPolicy"], REDIS_POLICIES)
+        if "maxMemoryPolicy" in raw else d.max_memory_policy,
+    )
+
+
+def _parse_secrets(r: _Reader, raw: Mapping[str, Any], secret_keys: frozenset[str]) -> Secrets:
+    values: dict[str, pulumi.Output[str]] = {}
+    for key, attr in zip(SECRET_KEYS, ("db_password", "redis_password", "grafana_admin_password")):
+        if raw.get(key) is None:
+            continue
+        if key not in secret_keys:
+            # Never echo the value: it is a password that was just stored in plaintext.
+            r.refuse(key, f"must be set as a secret: pulumi config rm {key} && pulumi config set --secret {key} "
+                          "<value> (the plaintext value in the stack file should be treated as leaked)")
+        elif not isinstance(raw[key], str) or len(raw[key]) < MIN_SECRET_LENGTH:
+            r.refuse(key, f"expected a password of at least {MIN_SECRET_LENGTH} characters (value not shown)")
+        else:
+            values[attr] = pulumi.Output.secret(raw[key])
+    return Secrets(**values)
+
+
 def project_config() -> dict[str, Any]:
     """Every config value in this project's namespace, as the CLI handed them to the program.
 
@@ -433,5 +562,12 @@ def project_config() -> dict[str, Any]:
     return {k[len(prefix):]: v for k, v in merged.items() if k.startswith(prefix)}
 
 
+def project_secret_keys() -> frozenset[str]:
+    from pulumi.runtime import config as runtime_config
+
+    prefix = f"{PROJECT}:"
+    return frozenset(k for k in SECRET_KEYS if runtime_config.is_config_secret(prefix + k))
+
+
 def load_settings() -> Settings:
-    return parse_settings(project_config(), pulumi.get_stack())
+    return parse_settings(project_config(), pulumi.get_stack(), project_secret_keys())

@@ -76,9 +76,12 @@ def set_path(values: dict[str, Any], path: str, value: Any) -> None:
         node[parts[-1]] = value
 
 
-def stack_config(stack: str, overrides: Optional[Mapping[str, Any]] = None,
-                 root: Path = REPO) -> tuple[dict[str, str], list[str]]:
-    """The config map and secret keys `pulumi` would hand the program for this stack."""
+def stack_config(stack: str, overrides: Optional[Mapping[str, Any]] = None, root: Path = REPO,
+                 secrets: Optional[Mapping[str, str]] = None) -> tuple[dict[str, str], list[str]]:
+    """The config map and secret keys `pulumi` would hand the program for this stack.
+
+    `secrets`: values set as with `pulumi config set --secret KEY VALUE`.
+    """
     project = yaml.safe_load((root / "Pulumi.yaml").read_text())
     values: dict[str, Any] = {}
     for key, decl in (project.get("config") or {}).items():
@@ -102,6 +105,9 @@ def stack_config(stack: str, overrides: Optional[Mapping[str, Any]] = None,
 
     for path, value in (overrides or {}).items():
         set_path(values, path, value)
+    for key, value in (secrets or {}).items():
+        values[_full_key(key)] = value
+        secret_keys.append(_full_key(key))
     return {k: _encode(v) for k, v in values.items()}, secret_keys
 
 
@@ -243,9 +249,9 @@ class _RecordingEngine(pulumi_mocks.MockEngine):
 
 
 def run_program(stack: str, overrides: Optional[Mapping[str, Any]] = None, *, preview: bool = False,
-                root: Path = REPO) -> ProgramRun:
+                root: Path = REPO, secrets: Optional[Mapping[str, str]] = None) -> ProgramRun:
     """Evaluate `__main__.py` for `stack`; any error the program raises is kept in `.error`."""
-    config, secret_keys = stack_config(stack, overrides, root)
+    config, secret_keys = stack_config(stack, overrides, root, secrets)
     run = ProgramRun(stack=stack)
 
     runtime_settings.reset_options(project=PROJECT, stack=stack, preview=preview)

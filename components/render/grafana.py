@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import yaml
 
-from ..topology import JAEGER_HOST
 from .prometheus import NODE_JOB_PREFIX
 
 PROMETHEUS_UID = "prometheus"
@@ -25,13 +24,13 @@ VALIDATORS = 'group="validator"'
 MEMBERS = 'container_label_io_aurigraph_group!=""'  # cAdvisor's copy of our Docker label
 
 
-def render_datasources(prometheus_url: str, jaeger_url: str, scrape_interval: str) -> str:
+def render_datasources(prometheus_url: str, jaeger_url: str) -> str:
+    # No scrape interval here: Grafana must not be replaced when only Prometheus's config changes.
     return yaml.safe_dump({
         "apiVersion": 1,
         "datasources": [
             {"name": "Prometheus", "uid": PROMETHEUS_UID, "type": "prometheus", "access": "proxy",
-             "url": prometheus_url, "isDefault": True, "editable": False,
-             "jsonData": {"timeInterval": scrape_interval}},
+             "url": prometheus_url, "isDefault": True, "editable": False},
             {"name": "Jaeger", "uid": JAEGER_UID, "type": "jaeger", "access": "proxy",
              "url": jaeger_url, "editable": False},
         ],
@@ -157,6 +156,3 @@ def dashboards() -> dict[str, dict]:
 def render_dashboards() -> dict[str, str]:
     return {name: json.dumps(model, indent=2, sort_keys=True) + "\n" for name, model in dashboards().items()}
 
-
-def jaeger_query_url() -> str:
-    return f"http://{JAEGER_HOST}:16686"
