@@ -8,7 +8,7 @@ import jsonschema
 import pytest
 import yaml
 
-from components.settings import GROUP_KEYS, TOP_LEVEL_KEYS, TUNING_KEYS
+from components.settings import DEFAULT_PORTS, GROUP_KEYS, SECRET_KEYS, TOP_LEVEL_KEYS, TUNING_KEYS
 from tests.conftest import REPO
 from tests.schema_check import DOCKER_SCHEMA, PROJECT_SCHEMA, check_inputs, load
 from tools.mockrun import stack_names
@@ -55,7 +55,10 @@ def test_every_config_key_is_declared_and_described_in_pulumi_yaml():
 
 def test_every_config_key_is_in_the_readme_reference():
     readme = (REPO / "README.md").read_text()
-    keys = list(TOP_LEVEL_KEYS) + [f"groups.<group>.{k}" for k in GROUP_KEYS] + [f"tuning.{k}" for k in TUNING_KEYS]
+    keys = (list(TOP_LEVEL_KEYS) + list(SECRET_KEYS) + [f"groups.<group>.{k}" for k in GROUP_KEYS]
+            + [f"tuning.{k}" for k in TUNING_KEYS] + [f"ports.{k}" for k in DEFAULT_PORTS]
+            + ["monitoring.scrapeInterval", "monitoring.evaluationInterval", "monitoring.retention",
+               "cache.maxMemoryMb", "cache.maxMemoryPolicy"])
     missing = [k for k in keys if f"`{k}`" not in readme]
     assert missing == []
 

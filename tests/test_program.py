@@ -150,9 +150,14 @@ def test_dev_volumes_are_retained_but_not_protected(stack_run):
         assert volume.retain_on_delete and not volume.protect, volume.urn
 
 
+def node_images(run):
+    """RemoteImages of the node groups (the services' own images are pulled by their components)."""
+    return [r for r in run.of_type("docker:index/remoteImage:RemoteImage") if "aurigraph:index:NodeGroup" in r.parent]
+
+
 def test_without_pull_the_container_names_the_local_image_and_nothing_pulls(stack_run):
     run = stack_run("option-b")
-    assert run.of_type("docker:index/remoteImage:RemoteImage") == []
+    assert node_images(run) == []
     assert run.named("validator-1", CONTAINER).inputs["image"] == "aurigraph/v11-native:11.0.0"
 
 
@@ -160,7 +165,7 @@ def test_with_pull_one_kept_remote_image_per_distinct_image():
     from tools.mockrun import run_program
 
     run = run_program("option-b", {"pullImage": True, "groups.validator.image": "reg.example/v11:11.0.1"})
-    images = {r.inputs["name"]: r for r in run.of_type("docker:index/remoteImage:RemoteImage")}
+    images = {r.inputs["name"]: r for r in node_images(run)}
     assert set(images) == {"reg.example/v11:11.0.1", "aurigraph/v11-native:11.0.0"}
     assert all(r.inputs["keepLocally"] is True for r in images.values())
     assert run.named("validator-1", CONTAINER).inputs["image"].startswith("sha256:")
@@ -184,7 +189,9 @@ def test_business_containers_roll_two_at_a_time(stack_run):
 
 def test_components_use_the_project_type_tokens(stack_run):
     types = {r.type for r in stack_run("option-b").resources if not r.custom}
-    assert types == {"aurigraph:index:AurigraphCluster", "aurigraph:index:NodeGroup"}
+    assert types == {"aurigraph:index:AurigraphCluster", "aurigraph:index:NodeGroup", "aurigraph:index:Database",
+                     "aurigraph:index:Cache", "aurigraph:index:Monitoring", "aurigraph:index:Tracing",
+                     "aurigraph:index:LoadBalancer"}
 
 
 def test_children_are_parented_to_their_component(stack_run):

@@ -30,7 +30,7 @@ SCHEMAS = REPO / "tests" / "schemas"
 
 
 def test_datasources_provisioning_matches_its_schema():
-    doc = yaml.safe_load(render_datasources("http://prometheus:9090", "http://jaeger:16686", "30s"))
+    doc = yaml.safe_load(render_datasources("http://prometheus:9090", "http://jaeger:16686"))
     jsonschema.validate(doc, json.loads((SCHEMAS / "grafana-datasources.schema.json").read_text()))
     assert {d["uid"]: d["type"] for d in doc["datasources"]} == {PROMETHEUS_UID: "prometheus", JAEGER_UID: "jaeger"}
 
@@ -41,7 +41,7 @@ def test_dashboard_provider_provisioning_matches_its_schema():
 
 
 def test_the_provisioning_schema_rejects_a_typo():
-    doc = yaml.safe_load(render_datasources("http://prometheus:9090", "http://jaeger:16686", "30s"))
+    doc = yaml.safe_load(render_datasources("http://prometheus:9090", "http://jaeger:16686"))
     doc["datasources"][0]["isDefualt"] = True
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(doc, json.loads((SCHEMAS / "grafana-datasources.schema.json").read_text()))
