@@ -22,3 +22,5 @@ cluster = AurigraphCluster(
 pulumi.export("nodes", cluster.nodes)
 pulumi.export("endpoints", cluster.endpoints)
 pulumi.export("counts", topology.counts())
+pulumi.export("validatorPeers", topology.validator_peers)
+pulumi.export("faultBudget", topology.fault_budget)

@@ -48,19 +48,16 @@ def service_env(db_password: pulumi.Input[str], redis_password: pulumi.Input[str
     }
 
 
-def group_env(topology: Topology, group: str) -> dict[str, str]:
-    """Per-group consensus wiring.
+def consensus_env(topology: Topology) -> dict[str, str]:
+    """Consensus wiring, the same for every group: validator-1's nodes as seeds.
 
-    Validators get the full peer list. The other groups get one seed, validator-1's first
-    node, which exists in every layout; so growing the validators never restarts them.
+    validator-1 exists in every layout and keeps its nodes when groups grow or shrink, so
+    the seeds never change with the layout. The full validator set is discovered from them
+    at run time rather than baked into env: otherwise adding or removing one validator
+    container would restart every validator.
     """
-    validators = topology.group("validator")
-    if group == "validator":
-        return {
-            "AURIGRAPH_VALIDATOR_PEERS": ",".join(topology.validator_peers),
-            "AURIGRAPH_FAULT_BUDGET": str(topology.fault_budget),
-        }
-    return {"AURIGRAPH_CONSENSUS_SEED": validators.containers[0].nodes[0].p2p_address}
+    seeds = topology.group("validator").containers[0].nodes
+    return {"AURIGRAPH_CONSENSUS_SEEDS": ",".join(n.p2p_address for n in seeds)}
 
 
 class AurigraphCluster(pulumi.ComponentResource):
@@ -103,7 +100,8 @@ class AurigraphCluster(pulumi.ComponentResource):
             admin_bind_address=settings.admin_bind_address, stats_host_port=ports["haproxyStats"],
         ), opts=child)
 
-        shared_env = {**settings.tuning.as_env(), **service_env(self.database.app_password, self.cache.password)}
+        shared_env = {**settings.tuning.as_env(), **consensus_env(topology),
+                      **service_env(self.database.app_password, self.cache.password)}
         self.groups: dict[str, NodeGroup] = {}
         for plan in topology.groups:
             self.groups[plan.name] = NodeGroup(
@@ -112,7 +110,7 @@ class AurigraphCluster(pulumi.ComponentResource):
                     plan=plan,
                     stack=settings.stack,
                     network_name=self.network.name,
-                    env={**shared_env, **group_env(topology, plan.name)},
+                    env=shared_env,
                     pull_image=settings.pull_image,
                     protect_data=settings.protect_data,
                     depends_on=[self.database.container, self.cache.container],

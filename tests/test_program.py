@@ -111,11 +111,18 @@ def test_node_env_is_strings_and_reaches_services_by_container_name(stack_run):
     assert not any("localhost" in v or "127.0.0.1" in v for v in e.values())
 
 
-def test_validators_get_the_full_peer_list_and_others_one_seed(stack_run):
+def test_every_node_gets_validator_1s_nodes_as_consensus_seeds(stack_run):
     run = stack_run("option-c")
-    peers = env(run.named("validator-3", CONTAINER))["AURIGRAPH_VALIDATOR_PEERS"].split(",")
-    assert len(peers) == 25 and "validator-5e@validator-5:9084" in peers
-    assert env(run.named("slim-2", CONTAINER))["AURIGRAPH_CONSENSUS_SEED"] == "validator-1:9080"
+    seeds = "validator-1:9080,validator-1:9081,validator-1:9082,validator-1:9083,validator-1:9084"
+    for reg in node_containers(run):
+        assert env(reg)["AURIGRAPH_CONSENSUS_SEEDS"] == seeds, reg.urn
+
+
+def test_the_full_validator_set_is_an_output_not_baked_into_env(stack_run):
+    run = stack_run("option-c")
+    assert len(run.outputs["validatorPeers"]) == 25 and "validator-5e@validator-5:9084" in run.outputs["validatorPeers"]
+    assert run.outputs["faultBudget"] == 8
+    assert not any("validator-5" in e for e in run.named("validator-1", CONTAINER).inputs["envs"])
 
 
 def test_every_container_is_on_the_cluster_network_under_its_name(stack_run):

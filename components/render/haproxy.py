@@ -10,8 +10,10 @@ from typing import Callable
 from ..topology import HEALTH_PATH, LogicalNode, Topology
 from .prometheus import dns_address
 
-# Groups whose nodes serve /api/v11 behind the frontend. Slim nodes are archives.
-API_GROUPS = ("validator", "business")
+# Groups whose nodes serve /api/v11 behind the frontend: the business tier. Validators keep
+# public traffic off the consensus path (and a validator layout change leaves HAProxy alone);
+# slim nodes are archives.
+API_GROUPS = ("business",)
 
 API_PORT = 8080  # inside the HAProxy container
 STATS_PORT = 8404
