@@ -103,7 +103,8 @@ TUNING_KEYS: dict[str, str] = {
     "heartbeatMs": "heartbeat_ms",
 }
 
-GROUP_KEYS = ("containers", "nodes", "cpus", "memoryMb", "image", "maxUnavailable", "allowQuorumRisk")
+GROUP_KEYS = ("containers", "nodes", "cpus", "memoryMb", "image", "maxUnavailable", "allowQuorumRisk", "canary")
+CANARY_KEYS = ("image", "containers")
 
 # Every top-level key this program understands. Anything else in the project's namespace is
 # a typo and an error.
@@ -168,6 +169,12 @@ class GroupSettings:
     image: str
     max_unavailable: int
     allow_quorum_risk: bool
+    # A canary runs canary_image on the first canary_containers containers; the rest keep image.
+    canary_image: Optional[str] = None
+    canary_containers: int = 0
+
+    def image_of(self, ordinal: int) -> str:
+        return self.canary_image if self.canary_image and ordinal <= self.canary_containers else self.image
 
 
 @dataclass(frozen=True)
@@ -441,6 +448,20 @@ def _parse_group(r: _Reader, name: str, raw: dict[str, Any], preset: GroupPreset
     max_unavailable = (r.integer(f"{prefix}.maxUnavailable", raw["maxUnavailable"], 1)
                        if "maxUnavailable" in raw else 0)  # 0: derive it once the layout is known
 
+    canary_image, canary_containers = None, 0
+    if "canary" in raw:
+        canary = r.mapping(f"{prefix}.canary", raw["canary"], CANARY_KEYS)
+        if "image" not in canary:
+            r.refuse(f"{prefix}.canary.image", "missing; a canary needs the image to try")
+        else:
+            canary_image = r.image(f"{prefix}.canary.image", canary["image"])
+        canary_containers = (r.integer(f"{prefix}.canary.containers", canary["containers"], 1)
+                             if "containers" in canary else 1)
+        if containers and canary_containers and canary_containers >= containers:
+            r.fail(f"{prefix}.canary.containers",
+                   f"fewer than groups.{name}.containers ({containers}); for all of them set groups.{name}.image",
+                   canary_containers)
+
     if containers and nodes:
         if containers > nodes:
             r.fail(f"{prefix}.containers", f"at most groups.{name}.nodes ({nodes}) containers, one node each at least",
@@ -453,7 +474,8 @@ def _parse_group(r: _Reader, name: str, raw: dict[str, Any], preset: GroupPreset
             r.fail(f"{prefix}.maxUnavailable", f"at most groups.{name}.containers ({containers})", max_unavailable)
     if len(r.problems) != before:
         return None
-    return GroupSettings(name, containers, nodes, cpus, memory_mb, image, max_unavailable, bool(allow_risk))
+    return GroupSettings(name, containers, nodes, cpus, memory_mb, image, max_unavailable, bool(allow_risk),
+                         canary_image, canary_containers)
 
 
 def _resolve_rollout(r: _Reader, groups: list[GroupSettings], warnings: list[str]) -> list[GroupSettings]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import string
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 if TYPE_CHECKING:  # only for type hints; keeps this module free of the Pulumi runtime
     from .settings import Settings
@@ -169,7 +169,8 @@ class Topology:
         return {g.name: {"containers": len(g.containers), "nodes": len(g.nodes)} for g in self.groups}
 
 
-def _containers(group: str, sizes: Iterable[int], cpus: float, memory_mb: int, image: str) -> tuple[ContainerSpec, ...]:
+def _containers(group: str, sizes: Iterable[int], cpus: float, memory_mb: int,
+                image_of: Callable[[int], str]) -> tuple[ContainerSpec, ...]:
     out = []
     for ordinal, size in enumerate(sizes, start=1):
         container = f"{group}-{ordinal}"
@@ -184,7 +185,7 @@ def _containers(group: str, sizes: Iterable[int], cpus: float, memory_mb: int, i
             )
             for i in range(size)
         )
-        out.append(ContainerSpec(container, group, ordinal, nodes, cpus, memory_mb, image))
+        out.append(ContainerSpec(container, group, ordinal, nodes, cpus, memory_mb, image_of(ordinal)))
     return tuple(out)
 
 
@@ -192,7 +193,7 @@ def build_topology(settings: "Settings") -> Topology:
     groups = tuple(
         GroupPlan(
             name=g.name,
-            containers=_containers(g.name, spread(g.nodes, g.containers), g.cpus, g.memory_mb, g.image),
+            containers=_containers(g.name, spread(g.nodes, g.containers), g.cpus, g.memory_mb, g.image_of),
             max_unavailable=g.max_unavailable,
         )
         for g in settings.groups

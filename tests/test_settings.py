@@ -18,7 +18,7 @@ def settings_for(stack: str, overrides=None):
 @pytest.mark.parametrize("stack, expected", [
     ("option-b", {"validator": (4, 20), "business": (4, 16), "slim": (6, 15)}),
     ("option-c", {"validator": (5, 25), "business": (5, 20), "slim": (8, 20)}),
-    ("dev", {"validator": (4, 4), "business": (1, 2), "slim": (1, 2)}),
+    ("dev", {"validator": (4, 4), "business": (2, 2), "slim": (2, 2)}),
 ])
 def test_stack_files_give_the_documented_layout(stack, expected):
     s = settings_for(stack)

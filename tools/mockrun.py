@@ -138,6 +138,8 @@ class ProgramRun:
     # Output names whose value is (or contains) a secret.
     secret_outputs: set[str] = field(default_factory=set)
     logs: list[tuple[str, str]] = field(default_factory=list)
+    # Every secret value the run saw (configured secrets, generated passwords), for masking.
+    secret_values: set[str] = field(default_factory=set)
     error: Optional[BaseException] = None
 
     def of_type(self, type_token: str) -> list[Registration]:
@@ -186,6 +188,10 @@ def _plain(struct) -> dict[str, Any]:
 class RecordingMocks(pulumi.runtime.Mocks):
     """Echo inputs as state, plus the computed outputs the program reads back."""
 
+    def __init__(self, run: ProgramRun):
+        super().__init__()
+        self.run = run
+
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         state = dict(args.inputs)
         if args.typ == "docker:index/remoteImage:RemoteImage":
@@ -195,6 +201,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         if args.typ == "random:index/randomPassword:RandomPassword":
             seed = hashlib.sha256(args.name.encode()).hexdigest()
             state["result"] = seed[: int(args.inputs.get("length", 32))]
+            self.run.secret_values.add(state["result"])
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs):
@@ -252,11 +259,11 @@ def run_program(stack: str, overrides: Optional[Mapping[str, Any]] = None, *, pr
                 root: Path = REPO, secrets: Optional[Mapping[str, str]] = None) -> ProgramRun:
     """Evaluate `__main__.py` for `stack`; any error the program raises is kept in `.error`."""
     config, secret_keys = stack_config(stack, overrides, root, secrets)
-    run = ProgramRun(stack=stack)
+    run = ProgramRun(stack=stack, secret_values={config[k] for k in secret_keys})
 
     runtime_settings.reset_options(project=PROJECT, stack=stack, preview=preview)
     pulumi.runtime.set_all_config(config, secret_keys)
-    mocks = RecordingMocks()
+    mocks = RecordingMocks(run)
     monitor = RecordingMonitor(mocks, run)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
     runtime_settings.SETTINGS.engine = _RecordingEngine(run)

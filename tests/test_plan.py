@@ -1,0 +1,193 @@
+"""The offline plan: snapshots, blast radius of typical changes, and quorum-safe waves."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import pytest
+
+from tests.conftest import CONTAINER, SHARED, VOLUME
+from tests.schema_check import DOCKER_SCHEMA, load
+from tools import plan as planner
+from tools import replace_paths
+from tools.mockrun import run_program, stack_names
+
+REGENERATE = "python -m tools.plan --update-snapshots"
+
+
+@pytest.fixture(scope="module")
+def base():
+    return planner.stack_snapshot("option-b")
+
+
+def plan_for(base, overrides) -> planner.Plan:
+    return planner.diff(base, planner.stack_snapshot("option-b", overrides))
+
+
+def test_the_committed_replace_table_is_what_the_pulumi_docker_schema_says():
+    assert json.loads(replace_paths.TABLE.read_text()) == replace_paths.derive(load(DOCKER_SCHEMA))
+
+
+@pytest.mark.parametrize("stack", stack_names())
+def test_committed_snapshot_matches_the_program(stack):
+    committed = planner.SNAPSHOTS / f"{stack}.json"
+    assert committed.exists(), f"no snapshot for {stack}: run `{REGENERATE}` and commit it"
+    current = planner.stack_snapshot(stack)
+    changes = planner.diff(json.loads(committed.read_text()), current)
+    assert planner.dumps(current) == committed.read_text(), (
+        f"the resource graph of {stack} changed; review the plan below, then run `{REGENERATE}` and commit:\n"
+        + planner.render(changes, f"{stack}: committed snapshot -> program"))
+
+
+def test_no_change_plans_nothing(base):
+    p = planner.diff(base, base)
+    assert p.changes == [] and p.counts()["same"] > 0
+
+
+def test_new_validator_image_replaces_the_four_validators_one_wave_each(base):
+    p = plan_for(base, {"groups.validator.image": "aurigraph/v11-native:11.1.0"})
+    assert p.counts() | {"same": 0} == {"create": 0, "replace": 4, "update": 0, "delete": 0, "same": 0}
+    assert p.names("replace") == {"validator-1", "validator-2", "validator-3", "validator-4"}
+    assert all(c.replace_keys == ["image"] and c.note == "delete before replace" for c in p.of("replace"))
+    assert p.waves() == [["validator-1"], ["validator-2"], ["validator-3"], ["validator-4"]]
+
+
+def test_canary_image_replaces_validator_1_only(base):
+    p = plan_for(base, {"groups.validator.canary": {"image": "aurigraph/v11-native:11.1.0"}})
+    assert [(c.action, c.name) for c in p.changes] == [("replace", "validator-1")]
+
+
+def test_scrape_interval_replaces_prometheus_only(base):
+    p = plan_for(base, {"monitoring.scrapeInterval": "15s"})
+    assert [(c.action, c.name, c.replace_keys) for c in p.changes] == [("replace", "prometheus", ["uploads"])]
+
+
+def test_one_more_slim_container_creates_it_and_its_volume_and_rereads_prometheus_targets(base):
+    # 17 nodes in 7 containers keeps slim-1..6 exactly as they were (3,3,3,2,2,2 + 2).
+    p = plan_for(base, {"groups.slim.containers": 7, "groups.slim.nodes": 17})
+    assert {(c.action, c.type, c.name) for c in p.changes} == {
+        ("create", CONTAINER, "slim-7"), ("create", VOLUME, "slim-7-data"),
+        # Prometheus lists every logical node in its scrape config; the new nodes need scraping.
+        ("replace", CONTAINER, "prometheus")}
+
+
+def test_business_memory_updates_in_place(base):
+    p = plan_for(base, {"groups.business.memoryMb": 512})
+    assert p.names("update") == {"business-1", "business-2", "business-3", "business-4"}
+    assert all(c.keys == ["memory"] for c in p.changes) and p.of("replace") == []
+
+
+def test_one_validator_container_fewer_deletes_it_and_keeps_its_data(base):
+    # 15 validators in 3 containers of 5 exceeds f = 4 per rollout, so it takes the explicit override.
+    p = plan_for(base, {"groups.validator.containers": 3, "groups.validator.nodes": 15,
+                        "groups.validator.allowQuorumRisk": True})
+    deletes = {(c.type, c.name): c.note for c in p.of("delete")}
+    assert deletes == {(CONTAINER, "validator-4"): "", (VOLUME, "validator-4-data"):
+                       "refused while protected: lift `protect` first"}
+    assert p.names("replace") == {"prometheus"}  # the targets and the fault budget in the alert rules
+    assert p.of("create") == [] and p.of("update") == []
+
+
+def test_one_validator_container_fewer_is_refused_without_the_override():
+    run = run_program("option-b", {"groups.validator.containers": 3, "groups.validator.nodes": 15})
+    assert "f = floor((15 - 1) / 3) = 4" in str(run.error)
+
+
+def test_a_removed_volume_of_an_unprotected_stack_is_retained_on_the_host():
+    dev = planner.stack_snapshot("dev")
+    smaller = planner.stack_snapshot("dev", {"groups.slim.containers": 1, "groups.slim.nodes": 1})
+    deletes = {c.name: c.note for c in planner.diff(dev, smaller).of("delete")}
+    assert deletes == {"slim-2": "", "slim-2-data": "retained on the host, out of the stack"}
+
+
+def test_a_healthcheck_change_replaces_through_replace_on_changes():
+    old = {"resources": [{"urn": "u", "type": CONTAINER, "name": "n", "custom": True, "provider": "p",
+                          "dependencies": [], "inputs": {"healthcheck": {"interval": "10s"}},
+                          "options": {"replaceOnChanges": ["healthcheck"], "deleteBeforeReplace": True}}]}
+    new = json.loads(json.dumps(old))
+    new["resources"][0]["inputs"]["healthcheck"]["interval"] = "20s"
+    assert [c.action for c in planner.diff(old, new).changes] == ["replace"]
+    new["resources"][0]["options"]["replaceOnChanges"] = []
+    assert [c.action for c in planner.diff(old, new).changes] == ["update"]
+
+
+def _max_concurrent_validator_nodes(snap) -> int:
+    """The most validator nodes in any set of validator containers with no dependency path
+    between any two of them: exactly the sets Pulumi may replace at the same time."""
+    containers = {r["urn"]: r for r in snap["resources"]
+                  if r["type"] == CONTAINER and r["name"].startswith("validator-")}
+    edges = {u: set(r["dependencies"]) & set(containers) for u, r in containers.items()}
+
+    def reaches(a, b):
+        stack, seen = [a], set()
+        while stack:
+            x = stack.pop()
+            if x == b:
+                return True
+            if x not in seen:
+                seen.add(x)
+                stack.extend(edges[x])
+        return False
+
+    def nodes(u):
+        labels = {l["label"]: l["value"] for l in containers[u]["inputs"]["labels"]}
+        return len(labels["io.aurigraph.nodes"].split(","))
+
+    best = 0
+    for k in range(1, len(containers) + 1):
+        for combo in itertools.combinations(containers, k):
+            if all(not reaches(a, b) and not reaches(b, a) for a, b in itertools.combinations(combo, 2)):
+                best = max(best, sum(nodes(u) for u in combo))
+    return best
+
+
+@pytest.mark.parametrize("stack, budget", [("option-b", 6), ("option-c", 8), ("dev", 1)])
+def test_no_validators_pulumi_could_replace_together_exceed_the_fault_budget(stack, budget):
+    snap = planner.stack_snapshot(stack)
+    assert snap["outputs"]["faultBudget"] == budget
+    assert _max_concurrent_validator_nodes(snap) <= budget
+
+
+def test_the_concurrency_check_sees_an_unsafe_layout():
+    snap = planner.stack_snapshot("option-b", {"groups.validator.maxUnavailable": 2,
+                                               "groups.validator.allowQuorumRisk": True})
+    assert _max_concurrent_validator_nodes(snap) == 10 > 6
+
+
+def test_snapshots_hold_no_secret():
+    chosen = {"dbPassword": "db-chosen-password-1", "grafanaAdminPassword": "grafana-chosen-password-3"}
+    run = run_program("option-b", secrets=chosen)
+    text = planner.dumps(planner.snapshot(run))
+    for value in list(chosen.values()) + list(run.secret_values):
+        assert value not in text
+    assert "QUARKUS_DATASOURCE_PASSWORD=[secret]" in text
+
+
+def test_cli_prints_the_plan_of_a_config_change(capsys):
+    assert planner.main(["option-b", "--set", "groups.business.memoryMb=512", "--diff", "option-b"]) == 0
+    out = capsys.readouterr().out
+    assert "update 4" in out and "business-1  [memory]" in out
+
+
+def test_cli_plans_against_a_git_ref(capsys):
+    # The snapshot committed at HEAD is the base: what a reviewer runs against the target branch.
+    import subprocess
+
+    from tests.conftest import REPO
+
+    at_head = subprocess.run(["git", "-C", str(REPO), "show", "HEAD:snapshots/option-c.json"],
+                             capture_output=True, text=True, check=True).stdout
+    assert planner.main(["option-c", "--diff", "HEAD", "--json"]) == 0
+    expected = planner.diff(json.loads(at_head), planner.stack_snapshot("option-c")).to_json()
+    assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(expected))
+
+
+def test_cli_refuses_an_unknown_base():
+    with pytest.raises(SystemExit, match="not a snapshot file, a stack"):
+        planner.main(["option-b", "--diff", "no-such-thing"])
+
+
+def test_cli_reports_a_bad_config_as_an_error(capsys):
+    assert planner.main(["option-b", "--set", "groups.validator.containers=0"]) == 1
+    assert "'groups.validator.containers'" in capsys.readouterr().err

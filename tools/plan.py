@@ -1,0 +1,323 @@
+"""Offline plan: the resource graph of a stack, and what changing it would do.
+
+    python -m tools.plan STACK                       # snapshot JSON on stdout
+    python -m tools.plan STACK --out FILE            # ... into FILE
+    python -m tools.plan STACK --diff OTHER          # what going from OTHER to STACK does
+    python -m tools.plan STACK --set groups.validator.image=reg/v11:11.1.0 --diff STACK
+    python -m tools.plan --update-snapshots          # rewrite snapshots/<stack>.json for every stack
+
+OTHER is a snapshot file, another stack's name, or a git ref (its committed
+snapshots/STACK.json). The program runs under Pulumi's mocks exactly as the tests run it
+(tools/mockrun.py); secrets are masked. Each resource is created, deleted, updated in place or
+replaced, decided the way pulumi-docker decides (the schema's replace-on-change flags, in
+tools/docker_replace_paths.json) plus each resource's `replace_on_changes`, and replacements
+are listed in the waves the dependency chains give them.
+
+This is what a reviewer reads when no real `pulumi preview` is at hand; it cannot see the
+live state (drift), which only `pulumi preview --refresh` can.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Optional
+
+import yaml
+
+from tools import replace_paths
+from tools.mockrun import REPO, ProgramRun, run_program, stack_names
+
+SNAPSHOTS = REPO / "snapshots"
+MASK = "[secret]"
+ACTIONS = ("create", "replace", "update", "delete")
+
+
+# ---------------------------------------------------------------- snapshots
+
+def _mask(value: Any, secrets: Iterable[str]) -> Any:
+    if isinstance(value, str):
+        for s in secrets:
+            value = value.replace(s, MASK)
+        return value
+    if isinstance(value, list):
+        return [_mask(v, secrets) for v in value]
+    if isinstance(value, dict):
+        return {k: _mask(v, secrets) for k, v in value.items()}
+    return value
+
+
+def _provider_urn(reference: str) -> str:
+    return reference.rsplit("::", 1)[0] if reference else ""
+
+
+def snapshot(run: ProgramRun) -> dict[str, Any]:
+    """A normalized, secret-free JSON view of the registered graph."""
+    if run.error is not None:
+        raise run.error
+    # Longest first, so a secret that contains another is masked whole.
+    secrets = sorted((s for s in run.secret_values if s), key=len, reverse=True)
+    resources = []
+    for r in sorted(run.resources, key=lambda r: r.urn):
+        resources.append({
+            "urn": r.urn,
+            "type": r.type,
+            "name": r.name,
+            "custom": r.custom,
+            "parent": r.parent,
+            "provider": _provider_urn(r.provider),
+            "dependencies": sorted(set(r.dependencies)),
+            "options": {
+                "protect": r.protect,
+                "retainOnDelete": r.retain_on_delete,
+                "deleteBeforeReplace": r.delete_before_replace,
+                "replaceOnChanges": sorted(r.replace_on_changes),
+                "ignoreChanges": sorted(r.ignore_changes),
+            },
+            "inputs": _mask(r.inputs, secrets),
+            "secretInputs": sorted(r.secret_inputs),
+        })
+    return {"stack": run.stack, "resources": resources, "outputs": _mask(run.outputs, secrets)}
+
+
+def dumps(snap: Mapping[str, Any]) -> str:
+    return json.dumps(snap, indent=1, sort_keys=True) + "\n"
+
+
+def stack_snapshot(stack: str, overrides: Optional[Mapping[str, Any]] = None) -> dict[str, Any]:
+    return snapshot(run_program(stack, overrides))
+
+
+# ---------------------------------------------------------------- diff
+
+@dataclass
+class Change:
+    urn: str
+    type: str
+    name: str
+    action: str  # create | replace | update | delete
+    keys: list[str] = field(default_factory=list)  # top-level inputs that changed
+    replace_keys: list[str] = field(default_factory=list)  # the ones forcing replacement
+    note: str = ""
+    wave: int = 0
+
+
+@dataclass
+class Plan:
+    changes: list[Change]
+    unchanged: int
+
+    def of(self, action: str) -> list[Change]:
+        return [c for c in self.changes if c.action == action]
+
+    def counts(self) -> dict[str, int]:
+        return {a: len(self.of(a)) for a in ACTIONS} | {"same": self.unchanged}
+
+    def names(self, action: str, type_token: Optional[str] = None) -> set[str]:
+        return {c.name for c in self.of(action) if type_token is None or c.type == type_token}
+
+    def waves(self) -> list[list[str]]:
+        """Replaced resources by the wave in which `pulumi up` reaches them."""
+        replaced = [c for c in self.of("replace")]
+        if not replaced:
+            return []
+        out: list[list[str]] = [[] for _ in range(max(c.wave for c in replaced))]
+        for c in sorted(replaced, key=lambda c: c.name):
+            out[c.wave - 1].append(c.name)
+        return [w for w in out if w]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"counts": self.counts(), "waves": self.waves(),
+                "changes": [c.__dict__ for c in sorted(self.changes, key=lambda c: (ACTIONS.index(c.action), c.urn))]}
+
+
+def _changed_paths(old: Any, new: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    if type(old) is not type(new):
+        return [path]
+    if isinstance(old, dict):
+        out: list[tuple[str, ...]] = []
+        for key in sorted(set(old) | set(new)):
+            if key not in old or key not in new:
+                out.append(path + (key,))
+            else:
+                out += _changed_paths(old[key], new[key], path + (key,))
+        return out
+    if isinstance(old, list):
+        if len(old) != len(new):
+            return [path]
+        out = []
+        for a, b in zip(old, new):
+            out += _changed_paths(a, b, path + ("*",))
+        return out
+    return [] if old == new else [path]
+
+
+def _decide(old: dict, new: dict, rules: Mapping[str, list[tuple[str, ...]]]) -> Optional[Change]:
+    paths = _changed_paths(old["inputs"], new["inputs"])
+    provider_changed = old["provider"] != new["provider"]
+    if not paths and not provider_changed:
+        return None
+    flagged = rules.get(new["type"], [])
+    replace_on = new["options"]["replaceOnChanges"]
+    replace_keys = sorted({p[0] for p in paths
+                           if replace_paths.forces_replace(flagged, p)
+                           or "*" in replace_on or p[0] in replace_on})
+    if provider_changed:
+        replace_keys.append("(provider)")
+    keys = sorted({p[0] for p in paths})
+    action = "replace" if replace_keys else "update"
+    note = "delete before replace" if action == "replace" and new["options"]["deleteBeforeReplace"] else ""
+    return Change(new["urn"], new["type"], new["name"], action, keys, replace_keys, note)
+
+
+def diff(old: Mapping[str, Any], new: Mapping[str, Any],
+         rules: Optional[Mapping[str, list[tuple[str, ...]]]] = None) -> Plan:
+    """The plan that takes the graph `old` to `new` (custom resources; components do nothing)."""
+    rules = rules if rules is not None else replace_paths.load()
+    before = {r["urn"]: r for r in old["resources"] if r["custom"]}
+    after = {r["urn"]: r for r in new["resources"] if r["custom"]}
+    changes: list[Change] = []
+    unchanged = 0
+    for urn, r in after.items():
+        if urn not in before:
+            changes.append(Change(urn, r["type"], r["name"], "create"))
+            continue
+        change = _decide(before[urn], r, rules)
+        if change is None:
+            unchanged += 1
+        else:
+            changes.append(change)
+    for urn, r in before.items():
+        if urn not in after:
+            opts = r["options"]
+            note = ("refused while protected: lift `protect` first" if opts["protect"]
+                    else "retained on the host, out of the stack" if opts["retainOnDelete"] else "")
+            changes.append(Change(urn, r["type"], r["name"], "delete", note=note))
+    _assign_waves(changes, after)
+    return Plan(changes, unchanged)
+
+
+def _assign_waves(changes: list[Change], graph: Mapping[str, dict]) -> None:
+    """A resource's step waits for its dependencies' steps, changed or not; so a wave is the
+    number of changing resources on the longest dependency chain ending in it."""
+    changing = {c.urn: c for c in changes if c.action != "delete"}
+    level: dict[str, int] = {}
+
+    def depth(urn: str) -> int:
+        if urn not in level:
+            deps = graph.get(urn, {}).get("dependencies", [])
+            level[urn] = max((depth(d) for d in deps if d in graph), default=0) + (1 if urn in changing else 0)
+        return level[urn]
+
+    for urn, change in changing.items():
+        change.wave = depth(urn)
+
+
+def render(plan: Plan, title: str) -> str:
+    counts = plan.counts()
+    lines = [title, "  " + "   ".join(f"{a} {counts[a]}" for a in (*ACTIONS, "same")), ""]
+    for action in ACTIONS:
+        group = sorted(plan.of(action), key=lambda c: c.urn)
+        if not group:
+            continue
+        lines.append(f"{action} ({len(group)}):")
+        for c in group:
+            detail = ""
+            if c.action == "replace":
+                detail = f"  [{', '.join(c.replace_keys)}]"
+            elif c.action == "update":
+                detail = f"  [{', '.join(c.keys)}]"
+            note = f"  ({c.note})" if c.note else ""
+            lines.append(f"  {c.type.split(':')[-1]:<16} {c.name}{detail}{note}")
+        lines.append("")
+    waves = plan.waves()
+    if waves:
+        lines.append("replacement waves (each waits for the one before to turn healthy):")
+        lines += [f"  wave {i}: {', '.join(w)}" for i, w in enumerate(waves, start=1)]
+    elif not plan.changes:
+        lines.append("no changes")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# ---------------------------------------------------------------- CLI
+
+def _parse_set(items: list[str]) -> dict[str, Any]:
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--set expects PATH=VALUE, got {item!r}")
+        overrides[key] = yaml.safe_load(value)  # 4 -> int, true -> bool, text stays text
+    return overrides
+
+
+def _resolve_other(other: str, stack: str) -> tuple[dict[str, Any], str]:
+    path = Path(other)
+    if path.is_file():
+        return json.loads(path.read_text()), f"snapshot {other}"
+    if other in stack_names():
+        return stack_snapshot(other), f"stack {other}"
+    committed = subprocess.run(["git", "-C", str(REPO), "show", f"{other}:snapshots/{stack}.json"],
+                               capture_output=True, text=True)
+    if committed.returncode == 0:
+        return json.loads(committed.stdout), f"git {other}"
+    raise SystemExit(f"--diff {other!r}: not a snapshot file, a stack ({', '.join(stack_names())}) "
+                     f"or a git ref with snapshots/{stack}.json")
+
+
+def update_snapshots() -> list[str]:
+    SNAPSHOTS.mkdir(exist_ok=True)
+    written = []
+    for stack in stack_names():
+        (SNAPSHOTS / f"{stack}.json").write_text(dumps(stack_snapshot(stack)))
+        written.append(stack)
+    return written
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.plan", description=__doc__.split("\n\n")[0])
+    parser.add_argument("stack", nargs="?", help="stack name (Pulumi.<stack>.yaml)")
+    parser.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
+                        help="a config change to plan, as with `pulumi config set --path` (repeatable)")
+    parser.add_argument("--diff", metavar="OTHER", help="plan going from OTHER (snapshot file, stack or git ref)")
+    parser.add_argument("--out", metavar="FILE", help="write the snapshot here instead of stdout")
+    parser.add_argument("--json", action="store_true", help="print the plan as JSON")
+    parser.add_argument("--update-snapshots", action="store_true", help="rewrite snapshots/<stack>.json for every stack")
+    args = parser.parse_args(argv)
+
+    if args.update_snapshots:
+        print("updated: " + ", ".join(f"snapshots/{s}.json" for s in update_snapshots()))
+        return 0
+    if not args.stack:
+        parser.error("a stack is required (or --update-snapshots)")
+    if args.stack not in stack_names():
+        parser.error(f"no stack {args.stack!r}; stacks: {', '.join(stack_names())}")
+
+    run = run_program(args.stack, _parse_set(args.set))
+    if run.error is not None:
+        print(f"error: {run.error}", file=sys.stderr)
+        return 1
+    new = snapshot(run)
+    if not args.diff:
+        text = dumps(new)
+        if args.out:
+            Path(args.out).write_text(text)
+        else:
+            sys.stdout.write(text)
+        return 0
+    old, origin = _resolve_other(args.diff, args.stack)
+    plan = diff(old, new)
+    changes = f" with {', '.join(args.set)}" if args.set else ""
+    if args.json:
+        print(json.dumps(plan.to_json(), indent=1))
+    else:
+        sys.stdout.write(render(plan, f"plan for stack {args.stack}{changes}, from {origin}:"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

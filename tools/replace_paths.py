@@ -1,0 +1,64 @@
+"""Which input changes make pulumi-docker replace a resource rather than update it in place.
+
+Derived from the provider schema's `willReplaceOnChanges` flags and committed as
+tools/docker_replace_paths.json, so the plan tool works from any checkout; a test re-derives
+it from the real schema and fails when the two disagree.
+
+A path is a tuple of property names, with "*" for any array index: ("ports", "*", "external").
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+TABLE = Path(__file__).with_name("docker_replace_paths.json")
+
+
+def derive(schema: dict[str, Any]) -> dict[str, list[str]]:
+    """type token -> sorted flagged paths, dotted ("ports.*.external")."""
+    out: dict[str, list[str]] = {}
+    for token, spec in schema["resources"].items():
+        paths: set[str] = set()
+        _walk(schema, spec.get("inputProperties", {}), (), paths, seen=())
+        out[token] = sorted(paths)
+    return out
+
+
+def _walk(schema: dict, props: dict, prefix: tuple[str, ...], out: set[str], seen: tuple[str, ...]) -> None:
+    for name, spec in props.items():
+        path = prefix + (name,)
+        if spec.get("willReplaceOnChanges"):
+            out.add(".".join(path))
+        _walk_type(schema, spec, path, out, seen)
+
+
+def _walk_type(schema: dict, spec: dict, path: tuple[str, ...], out: set[str], seen: tuple[str, ...]) -> None:
+    if spec.get("type") == "array":
+        _walk_type(schema, spec.get("items", {}), path + ("*",), out, seen)
+    elif spec.get("type") == "object" and "additionalProperties" in spec:
+        _walk_type(schema, spec["additionalProperties"], path + ("*",), out, seen)
+    ref = spec.get("$ref", "")
+    if ref.startswith("#/types/") and ref not in seen:
+        target = schema["types"][ref[len("#/types/"):]]
+        _walk(schema, target.get("properties", {}), path, out, seen + (ref,))
+
+
+def load() -> dict[str, list[tuple[str, ...]]]:
+    return {token: [tuple(p.split(".")) for p in paths] for token, paths in json.loads(TABLE.read_text()).items()}
+
+
+def _prefix_matches(flagged: Sequence[str], path: Sequence[str]) -> bool:
+    if len(flagged) > len(path):
+        return False
+    return all(f == "*" or f == p for f, p in zip(flagged, path))
+
+
+def forces_replace(flagged: Iterable[tuple[str, ...]], changed: Sequence[str]) -> bool:
+    """True if a change at `changed` (a concrete path, indices as "*") falls under a flagged path."""
+    return any(_prefix_matches(f, changed) for f in flagged)
+
+
+def write(schema_path: Path) -> None:
+    TABLE.write_text(json.dumps(derive(json.loads(schema_path.read_text())), indent=1, sort_keys=True) + "\n")
