@@ -1,0 +1,20 @@
+"""CrossGuard pack for the Aurigraph cluster: `pulumi preview --policy-pack policy`."""
+
+from pulumi_policy import EnforcementLevel, PolicyConfigSchema, PolicyPack, ResourceValidationPolicy
+
+from rules import POLICIES
+
+CONFIG = {
+    "admin-ui-not-public": PolicyConfigSchema(properties={"allowPublicAdminUi": {"type": "boolean", "default": False}}),
+    "data-volume-protected": PolicyConfigSchema(
+        properties={"requireProtectedData": {"type": "boolean", "default": True}}),
+}
+
+PolicyPack(
+    name="aurigraph-guardrails",
+    enforcement_level=EnforcementLevel.MANDATORY,
+    policies=[
+        ResourceValidationPolicy(name=name, description=description, validate=validate, config_schema=CONFIG.get(name))
+        for name, description, validate in POLICIES
+    ],
+)

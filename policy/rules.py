@@ -1,0 +1,160 @@
+"""Guardrails for the cluster, as plain CrossGuard validate functions.
+
+`__main__.py` wraps them in a PolicyPack; tests call them directly (constructing a
+PolicyPack starts its gRPC server and blocks).
+
+Each takes `(args, report_violation)`; `args` has `.resource_type`, `.props` (the provider's
+camelCase inputs), `.opts.protect` and `.get_config()`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any, Callable, Iterable
+
+CONTAINER = "docker:index/container:Container"
+VOLUME = "docker:index/volume:Volume"
+SERVICE_LABEL = "io.aurigraph.service"
+STACK_LABEL = "io.aurigraph.stack"
+ADMIN_SERVICES = {"grafana", "prometheus", "jaeger"}
+HAPROXY_STATS_PORT = 8404
+DATASTORES = {"postgres", "redis"}
+RESTART_POLICIES = {"unless-stopped", "always", "on-failure"}
+WORLD = {"0.0.0.0/0", "::/0", "*", "internet", "any", "0.0.0.0"}
+SSH = 22
+
+Report = Callable[[str], None]
+
+
+def _labels(props: dict) -> dict[str, str]:
+    return {l.get("label"): l.get("value") for l in props.get("labels") or []}
+
+
+def _config(args, key: str, default: Any) -> Any:
+    config = args.get_config() if hasattr(args, "get_config") else {}
+    return (config or {}).get(key, default)
+
+
+def container_healthcheck(args, report_violation: Report) -> None:
+    if args.resource_type == CONTAINER:
+        tests = (args.props.get("healthcheck") or {}).get("tests") or []
+        if not tests or tests[0] == "NONE":
+            report_violation("every container needs a healthcheck; `pulumi up` waits on it for health-gated rollouts")
+
+
+def container_limits(args, report_violation: Report) -> None:
+    if args.resource_type == CONTAINER:
+        if not args.props.get("memory"):
+            report_violation("every container needs a memory limit (`memory`, MB)")
+        if not args.props.get("cpus") and not args.props.get("cpuQuota"):
+            report_violation("every container needs a CPU limit (`cpus`)")
+
+
+def container_restart_policy(args, report_violation: Report) -> None:
+    if args.resource_type == CONTAINER and args.props.get("restart") not in RESTART_POLICIES:
+        report_violation(f"restart must be one of {', '.join(sorted(RESTART_POLICIES))}, "
+                         f"not {args.props.get('restart', 'no')!r}")
+
+
+def _is_public(ip: Any) -> bool:
+    if not ip:
+        return True  # Docker publishes on every address when none is given
+    try:
+        return ipaddress.ip_address(str(ip)).is_unspecified
+    except ValueError:
+        return False
+
+
+def no_datastore_host_port(args, report_violation: Report) -> None:
+    if args.resource_type != CONTAINER:
+        return
+    service = _labels(args.props).get(SERVICE_LABEL)
+    if service in DATASTORES and (args.props.get("ports") or args.props.get("publishAllPorts")):
+        report_violation(f"{service} must publish no host port; nodes reach it by name on the cluster network")
+
+
+def admin_ui_not_public(args, report_violation: Report) -> None:
+    if args.resource_type != CONTAINER or _config(args, "allowPublicAdminUi", False):
+        return
+    service = _labels(args.props).get(SERVICE_LABEL)
+    for port in args.props.get("ports") or []:
+        admin = service in ADMIN_SERVICES or (service == "haproxy" and port.get("internal") == HAPROXY_STATS_PORT)
+        if admin and _is_public(port.get("ip")):
+            report_violation(f"{service} admin UI (port {port.get('internal')}) is published on every address; "
+                             "bind it to adminBindAddress (loopback by default) or set allowPublicAdminUi")
+
+
+def data_volume_protected(args, report_violation: Report) -> None:
+    """Data volumes are always retain_on_delete (the program builds them one way, and a unit
+    test checks the option: CrossGuard's Python SDK does not expose retainOnDelete). What the
+    pack can see is protect, required on production stacks."""
+    if args.resource_type != VOLUME or not _config(args, "requireProtectedData", True):
+        return
+    if STACK_LABEL in _labels(args.props) and not args.opts.protect:
+        report_violation("data volumes must be protected on this stack (set protectData: true)")
+
+
+def _ports_cover_ssh(from_port: Any, to_port: Any, protocol: Any = "tcp") -> bool:
+    if str(protocol).lower() in ("-1", "all"):
+        return True
+    try:
+        return int(from_port) <= SSH <= int(to_port)
+    except (TypeError, ValueError):
+        return False
+
+
+def _azure_port_covers_ssh(spec: Any) -> bool:
+    spec = str(spec)
+    if spec == "*":
+        return True
+    low, _, high = spec.partition("-")
+    return _ports_cover_ssh(low, high or low)
+
+
+def _world(cidrs: Iterable[Any]) -> bool:
+    return any(str(c).lower() in WORLD for c in cidrs if c)
+
+
+def _ssh_rules(resource_type: str, props: dict) -> Iterable[tuple[bool, bool]]:
+    """(opens SSH, from anywhere) for each ingress rule the resource declares."""
+    if resource_type == "aws:ec2/securityGroup:SecurityGroup":
+        for rule in props.get("ingress") or []:
+            yield (_ports_cover_ssh(rule.get("fromPort"), rule.get("toPort"), rule.get("protocol")),
+                   _world((rule.get("cidrBlocks") or []) + (rule.get("ipv6CidrBlocks") or [])))
+    elif resource_type == "aws:ec2/securityGroupRule:SecurityGroupRule" and props.get("type") == "ingress":
+        yield (_ports_cover_ssh(props.get("fromPort"), props.get("toPort"), props.get("protocol")),
+               _world((props.get("cidrBlocks") or []) + (props.get("ipv6CidrBlocks") or [])))
+    elif resource_type == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule":
+        yield (_ports_cover_ssh(props.get("fromPort"), props.get("toPort"), props.get("ipProtocol")),
+               _world([props.get("cidrIpv4"), props.get("cidrIpv6")]))
+    elif resource_type == "gcp:compute/firewall:Firewall" and props.get("direction", "INGRESS") == "INGRESS":
+        opens = any(str(a.get("protocol")).lower() == "all"
+                    or (str(a.get("protocol")).lower() == "tcp"
+                        and (not a.get("ports") or any(_azure_port_covers_ssh(p) for p in a["ports"])))
+                    for a in props.get("allows") or [])
+        yield opens, _world(props.get("sourceRanges") or [])
+    elif resource_type in ("azure-native:network:NetworkSecurityGroup", "azure-native:network:SecurityRule"):
+        rules = (props.get("securityRules") or []) if resource_type.endswith("Group") else [props]
+        for rule in rules:
+            if str(rule.get("direction")).lower() != "inbound" or str(rule.get("access")).lower() != "allow":
+                continue
+            ports = [rule.get("destinationPortRange")] + list(rule.get("destinationPortRanges") or [])
+            sources = [rule.get("sourceAddressPrefix")] + list(rule.get("sourceAddressPrefixes") or [])
+            yield any(_azure_port_covers_ssh(p) for p in ports if p), _world(sources)
+
+
+def no_world_ssh(args, report_violation: Report) -> None:
+    for opens_ssh, from_world in _ssh_rules(args.resource_type, args.props):
+        if opens_ssh and from_world:
+            report_violation("SSH (22) is open to the whole internet; allow only the operators' CIDRs")
+
+
+POLICIES = (
+    ("container-healthcheck", "Every container has a healthcheck", container_healthcheck),
+    ("container-limits", "Every container has CPU and memory limits", container_limits),
+    ("container-restart-policy", "Every container restarts by itself", container_restart_policy),
+    ("no-datastore-host-port", "PostgreSQL and Redis publish no host port", no_datastore_host_port),
+    ("admin-ui-not-public", "Admin UIs are not published on 0.0.0.0", admin_ui_not_public),
+    ("data-volume-protected", "Data volumes are protected on production stacks", data_volume_protected),
+    ("no-world-ssh", "No SSH ingress from 0.0.0.0/0", no_world_ssh),
+)

@@ -1,0 +1,138 @@
+"""The CrossGuard pack's validate functions on recorded resources: each passes the real stacks and
+catches a violation. (Constructing the PolicyPack itself starts a server and blocks, so it is not.)"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import sys
+
+import pytest
+from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions, ResourceValidationArgs
+
+from tests.conftest import CONTAINER, REPO, VOLUME
+
+sys.path.insert(0, str(REPO / "policy"))
+spec = importlib.util.spec_from_file_location("policy_rules", REPO / "policy" / "rules.py")
+rules = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(rules)
+
+
+def args_for(resource_type: str, props: dict, *, protect: bool = False, config: dict | None = None):
+    opts = PolicyResourceOptions(protect=protect, ignore_changes=[], delete_before_replace=None, aliases=[],
+                                 custom_timeouts=PolicyCustomTimeouts(0, 0, 0), additional_secret_outputs=[])
+    return ResourceValidationArgs(resource_type, props, "urn:test", "test", opts, None, config or {})
+
+
+def violations(validate, resource_type, props, **kw) -> list[str]:
+    found: list[str] = []
+    validate(args_for(resource_type, props, **kw), lambda message, urn=None: found.append(message))
+    return found
+
+
+def recorded(run, name, type_token=CONTAINER) -> dict:
+    return copy.deepcopy(run.named(name, type_token).inputs)
+
+
+@pytest.mark.parametrize("stack", ["option-b", "option-c"])
+def test_every_recorded_resource_passes_every_policy(stack_run, stack):
+    run = stack_run(stack)
+    for reg in run.resources:
+        for name, _, validate in rules.POLICIES:
+            assert violations(validate, reg.type, reg.inputs, protect=reg.protect) == [], (name, reg.urn)
+
+
+def test_dev_volumes_pass_with_the_dev_policy_config(stack_run):
+    for reg in stack_run("dev").of_type(VOLUME):
+        assert violations(rules.data_volume_protected, VOLUME, reg.inputs, protect=reg.protect,
+                          config={"requireProtectedData": False}) == []
+        assert violations(rules.data_volume_protected, VOLUME, reg.inputs, protect=reg.protect) != []
+
+
+def test_a_container_without_healthcheck_is_refused(stack_run):
+    props = recorded(stack_run("option-b"), "validator-1")
+    del props["healthcheck"]
+    assert violations(rules.container_healthcheck, CONTAINER, props)
+
+
+def test_a_container_without_limits_is_refused(stack_run):
+    props = recorded(stack_run("option-b"), "grafana")
+    del props["memory"], props["cpus"]
+    assert len(violations(rules.container_limits, CONTAINER, props)) == 2
+
+
+def test_a_container_that_never_restarts_is_refused(stack_run):
+    props = recorded(stack_run("option-b"), "slim-1")
+    props["restart"] = "no"
+    assert violations(rules.container_restart_policy, CONTAINER, props)
+
+
+@pytest.mark.parametrize("service", ["postgres", "redis"])
+def test_a_datastore_publishing_a_port_is_refused(stack_run, service):
+    props = recorded(stack_run("option-b"), service)
+    props["ports"] = [{"internal": 5432, "external": 5432, "ip": "127.0.0.1"}]
+    assert violations(rules.no_datastore_host_port, CONTAINER, props)
+
+
+@pytest.mark.parametrize("service, port", [("grafana", 3000), ("prometheus", 9090), ("jaeger", 16686),
+                                           ("haproxy", 8404)])
+def test_an_admin_ui_on_every_address_is_refused_unless_allowed(stack_run, service, port):
+    props = recorded(stack_run("option-b"), service)
+    for p in props["ports"]:
+        if p["internal"] == port:
+            p["ip"] = "0.0.0.0"
+    assert violations(rules.admin_ui_not_public, CONTAINER, props)
+    assert violations(rules.admin_ui_not_public, CONTAINER, props, config={"allowPublicAdminUi": True}) == []
+
+
+def test_the_api_frontend_may_be_public(stack_run):
+    props = recorded(stack_run("option-b"), "haproxy")
+    assert any(p["internal"] == 8080 and p["ip"] == "0.0.0.0" for p in props["ports"])
+    assert violations(rules.admin_ui_not_public, CONTAINER, props) == []
+
+
+def test_an_unprotected_data_volume_is_refused(stack_run):
+    props = recorded(stack_run("option-b"), "validator-1-data", VOLUME)
+    assert violations(rules.data_volume_protected, VOLUME, props, protect=True) == []
+    assert violations(rules.data_volume_protected, VOLUME, props, protect=False)
+
+
+def test_data_volumes_are_retained_on_delete(stack_run):
+    # What the pack cannot see (PolicyResourceOptions has no retainOnDelete), checked here.
+    for stack in ("option-b", "dev"):
+        for reg in stack_run(stack).of_type(VOLUME):
+            assert reg.retain_on_delete, reg.urn
+
+
+WORLD_SSH = [
+    ("aws:ec2/securityGroup:SecurityGroup",
+     {"ingress": [{"fromPort": 22, "toPort": 22, "protocol": "tcp", "cidrBlocks": ["0.0.0.0/0"]}]},
+     {"ingress": [{"fromPort": 22, "toPort": 22, "protocol": "tcp", "cidrBlocks": ["203.0.113.0/24"]},
+                  {"fromPort": 8080, "toPort": 8080, "protocol": "tcp", "cidrBlocks": ["0.0.0.0/0"]}]}),
+    ("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+     {"fromPort": 0, "toPort": 65535, "ipProtocol": "tcp", "cidrIpv6": "::/0"},
+     {"fromPort": 22, "toPort": 22, "ipProtocol": "tcp", "cidrIpv4": "198.51.100.7/32"}),
+    ("gcp:compute/firewall:Firewall",
+     {"sourceRanges": ["0.0.0.0/0"], "allows": [{"protocol": "tcp", "ports": ["22"]}]},
+     {"sourceRanges": ["203.0.113.0/24"], "allows": [{"protocol": "tcp", "ports": ["22"]}]}),
+    ("azure-native:network:NetworkSecurityGroup",
+     {"securityRules": [{"direction": "Inbound", "access": "Allow", "destinationPortRange": "*",
+                         "sourceAddressPrefix": "Internet"}]},
+     {"securityRules": [{"direction": "Inbound", "access": "Allow", "destinationPortRange": "22",
+                         "sourceAddressPrefix": "203.0.113.0/24"},
+                        {"direction": "Inbound", "access": "Deny", "destinationPortRange": "22",
+                         "sourceAddressPrefix": "*"}]}),
+]
+
+
+@pytest.mark.parametrize("resource_type, violating, passing", WORLD_SSH, ids=[w[0].split(":")[0] for w in WORLD_SSH])
+def test_ssh_open_to_the_world_is_refused(resource_type, violating, passing):
+    assert violations(rules.no_world_ssh, resource_type, violating)
+    assert violations(rules.no_world_ssh, resource_type, passing) == []
+
+
+def test_the_pack_lists_every_policy_once():
+    names = [p[0] for p in rules.POLICIES]
+    assert len(names) == len(set(names)) == 7
+    source = (REPO / "policy" / "__main__.py").read_text()
+    assert "PolicyPack(" in source and "POLICIES" in source
