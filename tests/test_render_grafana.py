@@ -25,7 +25,7 @@ from components.topology import build_topology
 from tests.conftest import REPO
 from tests.test_settings import settings_for
 
-GRAFANA_DIR = REPO / "tests" / "grafana"
+GRAFANA_DIR = REPO / "tests" / "node_tools"
 SCHEMAS = REPO / "tests" / "schemas"
 
 
@@ -66,8 +66,8 @@ def test_dashboards_type_check_against_grafana_schema_10_2_3(tmp_path):
     tsc = GRAFANA_DIR / "node_modules" / ".bin" / "tsc"
     if not tsc.exists():
         if os.environ.get("CI") == "true":
-            pytest.fail("tests/grafana/node_modules is missing; .ci/run installs it with npm ci")
-        pytest.skip("run `npm ci --prefix tests/grafana` to install @grafana/schema and typescript")
+            pytest.fail("tests/node_tools/node_modules is missing; .ci/run installs it with npm ci")
+        pytest.skip("run `npm ci --prefix tests/node_tools` to install @grafana/schema and typescript")
     installed = json.loads((GRAFANA_DIR / "node_modules" / "@grafana" / "schema" / "package.json").read_text())
     assert installed["version"] == "10.2.3"
     source = GRAFANA_DIR / "dashboards.check.ts"
@@ -86,7 +86,7 @@ def test_dashboards_type_check_against_grafana_schema_10_2_3(tmp_path):
 def test_the_type_check_catches_a_wrong_field(tmp_path):
     tsc = GRAFANA_DIR / "node_modules" / ".bin" / "tsc"
     if not tsc.exists():
-        pytest.skip("needs tests/grafana/node_modules (CI fails in the test above when missing)")
+        pytest.skip("needs tests/node_tools/node_modules (CI fails in the test above when missing)")
     source = GRAFANA_DIR / "broken.check.ts"
     source.write_text("import { Dashboard } from '@grafana/schema';\n"
                       "const d: Dashboard = { schemaVersion: 38, title: 1 };\n"

