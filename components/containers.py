@@ -19,9 +19,18 @@ def label_args(labels: Mapping[str, str]) -> list[docker.ContainerLabelArgs]:
     return [docker.ContainerLabelArgs(label=k, value=v) for k, v in sorted(labels.items())]
 
 
-def env_list(env: Mapping[str, pulumi.Input[str]]) -> pulumi.Output[list[str]]:
-    """`KEY=value` strings, sorted so that the same env never shows as a diff."""
-    return pulumi.Output.all(*[pulumi.Output.concat(k, "=", v) for k, v in sorted(env.items())])
+def env_list(env: Mapping[str, pulumi.Input[str]]) -> pulumi.Input[list[str]]:
+    """`KEY=value` strings, sorted so that the same env never shows as a diff.
+
+    Only the values that are Outputs (the secrets) are awaited, in one `apply`: an Output per
+    entry made evaluation of a 1,000-node cluster markedly slower.
+    """
+    items = sorted(env.items())
+    pending = {k: v for k, v in items if not isinstance(v, str)}
+    if not pending:
+        return [f"{k}={v}" for k, v in items]
+    return pulumi.Output.all(**pending).apply(
+        lambda resolved: [f"{k}={resolved[k] if k in pending else v}" for k, v in items])
 
 
 def healthcheck(command: str, *, interval: str = "10s", timeout: str = "5s", retries: int = 3,
