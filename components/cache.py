@@ -12,11 +12,9 @@ from . import containers as c
 from .credentials import password
 from .render.datastores import render_redis_conf
 from .settings import CacheSettings
-from .topology import REDIS_HOST
+from .topology import REDIS_CPUS, REDIS_HOST, REDIS_OVERHEAD_MB
 
 CONF_PATH = "/usr/local/etc/redis/redis.conf"
-# Headroom above maxmemory for Redis itself, client buffers and the AOF rewrite.
-OVERHEAD_MB = 128
 
 
 @dataclass
@@ -39,7 +37,7 @@ class Cache(pulumi.ComponentResource):
         volume = c.service_volume(f"{name}-data", REDIS_HOST, args.placement, self)
         self.container = c.service_container(
             REDIS_HOST, args.placement, args.image, self,
-            cpus=1, memory_mb=args.settings.max_memory_mb + OVERHEAD_MB,
+            limits=(REDIS_CPUS, args.settings.max_memory_mb + REDIS_OVERHEAD_MB),
             # REDISCLI_AUTH lets the healthcheck authenticate without the password on a command line.
             health="redis-cli ping | grep -q PONG",
             env={"REDISCLI_AUTH": self.password},

@@ -8,6 +8,8 @@ from typing import Mapping, Optional, Sequence
 import pulumi
 import pulumi_docker as docker
 
+from .topology import SERVICE_RESOURCES
+
 LABEL_PREFIX = "io.aurigraph"
 
 # Replacing a container's healthcheck in place is not something the docker provider can do
@@ -109,12 +111,15 @@ def upload(path: str, content: pulumi.Input[str]) -> docker.ContainerUploadArgs:
 
 
 def service_container(name: str, placement: Placement, image_ref: str, parent: pulumi.Resource, *,
-                      cpus: float, memory_mb: int, health: str, env: Optional[Mapping[str, pulumi.Input[str]]] = None,
+                      health: str, env: Optional[Mapping[str, pulumi.Input[str]]] = None,
+                      limits: Optional[tuple[float, int]] = None,
                       depends_on: Optional[Sequence[pulumi.Resource]] = None, **docker_args) -> docker.Container:
     """A long-running infrastructure container, named and reachable as `name` on the cluster network.
 
-    Every one is limited, health-checked and waited for, like the node containers.
+    Every one is limited (by default as SERVICE_RESOURCES says), health-checked and waited
+    for, like the node containers.
     """
+    cpus, memory_mb = limits if limits is not None else SERVICE_RESOURCES[name]
     return docker.Container(
         name,
         name=f"{placement.stack}-{name}",

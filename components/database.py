@@ -42,7 +42,6 @@ class Database(pulumi.ComponentResource):
         volume = c.service_volume(f"{name}-data", POSTGRES_HOST, args.placement, self)
         self.container = c.service_container(
             POSTGRES_HOST, args.placement, args.image, self,
-            cpus=2, memory_mb=1024,
             health=f"pg_isready -q -h 127.0.0.1 -U postgres -d {DATABASE}",
             env={"POSTGRES_USER": "postgres", "POSTGRES_PASSWORD": superuser, "PGDATA": f"{DATA_PATH}/pgdata"},
             uploads=[c.upload("/docker-entrypoint-initdb.d/10-aurigraph.sql", init_sql)],

@@ -29,7 +29,6 @@ class LoadBalancer(pulumi.ComponentResource):
         super().__init__("aurigraph:index:LoadBalancer", name, None, opts)
         self.container = c.service_container(
             "haproxy", args.placement, args.image, self,
-            cpus=1, memory_mb=256,
             # The image has bash but no curl: a TCP connect to the stats listener.
             health=f"bash -c 'exec 3<>/dev/tcp/127.0.0.1/{STATS_PORT}'",
             uploads=[c.upload(CONFIG_PATH, render_haproxy_config(args.topology))],

@@ -51,18 +51,18 @@ class Monitoring(pulumi.ComponentResource):
         p, images = args.placement, args.images
 
         self.postgres_exporter = c.service_container(
-            "postgres-exporter", p, images["postgresExporter"], self, cpus=0.25, memory_mb=128,
+            "postgres-exporter", p, images["postgresExporter"], self,
             health=_wget(9187, "/metrics"),
             env={"DATA_SOURCE_URI": f"{POSTGRES_HOST}:{POSTGRES_PORT}/{DATABASE}?sslmode=disable",
                  "DATA_SOURCE_USER": METRICS_USER, "DATA_SOURCE_PASS": args.metrics_db_password})
         self.redis_exporter = c.service_container(
-            "redis-exporter", p, images["redisExporter"], self, cpus=0.25, memory_mb=128,
+            "redis-exporter", p, images["redisExporter"], self,
             health=_wget(9121, "/health"),
             env={"REDIS_ADDR": f"redis://{REDIS_HOST}:{REDIS_PORT}", "REDIS_PASSWORD": args.redis_password})
         # cAdvisor reads the host's cgroups and the Docker state read-only, and keeps only our
         # labels, which the memory alerts and the dashboards select on.
         self.cadvisor = c.service_container(
-            "cadvisor", p, images["cadvisor"], self, cpus=0.5, memory_mb=256,
+            "cadvisor", p, images["cadvisor"], self,
             health=_wget(8080, "/healthz"),
             command=["--docker_only=true", "--housekeeping_interval=30s", "--store_container_labels=false",
                      f"--whitelisted_container_labels={c.LABEL_PREFIX}.group,{c.LABEL_PREFIX}.container,"
@@ -73,7 +73,7 @@ class Monitoring(pulumi.ComponentResource):
                                                 read_only=True)
                      for h in ("/", "/var/run", "/sys", "/var/lib/docker", "/dev/disk")])
         self.node_exporter = c.service_container(
-            "node-exporter", p, images["nodeExporter"], self, cpus=0.25, memory_mb=64,
+            "node-exporter", p, images["nodeExporter"], self,
             health=_wget(9100, "/metrics"),
             command=["--path.rootfs=/host"], pid_mode="host",
             volumes=[docker.ContainerVolumeArgs(host_path="/", container_path="/host", read_only=True)])
@@ -81,7 +81,7 @@ class Monitoring(pulumi.ComponentResource):
         prometheus_data = c.service_volume(f"{name}-prometheus-data", "prometheus", p, self)
         s = args.settings
         self.prometheus = c.service_container(
-            "prometheus", p, images["prometheus"], self, cpus=1, memory_mb=1024,
+            "prometheus", p, images["prometheus"], self,
             health=_wget(PROMETHEUS_PORT, "/-/ready"),
             command=[f"--config.file={PROMETHEUS_CONFIG}", "--storage.tsdb.path=/prometheus",
                      f"--storage.tsdb.retention.time={s.retention}", "--web.console.libraries=/usr/share/prometheus/console_libraries",
@@ -97,7 +97,7 @@ class Monitoring(pulumi.ComponentResource):
         grafana_data = c.service_volume(f"{name}-grafana-data", "grafana", p, self)
         provisioning = "/etc/grafana/provisioning"
         self.grafana = c.service_container(
-            "grafana", p, images["grafana"], self, cpus=0.5, memory_mb=256,
+            "grafana", p, images["grafana"], self,
             health=_wget(GRAFANA_PORT, "/api/health"),
             env={
                 "GF_SECURITY_ADMIN_USER": "admin",

@@ -37,6 +37,24 @@ JAEGER_HOST = "jaeger"
 OTLP_GRPC_PORT = 4317
 
 
+# CPU and memory limits of the services beside the nodes (Redis's memory follows its
+# maxmemory setting, see components/cache.py). One table, read by the components and by the
+# capacity plan.
+SERVICE_RESOURCES: dict[str, tuple[float, int]] = {
+    "postgres": (2.0, 1024),
+    "prometheus": (1.0, 1024),
+    "grafana": (0.5, 256),
+    "haproxy": (1.0, 256),
+    "jaeger": (0.5, 512),
+    "postgres-exporter": (0.25, 128),
+    "redis-exporter": (0.25, 128),
+    "cadvisor": (0.5, 256),
+    "node-exporter": (0.25, 64),
+}
+REDIS_CPUS = 1.0
+REDIS_OVERHEAD_MB = 128  # above maxmemory: Redis itself, client buffers, the AOF rewrite
+
+
 def spread(nodes: int, containers: int) -> list[int]:
     """Nodes per container: even, with the remainder on the first containers (15/6 -> 3,3,3,2,2,2)."""
     base, extra = divmod(nodes, containers)

@@ -26,7 +26,6 @@ class Tracing(pulumi.ComponentResource):
         super().__init__("aurigraph:index:Tracing", name, None, opts)
         self.container = c.service_container(
             JAEGER_HOST, args.placement, args.image, self,
-            cpus=0.5, memory_mb=512,
             health=f"wget -q -O /dev/null http://127.0.0.1:{ADMIN_PORT}/",
             env={"COLLECTOR_OTLP_ENABLED": "true", "SPAN_STORAGE_TYPE": "memory"},
             # In-memory storage, bounded: traces are for debugging the last minutes, not for keeping.
