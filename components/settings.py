@@ -11,6 +11,7 @@ density presets below are the defaults for the structured keys `groups` and `tun
 
 from __future__ import annotations
 
+import base64
 import difflib
 import ipaddress
 import json
@@ -21,8 +22,12 @@ from typing import Any, Callable, Mapping, Optional
 
 import pulumi
 
+from .catalog import CATALOG, size_of, smallest_fitting
 from .render.datastores import REDIS_POLICIES
 from .topology import (
+    REDIS_CPUS,
+    REDIS_OVERHEAD_MB,
+    SERVICE_RESOURCES,
     MAX_NODES_PER_CONTAINER,
     bft_fault_budget,
     largest_safe_unavailable,
@@ -34,7 +39,8 @@ PROJECT = "aurigraph-cluster"
 
 GROUP_NAMES = ("validator", "business", "slim")
 DENSITIES = ("option-b", "option-c", "custom")
-TARGETS = ("local",)
+TARGETS = ("local", "ssh", "aws", "azure", "gcp")
+CLOUDS = ("aws", "azure", "gcp")
 
 MIN_MEMORY_MB = 64
 MAX_CPUS = 512.0
@@ -109,7 +115,25 @@ CANARY_KEYS = ("image", "containers")
 # Every top-level key this program understands. Anything else in the project's namespace is
 # a typo and an error.
 TOP_LEVEL_KEYS = ("target", "density", "image", "pullImage", "protectData", "adminBindAddress", "apiBindAddress",
-                  "groups", "tuning", "ports", "monitoring", "cache", "serviceImages")
+                  "groups", "tuning", "ports", "monitoring", "cache", "serviceImages", "ssh", "vm", "capacity")
+SSH_KEYS = ("host", "user", "port", "sshOpts", "cpus", "memoryMb")
+VM_KEYS = ("region", "zone", "project", "size", "cpus", "memoryMb", "sshUser", "sshPublicKey", "adminCidrs",
+           "apiCidrs", "dataDiskGb")
+CAPACITY_KEYS = ("cpuOvercommit", "memoryOvercommit")
+# Stack files for the remote targets ship with values the operator must replace.
+PLACEHOLDER = "PLACEHOLDER"
+# What the host keeps for itself (OS, dockerd, sshd) before the containers' limits.
+HOST_RESERVE_CPUS = 1.0
+HOST_RESERVE_MB = 1024
+_HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+_USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+_SSH_KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521")
+_REGION_RE = {
+    "aws": re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$"),
+    "azure": re.compile(r"^[a-z]+[a-z0-9]*$"),
+    "gcp": re.compile(r"^[a-z]+-[a-z]+[0-9]$"),
+}
+_GCP_PROJECT_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 
 # Optional secrets: `pulumi config set --secret KEY VALUE`, else generated. Not declared in
 # Pulumi.yaml, where a key without a default is one the CLI demands.
@@ -148,6 +172,63 @@ class Monitoring:
 class CacheSettings:
     max_memory_mb: int = 256
     max_memory_policy: str = "allkeys-lru"
+
+
+@dataclass(frozen=True)
+class SshTarget:
+    host: str
+    user: str
+    port: int
+    ssh_opts: tuple[str, ...]
+    cpus: float
+    memory_mb: int
+
+
+@dataclass(frozen=True)
+class VmTarget:
+    cloud: str
+    region: str
+    zone: Optional[str]
+    project: Optional[str]
+    size: str
+    cpus: int
+    memory_mb: int
+    size_chosen: bool  # True when picked from the capacity plan rather than given
+    ssh_user: str
+    ssh_public_key: str
+    admin_cidrs: tuple[str, ...]
+    api_cidrs: tuple[str, ...]
+    data_disk_gb: int
+
+
+@dataclass(frozen=True)
+class CapacityPlan:
+    """Summed container limits against the host (when the host is known)."""
+
+    containers: int
+    container_cpus: float
+    container_memory_mb: int
+    largest_container_cpus: float
+    cpu_overcommit: float
+    memory_overcommit: float
+    host_cpus: Optional[float] = None
+    host_memory_mb: Optional[int] = None
+
+    def as_output(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "containers": self.containers,
+            "containerCpus": self.container_cpus,
+            "containerMemoryMb": self.container_memory_mb,
+            "largestContainerCpus": self.largest_container_cpus,
+            "cpuOvercommit": self.cpu_overcommit,
+            "memoryOvercommit": self.memory_overcommit,
+            "hostCpus": self.host_cpus,
+            "hostMemoryMb": self.host_memory_mb,
+        }
+        if self.host_cpus:
+            out["cpuRatio"] = round(self.container_cpus / (self.host_cpus - HOST_RESERVE_CPUS), 2)
+            out["memoryRatio"] = round(self.container_memory_mb / (self.host_memory_mb - HOST_RESERVE_MB), 2)
+        return out
 
 
 @dataclass(frozen=True)
@@ -193,6 +274,9 @@ class Settings:
     cache: CacheSettings = CacheSettings()
     service_images: Mapping[str, str] = field(default_factory=lambda: dict(SERVICE_IMAGES))
     secrets: Secrets = Secrets()
+    ssh: Optional[SshTarget] = None
+    vm: Optional[VmTarget] = None
+    capacity: Optional[CapacityPlan] = None
     warnings: tuple[str, ...] = ()
 
     def group(self, name: str) -> GroupSettings:
@@ -302,6 +386,54 @@ class _Reader:
             return None
         return value
 
+    def placeholder(self, key: str, value: Any) -> bool:
+        if isinstance(value, str) and PLACEHOLDER in value or (
+                isinstance(value, list) and any(isinstance(v, str) and PLACEHOLDER in v for v in value)):
+            path = f"'{key}[0]'" if isinstance(value, list) else key
+            self.refuse(key, "still the placeholder from the stack file; set your own value "
+                             f"(pulumi config set --path {path} ...)")
+            return True
+        return False
+
+    def text(self, key: str, value: Any, pattern: re.Pattern, expected: str) -> str | None:
+        if isinstance(value, str) and pattern.match(value):
+            return value
+        self.fail(key, expected, value)
+        return None
+
+    def ssh_public_key(self, key: str, value: Any) -> str | None:
+        """An OpenSSH public key line whose base64 blob really is a key of the named type."""
+        parts = value.split() if isinstance(value, str) else []
+        if len(parts) >= 2 and parts[0] in _SSH_KEY_TYPES:
+            try:
+                blob = base64.b64decode(parts[1], validate=True)
+                length = int.from_bytes(blob[:4], "big")
+                if blob[4:4 + length].decode() == parts[0]:
+                    return " ".join(parts[:3])
+            except (ValueError, UnicodeDecodeError):
+                pass
+        self.fail(key, "an OpenSSH public key line such as 'ssh-ed25519 AAAAC3Nza... you@host' (the .pub file)",
+                  value if not isinstance(value, str) or len(value) < 60 else value[:57] + "...")
+        return None
+
+    def cidrs(self, key: str, value: Any, allow_world: bool) -> tuple[str, ...] | None:
+        if not isinstance(value, list) or not value:
+            self.fail(key, "a non-empty list of CIDRs such as [\"203.0.113.0/24\"]", value)
+            return None
+        out = []
+        for item in value:
+            try:
+                network = ipaddress.ip_network(str(item), strict=False)
+            except ValueError:
+                self.fail(key, "CIDRs such as 203.0.113.0/24", item)
+                return None
+            if network.prefixlen == 0 and not allow_world:
+                self.fail(key, "operator CIDRs, never the whole internet (SSH and admin ports are behind this list)",
+                          item)
+                return None
+            out.append(str(network))
+        return tuple(out)
+
     def duration(self, key: str, value: Any) -> str | None:
         if isinstance(value, str) and _DURATION_RE.match(value):
             return value
@@ -380,6 +512,17 @@ def parse_settings(raw: Mapping[str, Any], stack: str, secret_keys: frozenset[st
     service_images = {k: r.image(f"serviceImages.{k}", images_raw[k]) if k in images_raw else v
                       for k, v in SERVICE_IMAGES.items()}
     secrets = _parse_secrets(r, raw, secret_keys)
+    ssh_raw = r.mapping("ssh", _decode(raw, "ssh"), SSH_KEYS)
+    vm_raw = r.mapping("vm", _decode(raw, "vm"), VM_KEYS)
+    capacity_raw = r.mapping("capacity", _decode(raw, "capacity"), CAPACITY_KEYS)
+    if ssh_raw and target != "ssh":
+        r.refuse("ssh", f"only used with target: ssh (this stack's target is {target}); remove it")
+    if vm_raw and target not in CLOUDS:
+        r.refuse("vm", f"only used with target aws, azure or gcp (this stack's target is {target}); remove it")
+    cpu_overcommit = (r.number("capacity.cpuOvercommit", capacity_raw["cpuOvercommit"], 0.1, 100)
+                      if "cpuOvercommit" in capacity_raw else 3.0)
+    memory_overcommit = (r.number("capacity.memoryOvercommit", capacity_raw["memoryOvercommit"], 0.1, 10)
+                         if "memoryOvercommit" in capacity_raw else 1.0)
 
     groups_raw = r.mapping("groups", _decode(raw, "groups"), GROUP_NAMES)
     presets = PRESETS.get(density or "")
@@ -401,6 +544,19 @@ def parse_settings(raw: Mapping[str, Any], stack: str, secret_keys: frozenset[st
                    f"less than the validator container memory (groups.validator.memoryMb = {validator.memory_mb})",
                    tuning.leveldb_cache_mb)
 
+    ssh = _parse_ssh(r, ssh_raw) if target == "ssh" else None
+    vm_fields = _parse_vm(r, target, vm_raw) if target in CLOUDS else None
+
+    capacity = vm = None
+    if not r.problems:
+        capacity = _container_totals(groups, cache, cpu_overcommit, memory_overcommit)
+        if ssh is not None:
+            capacity = _check_capacity(r, capacity, ssh.cpus, ssh.memory_mb, "ssh.cpus", "ssh.memoryMb")
+        elif vm_fields is not None:
+            vm = _size_vm(r, target, vm_fields, capacity)
+            if vm is not None:
+                capacity = _check_capacity(r, capacity, vm.cpus, vm.memory_mb, "vm.size", "vm.size")
+
     if r.problems:
         raise ConfigError(stack, r.problems)
     return Settings(
@@ -418,6 +574,9 @@ def parse_settings(raw: Mapping[str, Any], stack: str, secret_keys: frozenset[st
         cache=cache,
         service_images=service_images,
         secrets=secrets,
+        ssh=ssh,
+        vm=vm,
+        capacity=capacity,
         warnings=tuple(warnings),
     )
 
@@ -519,6 +678,139 @@ def _parse_tuning(r: _Reader, raw: dict[str, Any], preset: Tuning) -> Tuning | N
                tuning.heartbeat_ms)
         return None
     return tuning
+
+
+def _parse_ssh(r: _Reader, raw: dict[str, Any]) -> SshTarget | None:
+    before = len(r.problems)
+    values: dict[str, Any] = {}
+    for key in ("host", "user", "cpus", "memoryMb"):
+        if key not in raw:
+            r.refuse(f"ssh.{key}", "missing; target ssh needs host, user, and the host's cpus and memoryMb "
+                                   "(for the capacity plan)")
+        elif not r.placeholder(f"ssh.{key}", raw[key]):
+            values[key] = raw[key]
+    host = values.get("host")
+    if host is not None:
+        host = host if isinstance(host, str) and (_HOSTNAME_RE.match(host) or _is_ip(host)) else r.fail(
+            "ssh.host", "a host name or IP address such as dlt.example.com", host)
+    user = r.text("ssh.user", values["user"], _USER_RE, "a user name such as subbu") if "user" in values else None
+    port = r.integer("ssh.port", raw["port"], 1, 65535) if "port" in raw else 22
+    opts = raw.get("sshOpts", ["-o", "ServerAliveInterval=30"])
+    if not isinstance(opts, list) or not all(isinstance(o, str) for o in opts):
+        r.fail("ssh.sshOpts", "a list of ssh options such as [\"-o\", \"StrictHostKeyChecking=yes\"]", opts)
+    cpus = r.number("ssh.cpus", values["cpus"], 1, 4096) if "cpus" in values else None
+    memory = r.integer("ssh.memoryMb", values["memoryMb"], 1024) if "memoryMb" in values else None
+    if len(r.problems) != before:
+        return None
+    return SshTarget(host, user, port, tuple(opts), cpus, memory)
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+        return True
+    except ValueError:
+        return False
+
+
+def _parse_vm(r: _Reader, cloud: str, raw: dict[str, Any]) -> dict[str, Any] | None:
+    before = len(r.problems)
+    required = ["region", "sshPublicKey", "adminCidrs"] + (["zone", "project"] if cloud == "gcp" else [])
+    for key in required:
+        if key not in raw:
+            r.refuse(f"vm.{key}", f"missing; target {cloud} needs " + ", ".join(f"vm.{k}" for k in required))
+    raw = {k: v for k, v in raw.items() if not r.placeholder(f"vm.{k}", v)}
+    if len(r.problems) != before:
+        return None
+    region = r.text("vm.region", raw["region"], _REGION_RE[cloud], f"a {cloud} region such as "
+                    + {"aws": "eu-west-1", "azure": "westeurope", "gcp": "europe-west1"}[cloud])
+    zone = project = None
+    if cloud == "gcp":
+        zone = r.text("vm.zone", raw["zone"], re.compile(rf"^{re.escape(str(region))}-[a-z]$"),
+                      f"a zone of {region} such as {region}-b")
+        project = r.text("vm.project", raw["project"], _GCP_PROJECT_RE, "a GCP project id such as aurigraph-prod")
+    elif "zone" in raw:
+        zone = r.text("vm.zone", raw["zone"], re.compile(r"^[a-z0-9-]+$"), "an availability zone such as eu-west-1a")
+    if "project" in raw and cloud != "gcp":
+        r.refuse("vm.project", "only used with target gcp; remove it")
+    admin = r.cidrs("vm.adminCidrs", raw["adminCidrs"], allow_world=False)
+    api = r.cidrs("vm.apiCidrs", raw["apiCidrs"], allow_world=True) if "apiCidrs" in raw else admin
+    fields = {
+        "cloud": cloud, "region": region, "zone": zone, "project": project,
+        "size": raw.get("size"),
+        "cpus": r.integer("vm.cpus", raw["cpus"], 2) if "cpus" in raw else None,
+        "memory_mb": r.integer("vm.memoryMb", raw["memoryMb"], 4096) if "memoryMb" in raw else None,
+        "ssh_user": r.text("vm.sshUser", raw.get("sshUser", "aurigraph"), _USER_RE, "a user name such as aurigraph"),
+        "ssh_public_key": r.ssh_public_key("vm.sshPublicKey", raw["sshPublicKey"]),
+        "admin_cidrs": admin,
+        "api_cidrs": api,
+        "data_disk_gb": r.integer("vm.dataDiskGb", raw["dataDiskGb"], 20, 65536) if "dataDiskGb" in raw else 200,
+    }
+    return None if len(r.problems) != before else fields
+
+
+def _container_totals(groups: list[GroupSettings], cache: CacheSettings, cpu_overcommit: float,
+                      memory_overcommit: float) -> CapacityPlan:
+    limits = [(g.cpus, g.memory_mb) for g in groups for _ in range(g.containers)]
+    limits += list(SERVICE_RESOURCES.values()) + [(REDIS_CPUS, cache.max_memory_mb + REDIS_OVERHEAD_MB)]
+    return CapacityPlan(
+        containers=len(limits),
+        container_cpus=round(sum(c for c, _ in limits), 2),
+        container_memory_mb=sum(m for _, m in limits),
+        largest_container_cpus=max(c for c, _ in limits),
+        cpu_overcommit=cpu_overcommit,
+        memory_overcommit=memory_overcommit,
+    )
+
+
+def _fits(plan: CapacityPlan, cpus: float, memory_mb: int) -> bool:
+    return (plan.largest_container_cpus <= cpus
+            and plan.container_cpus <= (cpus - HOST_RESERVE_CPUS) * plan.cpu_overcommit
+            and plan.container_memory_mb <= (memory_mb - HOST_RESERVE_MB) * plan.memory_overcommit)
+
+
+def _size_vm(r: _Reader, cloud: str, fields: dict[str, Any], plan: CapacityPlan) -> VmTarget | None:
+    size, cpus, memory = fields.pop("size"), fields.pop("cpus"), fields.pop("memory_mb")
+    if size is None:
+        chosen = smallest_fitting(cloud, lambda c, m: _fits(plan, c, m))
+        if chosen is None:
+            biggest = CATALOG[cloud][-1]
+            r.refuse("vm.size", f"no size in the {cloud} catalog fits the plan ({_needs(plan)}); the biggest, "
+                                f"{biggest[0]}, has {biggest[1]} CPUs and {biggest[2]} MB: set vm.size, vm.cpus and "
+                                "vm.memoryMb for a bigger machine, or raise the capacity.*Overcommit ratios")
+            return None
+        return VmTarget(size=chosen[0], cpus=chosen[1], memory_mb=chosen[2], size_chosen=True, **fields)
+    known = size_of(cloud, size) if isinstance(size, str) else None
+    if known is None and (cpus is None or memory is None):
+        names = ", ".join(s for s, _, _ in CATALOG[cloud])
+        r.fail("vm.size", f"one of {names}, or any {cloud} size with vm.cpus and vm.memoryMb set to what it has",
+               size)
+        return None
+    cpus, memory = (cpus, memory) if cpus is not None and memory is not None else known
+    return VmTarget(size=size, cpus=cpus, memory_mb=memory, size_chosen=False, **fields)
+
+
+def _needs(plan: CapacityPlan) -> str:
+    return (f"{plan.containers} containers with {plan.container_cpus:g} CPUs and {plan.container_memory_mb} MB of "
+            f"limits, the largest {plan.largest_container_cpus:g} CPUs; cpuOvercommit {plan.cpu_overcommit:g}, "
+            f"memoryOvercommit {plan.memory_overcommit:g}; {HOST_RESERVE_CPUS:g} CPU and {HOST_RESERVE_MB} MB kept "
+            "for the host")
+
+
+def _check_capacity(r: _Reader, plan: CapacityPlan, cpus: float, memory_mb: int, cpu_key: str,
+                    memory_key: str) -> CapacityPlan:
+    plan = CapacityPlan(**{**plan.__dict__, "host_cpus": cpus, "host_memory_mb": memory_mb})
+    if plan.largest_container_cpus > cpus:
+        r.refuse(cpu_key, f"a container asks for {plan.largest_container_cpus:g} CPUs and the host has {cpus:g}; "
+                          "Docker refuses a CPU limit above the host's CPUs")
+    elif plan.container_cpus > (cpus - HOST_RESERVE_CPUS) * plan.cpu_overcommit:
+        r.refuse(cpu_key, f"the host is too small: {_needs(plan)}; needs "
+                          f"{plan.container_cpus / plan.cpu_overcommit + HOST_RESERVE_CPUS:.1f} CPUs, has {cpus:g}")
+    if plan.container_memory_mb > (memory_mb - HOST_RESERVE_MB) * plan.memory_overcommit:
+        r.refuse(memory_key, f"the host is too small: {_needs(plan)}; needs "
+                             f"{plan.container_memory_mb / plan.memory_overcommit + HOST_RESERVE_MB:.0f} MB, "
+                             f"has {memory_mb}")
+    return plan
 
 
 def _parse_ports(r: _Reader, raw: dict[str, Any]) -> dict[str, int]:
