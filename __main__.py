@@ -24,3 +24,6 @@ pulumi.export("endpoints", cluster.endpoints)
 pulumi.export("counts", topology.counts())
 pulumi.export("validatorPeers", topology.validator_peers)
 pulumi.export("faultBudget", topology.fault_budget)
+pulumi.export("capacity", settings.capacity.as_output())
+pulumi.export("host", {"target": settings.target, "address": host.address,
+                       **({"size": settings.vm.size} if settings.vm else {})})

@@ -40,6 +40,11 @@ def stack_names(root: Path = REPO) -> list[str]:
     return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
 
 
+def deployable_stacks(root: Path = REPO) -> list[str]:
+    """Stacks that evaluate as committed: those whose file has no PLACEHOLDER left to fill."""
+    return [s for s in stack_names(root) if "PLACEHOLDER" not in (root / f"Pulumi.{s}.yaml").read_text()]
+
+
 def _full_key(key: str) -> str:
     return key if ":" in key else f"{PROJECT}:{key}"
 
@@ -140,6 +145,8 @@ class ProgramRun:
     logs: list[tuple[str, str]] = field(default_factory=list)
     # Every secret value the run saw (configured secrets, generated passwords), for masking.
     secret_values: set[str] = field(default_factory=set)
+    # Provider functions the program invoked: (token, arguments).
+    invokes: list[tuple[str, dict]] = field(default_factory=list)
     error: Optional[BaseException] = None
 
     def of_type(self, type_token: str) -> list[Registration]:
@@ -198,6 +205,18 @@ class RecordingMocks(pulumi.runtime.Mocks):
             digest = hashlib.sha256(str(args.inputs.get("name")).encode()).hexdigest()
             state["imageId"] = f"sha256:{digest}"
             state["repoDigest"] = f"{args.inputs.get('name')}@sha256:{digest}"
+        # Computed outputs of the cloud resources the program reads back (addresses from
+        # TEST-NET-3, which never routes).
+        computed = {
+            "aws:ec2/eip:Eip": {"publicIp": "203.0.113.10"},
+            "azure-native:network:PublicIPAddress": {"ipAddress": "203.0.113.20"},
+            "gcp:compute/address:Address": {"address": "203.0.113.30"},
+            "aws:ec2/keyPair:KeyPair": {"keyName": f"{args.name}-key"},
+            "azure-native:resources:ResourceGroup": {"name": f"{args.name}-rg"},
+            "azure-native:network:VirtualNetwork": {"name": f"{args.name}-vnet"},
+        }
+        for key, value in computed.get(args.typ, {}).items():
+            state.setdefault(key, value)
         if args.typ == "random:index/randomPassword:RandomPassword":
             seed = hashlib.sha256(args.name.encode()).hexdigest()
             state["result"] = seed[: int(args.inputs.get("length", 32))]
@@ -205,6 +224,12 @@ class RecordingMocks(pulumi.runtime.Mocks):
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs):
+        self.run.invokes.append((args.token, dict(args.args)))
+        if args.token == "aws:ec2/getAmi:getAmi":
+            return {"id": "ami-0debian12mock", "name": "debian-12-amd64-20260101-mock", "architecture": "x86_64"}
+        if args.token == "gcp:compute/getImage:getImage":
+            return {"selfLink": "https://www.googleapis.com/compute/v1/projects/debian-cloud/global/images/debian-12-mock",
+                    "name": "debian-12-mock", "family": "debian-12"}
         return {}
 
 

@@ -4,7 +4,7 @@
     python -m tools.plan STACK --out FILE            # ... into FILE
     python -m tools.plan STACK --diff OTHER          # what going from OTHER to STACK does
     python -m tools.plan STACK --set groups.validator.image=reg/v11:11.1.0 --diff STACK
-    python -m tools.plan --update-snapshots          # rewrite snapshots/<stack>.json for every stack
+    python -m tools.plan --update-snapshots          # rewrite snapshots/<stack>.json (stacks without placeholders)
 
 OTHER is a snapshot file, another stack's name, or a git ref (its committed
 snapshots/STACK.json). The program runs under Pulumi's mocks exactly as the tests run it
@@ -30,7 +30,7 @@ from typing import Any, Iterable, Mapping, Optional
 import yaml
 
 from tools import replace_paths
-from tools.mockrun import REPO, ProgramRun, run_program, stack_names
+from tools.mockrun import REPO, ProgramRun, deployable_stacks, run_program, stack_names
 
 SNAPSHOTS = REPO / "snapshots"
 MASK = "[secret]"
@@ -272,7 +272,7 @@ def _resolve_other(other: str, stack: str) -> tuple[dict[str, Any], str]:
 def update_snapshots() -> list[str]:
     SNAPSHOTS.mkdir(exist_ok=True)
     written = []
-    for stack in stack_names():
+    for stack in deployable_stacks():
         (SNAPSHOTS / f"{stack}.json").write_text(dumps(stack_snapshot(stack)))
         written.append(stack)
     return written

@@ -1,0 +1,63 @@
+"""A VM in AWS: its own VPC and public subnet, a security group, Debian 12, a data disk, cloud-init."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+from ..render.cloud_init import render_cloud_init
+from ..settings import Settings
+from . import Host, firewall_rules, vm_host, wait_for_docker
+
+DEBIAN_OWNER = "136693071363"  # Debian's AWS account, publisher of the official images
+DATA_DEVICE_NAME = "/dev/sdf"
+DATA_DEVICE = "/dev/nvme1n1"  # how a Nitro instance presents the first extra EBS volume
+
+
+class AwsHost(pulumi.ComponentResource):
+    def __init__(self, name: str, settings: Settings, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("aurigraph:index:AwsHost", name, None, opts)
+        vm, stack = settings.vm, settings.stack
+        tags = {"Name": f"aurigraph-{stack}", "aurigraph:stack": stack}
+        child = pulumi.ResourceOptions(parent=self)
+
+        vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block="10.42.0.0/16", enable_dns_hostnames=True, tags=tags,
+                          opts=child)
+        gateway = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags=tags, opts=child)
+        subnet = aws.ec2.Subnet(f"{name}-subnet", vpc_id=vpc.id, cidr_block="10.42.1.0/24",
+                                availability_zone=vm.zone, tags=tags, opts=child)
+        routes = aws.ec2.RouteTable(f"{name}-routes", vpc_id=vpc.id, tags=tags, opts=child,
+                                    routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=gateway.id)])
+        aws.ec2.RouteTableAssociation(f"{name}-routes", subnet_id=subnet.id, route_table_id=routes.id, opts=child)
+        firewall = aws.ec2.SecurityGroup(
+            f"{name}-firewall", vpc_id=vpc.id, description=f"aurigraph {stack}", tags=tags, opts=child,
+            ingress=[aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=rule.port, to_port=rule.port,
+                                                      cidr_blocks=rule.ipv4, ipv6_cidr_blocks=rule.ipv6,
+                                                      description=rule.name)
+                     for rule in firewall_rules(settings)],
+            egress=[aws.ec2.SecurityGroupEgressArgs(protocol="-1", from_port=0, to_port=0, cidr_blocks=["0.0.0.0/0"],
+                                                    description="all outbound")])
+        key = aws.ec2.KeyPair(f"{name}-key", public_key=vm.ssh_public_key, tags=tags, opts=child)
+        image = aws.ec2.get_ami(most_recent=True, owners=[DEBIAN_OWNER],
+                                filters=[aws.ec2.GetAmiFilterArgs(name="name", values=["debian-12-amd64-*"]),
+                                         aws.ec2.GetAmiFilterArgs(name="architecture", values=["x86_64"])])
+        self.instance = aws.ec2.Instance(
+            f"{name}-vm", ami=image.id, instance_type=vm.size, subnet_id=subnet.id,
+            vpc_security_group_ids=[firewall.id], key_name=key.key_name,
+            user_data=render_cloud_init(vm.ssh_user, vm.ssh_public_key, DATA_DEVICE),
+            metadata_options=aws.ec2.InstanceMetadataOptionsArgs(http_tokens="required"),
+            root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(volume_size=30, volume_type="gp3", encrypted=True),
+            # Attached at boot, so cloud-init finds it; kept when the instance goes.
+            ebs_block_devices=[aws.ec2.InstanceEbsBlockDeviceArgs(
+                device_name=DATA_DEVICE_NAME, volume_size=vm.data_disk_gb, volume_type="gp3", encrypted=True,
+                delete_on_termination=False)],
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, protect=settings.protect_data))
+        address = aws.ec2.Eip(f"{name}-ip", domain="vpc", instance=self.instance.id, tags=tags, opts=child)
+        self.address = address.public_ip
+        self.ready = wait_for_docker(f"{name}-docker-ready", self.address, vm.ssh_user, self, self.instance)
+        self.register_outputs({"address": self.address, "size": vm.size})
+
+
+def create(settings: Settings) -> Host:
+    return vm_host(AwsHost("aws", settings), settings)

@@ -1,0 +1,12 @@
+"""An existing server over SSH, as the spec ran it: the docker provider at ssh://user@host:port."""
+
+from __future__ import annotations
+
+from ..settings import Settings
+from . import Host, remote_docker
+
+
+def create(settings: Settings) -> Host:
+    ssh = settings.ssh
+    provider = remote_docker("docker-ssh", ssh.host, ssh.user, ssh.port, ssh.ssh_opts)
+    return Host(provider=provider, address=ssh.host, cpus=ssh.cpus, memory_mb=ssh.memory_mb)
