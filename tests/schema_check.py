@@ -72,11 +72,22 @@ def _check_object(schema: dict, spec: dict, value: Any, where: str, problems: li
             problems.append(f"{where}.{key}: required and missing")
 
 
+def _provider_value(spec: dict, value: Any) -> Any:
+    if isinstance(value, str) and spec.get("type") not in (None, "string"):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
 def check_inputs(schema: dict, type_token: str, inputs: dict[str, Any]) -> list[str]:
     """Problems with `inputs` for a resource of `type_token` (empty when they conform)."""
     problems: list[str] = []
     if type_token.startswith("pulumi:providers:"):
         spec = schema["provider"]
+        # Provider configuration travels as strings: the SDK JSON-encodes every other type.
+        inputs = {k: _provider_value(spec["inputProperties"].get(k, {}), v) for k, v in inputs.items()}
     else:
         spec = schema["resources"].get(type_token)
         if spec is None:

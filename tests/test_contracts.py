@@ -8,7 +8,16 @@ import jsonschema
 import pytest
 import yaml
 
-from components.settings import DEFAULT_PORTS, GROUP_KEYS, SECRET_KEYS, TOP_LEVEL_KEYS, TUNING_KEYS
+from components.settings import (
+    CAPACITY_KEYS,
+    DEFAULT_PORTS,
+    GROUP_KEYS,
+    SECRET_KEYS,
+    SSH_KEYS,
+    TOP_LEVEL_KEYS,
+    TUNING_KEYS,
+    VM_KEYS,
+)
 from tests.conftest import REPO
 from tests.schema_check import DOCKER_SCHEMA, PROJECT_SCHEMA, check_inputs, load
 from tools.mockrun import stack_names
@@ -58,7 +67,8 @@ def test_every_config_key_is_in_the_readme_reference():
     keys = (list(TOP_LEVEL_KEYS) + list(SECRET_KEYS) + [f"groups.<group>.{k}" for k in GROUP_KEYS]
             + [f"tuning.{k}" for k in TUNING_KEYS] + [f"ports.{k}" for k in DEFAULT_PORTS]
             + ["monitoring.scrapeInterval", "monitoring.evaluationInterval", "monitoring.retention",
-               "cache.maxMemoryMb", "cache.maxMemoryPolicy"])
+               "cache.maxMemoryMb", "cache.maxMemoryPolicy"]
+            + [f"ssh.{k}" for k in SSH_KEYS] + [f"vm.{k}" for k in VM_KEYS] + [f"capacity.{k}" for k in CAPACITY_KEYS])
     missing = [k for k in keys if f"`{k}`" not in readme]
     assert missing == []
 

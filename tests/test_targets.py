@@ -1,0 +1,225 @@
+"""Targets: an existing server over SSH, and a VM created in AWS, Azure or GCP, under mocks."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+
+import pytest
+import yaml
+
+from components.render.cloud_init import render_cloud_init
+from components.settings import ConfigError
+from tests.conftest import CONTAINER, FILLS, OPERATOR_CIDR, TEST_SSH_KEY, fills_for, require_tool
+from tests.test_policy import rules as policy_rules, violations
+from tools.mockrun import run_program
+
+CLOUD_STACKS = {"aws-option-b": "aws", "aws-option-c": "aws", "azure-option-b": "azure", "gcp-option-b": "gcp"}
+READY = "command:remote:Command"
+MACHINE = {"aws": "aws:ec2/instance:Instance", "azure": "azure-native:compute:VirtualMachine",
+           "gcp": "gcp:compute/instance:Instance"}
+ADDRESS = {"aws": "203.0.113.10", "azure": "203.0.113.20", "gcp": "203.0.113.30"}
+
+
+def docker_resources(run):
+    return [r for r in run.resources if r.custom and r.type.startswith("docker:")]
+
+
+@pytest.mark.parametrize("stack", ["ssh-option-b", *CLOUD_STACKS])
+def test_every_container_is_on_the_targets_ssh_docker_provider(stack_run, stack):
+    run = stack_run(stack)
+    (provider,) = run.of_type("pulumi:providers:docker")
+    assert provider.inputs["host"].startswith("ssh://")
+    containers = run.of_type(CONTAINER)
+    assert len(containers) == {"option-b": 24, "option-c": 28}[stack.split("-", 1)[1]]
+    for reg in docker_resources(run):
+        assert reg.provider.startswith(provider.urn + "::"), reg.urn
+
+
+def test_the_ssh_target_connects_as_configured(stack_run):
+    (provider,) = stack_run("ssh-option-b").of_type("pulumi:providers:docker")
+    assert provider.inputs["host"] == "ssh://subbu@dlt.aurigraph.io:22"
+    assert "StrictHostKeyChecking=yes" in provider.inputs["sshOpts"]
+    run = stack_run("ssh-option-b")
+    assert run.outputs["host"] == {"target": "ssh", "address": "dlt.aurigraph.io"}
+    assert run.outputs["endpoints"]["api"] == "http://dlt.aurigraph.io:8080/api/v11"
+
+
+@pytest.mark.parametrize("stack, cloud", CLOUD_STACKS.items())
+def test_the_docker_provider_waits_for_the_vm_to_run_docker(stack_run, stack, cloud):
+    run = stack_run(stack)
+    (machine,) = run.of_type(MACHINE[cloud])
+    (ready,) = run.of_type(READY)
+    (provider,) = run.of_type("pulumi:providers:docker")
+    assert ready.urn in provider.dependencies
+    assert machine.urn in ready.dependencies
+    assert "cloud-init status --wait" in ready.inputs["create"] and "docker info" in ready.inputs["create"]
+    assert ready.inputs["connection"]["host"] == ADDRESS[cloud]
+    assert provider.inputs["host"] == f"ssh://aurigraph@{ADDRESS[cloud]}:22"
+    assert run.outputs["endpoints"]["grafana"] == "http://127.0.0.1:3000"  # loopback: reached by SSH tunnel
+    assert run.outputs["endpoints"]["api"] == f"http://{ADDRESS[cloud]}:8080/api/v11"
+
+
+def _firewall_rules(run, cloud):
+    """(port, sources) for every inbound allow rule the stack declares."""
+    if cloud == "aws":
+        (group,) = run.of_type("aws:ec2/securityGroup:SecurityGroup")
+        return [(r["fromPort"], r.get("cidrBlocks", []) + r.get("ipv6CidrBlocks", [])) for r in group.inputs["ingress"]]
+    if cloud == "gcp":
+        return [(int(a["ports"][0]), fw.inputs["sourceRanges"]) for fw in run.of_type("gcp:compute/firewall:Firewall")
+                for a in fw.inputs["allows"]]
+    (group,) = run.of_type("azure-native:network:NetworkSecurityGroup")
+    return [(int(r["destinationPortRange"]), r["sourceAddressPrefixes"]) for r in group.inputs["securityRules"]]
+
+
+@pytest.mark.parametrize("stack, cloud", CLOUD_STACKS.items())
+def test_no_firewall_rule_opens_ssh_or_admin_ports_to_the_world(stack_run, stack, cloud):
+    run = stack_run(stack)
+    rules = _firewall_rules(run, cloud)
+    assert sorted(port for port, _ in rules) == [22, 8080]  # admin UIs stay on loopback
+    for port, sources in rules:
+        assert sources == [OPERATOR_CIDR], (port, sources)  # apiCidrs defaults to the operators
+    for reg in run.resources:
+        assert violations(policy_rules.no_world_ssh, reg.type, reg.inputs) == [], reg.urn
+
+
+def test_admin_ports_open_to_the_operators_when_the_admin_uis_bind_beyond_loopback():
+    run = run_program("gcp-option-b", {**FILLS["gcp"], "adminBindAddress": "0.0.0.0", "vm.apiCidrs": ["0.0.0.0/0"]})
+    assert run.error is None
+    rules = dict(_firewall_rules(run, "gcp"))
+    assert rules == {22: [OPERATOR_CIDR], 8080: ["0.0.0.0/0"], 3000: [OPERATOR_CIDR], 9090: [OPERATOR_CIDR],
+                     16686: [OPERATOR_CIDR], 8404: [OPERATOR_CIDR]}
+
+
+def test_aws_vm_runs_debian_from_its_publisher_with_the_key_a_data_disk_and_imdsv2(stack_run):
+    run = stack_run("aws-option-b")
+    (token, args), = [i for i in run.invokes if i[0] == "aws:ec2/getAmi:getAmi"]
+    assert args["owners"] == ["136693071363"] and "debian-12-amd64-*" in args["filters"][0]["values"]
+    (vm,) = run.of_type(MACHINE["aws"])
+    assert vm.inputs["ami"] == "ami-0debian12mock" and vm.inputs["instanceType"] == "m6i.12xlarge"
+    assert vm.inputs["metadataOptions"]["httpTokens"] == "required"
+    (disk,) = vm.inputs["ebsBlockDevices"]
+    assert disk["volumeSize"] == 500 and disk["deleteOnTermination"] is False and disk["encrypted"] is True
+    assert vm.protect  # protectData
+    assert run.named("aws-key", "aws:ec2/keyPair:KeyPair").inputs["publicKey"] == TEST_SSH_KEY
+    assert "docker.io" in vm.inputs["userData"]
+
+
+def test_gcp_vm_finds_debian_by_invoke_and_attaches_a_retained_data_disk(stack_run):
+    run = stack_run("gcp-option-b")
+    assert ("gcp:compute/getImage:getImage", {"family": "debian-12", "project": "debian-cloud"}) in run.invokes
+    (vm,) = run.of_type(MACHINE["gcp"])
+    assert vm.inputs["bootDisk"]["initializeParams"]["image"].endswith("debian-12-mock")
+    assert vm.inputs["metadata"]["ssh-keys"] == f"aurigraph:{TEST_SSH_KEY}"
+    (disk,) = run.of_type("gcp:compute/disk:Disk")
+    assert disk.retain_on_delete and disk.protect and disk.inputs["size"] == 500
+    assert all(r.inputs.get("project") == "aurigraph-test" for r in run.resources if r.type.startswith("gcp:"))
+
+
+def test_azure_vm_gets_cloud_init_as_custom_data_and_keeps_its_data_disk(stack_run):
+    (vm,) = stack_run("azure-option-b").of_type(MACHINE["azure"])
+    os_profile = vm.inputs["osProfile"]
+    assert os_profile["linuxConfiguration"]["disablePasswordAuthentication"] is True
+    assert base64.b64decode(os_profile["customData"]).decode().startswith("#cloud-config")
+    (data,) = vm.inputs["storageProfile"]["dataDisks"]
+    assert data["deleteOption"] == "Detach" and data["diskSizeGB"] == 500
+    assert vm.inputs["storageProfile"]["imageReference"]["publisher"] == "Debian"
+
+
+@pytest.mark.parametrize("stack, size, cpus", [("azure-option-b", "Standard_D48s_v5", 48),
+                                               ("aws-option-c", "m6i.16xlarge", 64),
+                                               ("aws-option-b", "m6i.12xlarge", 48)])
+def test_the_vm_size_comes_from_the_capacity_plan_unless_given(stack_run, stack, size, cpus):
+    run = stack_run(stack)
+    assert run.outputs["host"]["size"] == size
+    plan = run.outputs["capacity"]
+    assert plan["hostCpus"] == cpus and plan["cpuRatio"] <= 3.0 and plan["memoryRatio"] <= 1.0
+    assert plan["containers"] == len(run.of_type(CONTAINER))
+
+
+def test_the_capacity_plan_is_an_output_on_every_target(stack_run):
+    plan = stack_run("option-b").outputs["capacity"]
+    # 4 x 12 + 4 x 11 + 6 x 6 = 128 node CPUs, plus 7.25 for the services.
+    assert plan["containerCpus"] == 135.25 and plan["hostCpus"] is None
+
+
+@pytest.mark.parametrize("stack", [*CLOUD_STACKS, "ssh-option-b"])
+def test_a_stack_with_placeholders_left_is_refused_naming_each(stack):
+    run = run_program(stack)
+    assert isinstance(run.error, ConfigError) and run.resources == []
+    for key in fills_for(stack):
+        assert f"'{key}': still the placeholder" in str(run.error)
+
+
+BAD_TARGETS = [
+    ("missing allowlist", "aws-option-b", {"vm.sshPublicKey": TEST_SSH_KEY}, "vm.adminCidrs", "still the placeholder"),
+    ("no allowlist at all", "aws-option-b", {"vm.sshPublicKey": TEST_SSH_KEY, "vm.adminCidrs": None},
+     "vm.adminCidrs", "missing"),
+    ("world allowlist", "aws-option-b", {**FILLS["aws"], "vm.adminCidrs": ["0.0.0.0/0"]}, "vm.adminCidrs",
+     "never the whole internet"),
+    ("world allowlist v6", "gcp-option-b", {**FILLS["gcp"], "vm.adminCidrs": ["::/0"]}, "vm.adminCidrs",
+     "never the whole internet"),
+    ("malformed cidr", "azure-option-b", {**FILLS["azure"], "vm.adminCidrs": ["10.0.0.0/33"]}, "vm.adminCidrs",
+     "CIDRs"),
+    ("instance too small", "aws-option-b", {**FILLS["aws"], "vm.size": "m6i.2xlarge"}, "vm.size",
+     "Docker refuses a CPU limit above the host's CPUs"),
+    ("instance too small for the sum", "aws-option-b", {**FILLS["aws"], "vm.size": "m6i.8xlarge"}, "vm.size",
+     "needs 46.1 CPUs, has 32"),
+    ("unknown size without its capacity", "gcp-option-b", {**FILLS["gcp"], "vm.size": "c3-standard-44"}, "vm.size",
+     "with vm.cpus and vm.memoryMb"),
+    ("key that is not base64", "aws-option-b", {**FILLS["aws"], "vm.sshPublicKey": "ssh-ed25519 not*base64 me"},
+     "vm.sshPublicKey", "an OpenSSH public key line"),
+    ("key whose blob is another type", "aws-option-b",
+     {**FILLS["aws"], "vm.sshPublicKey": TEST_SSH_KEY.replace("ssh-ed25519", "ssh-rsa", 1)},
+     "vm.sshPublicKey", "an OpenSSH public key line"),
+    ("private key pasted", "azure-option-b", {**FILLS["azure"], "vm.sshPublicKey": "-----BEGIN OPENSSH PRIVATE KEY-----"},
+     "vm.sshPublicKey", "an OpenSSH public key line"),
+    ("bad region", "aws-option-b", {**FILLS["aws"], "vm.region": "Europe West"}, "vm.region", "aws region"),
+    ("zone outside the region", "gcp-option-b", {**FILLS["gcp"], "vm.zone": "us-east1-b"}, "vm.zone",
+     "a zone of europe-west1"),
+    ("bad project", "gcp-option-b", {**FILLS["gcp"], "vm.project": "My Project"}, "vm.project", "GCP project id"),
+    ("ssh section on a cloud", "aws-option-b", {**FILLS["aws"], "ssh": {"host": "x"}}, "ssh", "only used with target: ssh"),
+    ("malformed ssh host", "ssh-option-b", {**FILLS["ssh"], "ssh.host": "dlt aurigraph io"}, "ssh.host",
+     "a host name or IP address"),
+    ("malformed ssh user", "ssh-option-b", {**FILLS["ssh"], "ssh.user": "Root User"}, "ssh.user", "a user name"),
+    ("ssh host too small", "ssh-option-b", {**FILLS["ssh"], "ssh.cpus": 16}, "ssh.cpus",
+     "needs 46.1 CPUs, has 16"),
+    ("ssh host short of memory", "ssh-option-b", {**FILLS["ssh"], "ssh.memoryMb": 4096}, "ssh.memoryMb",
+     "needs 9024 MB, has 4096"),
+    ("ssh options not a list", "ssh-option-b", {**FILLS["ssh"], "ssh.sshOpts": "-o BatchMode=yes"}, "ssh.sshOpts",
+     "a list of ssh options"),
+    ("vm section on the local target", "option-b", {"vm": {"region": "eu-west-1"}}, "vm", "only used with target aws"),
+]
+
+
+@pytest.mark.parametrize("stack, overrides, key, expected", [c[1:] for c in BAD_TARGETS], ids=[c[0] for c in BAD_TARGETS])
+def test_bad_target_config_fails_naming_the_key(stack, overrides, key, expected):
+    run = run_program(stack, overrides)
+    assert isinstance(run.error, ConfigError), run.error
+    assert f"'{key}'" in str(run.error) and expected in str(run.error), str(run.error)
+    assert "\n" not in str(run.error) and run.resources == []
+
+
+@pytest.mark.parametrize("device", ["/dev/nvme1n1", "/dev/disk/azure/scsi1/lun0", "/dev/disk/by-id/google-aurigraph-data"])
+def test_rendered_cloud_init_passes_cloud_init_schema(tmp_path, device):
+    tool = require_tool("cloud-init")
+    path = tmp_path / "user-data.yaml"
+    path.write_text(render_cloud_init("aurigraph", TEST_SSH_KEY, device))
+    result = subprocess.run([tool, "schema", "--config-file", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0 and "Valid cloud-config" in result.stdout, result.stdout + result.stderr
+
+
+def test_cloud_init_schema_rejects_a_broken_config(tmp_path):
+    tool = require_tool("cloud-init")
+    path = tmp_path / "user-data.yaml"
+    path.write_text("#cloud-config\npackages: docker.io\n")
+    assert subprocess.run([tool, "schema", "--config-file", str(path)], capture_output=True).returncode != 0
+
+
+def test_cloud_init_installs_docker_mounts_the_data_disk_and_adds_the_operator():
+    doc = yaml.safe_load(render_cloud_init("aurigraph", TEST_SSH_KEY, "/dev/nvme1n1"))
+    assert "docker.io" in doc["packages"]
+    assert doc["mounts"][0][1] == "/var/lib/docker" and doc["fs_setup"][0]["overwrite"] is False
+    (user,) = doc["users"]
+    assert user["ssh_authorized_keys"] == [TEST_SSH_KEY] and "docker" in user["groups"] and user["lock_passwd"]
+    assert doc["ssh_pwauth"] is False
