@@ -26,4 +26,7 @@ pulumi.export("validatorPeers", topology.validator_peers)
 pulumi.export("faultBudget", topology.fault_budget)
 pulumi.export("capacity", settings.capacity.as_output())
 pulumi.export("host", {"target": settings.target, "address": host.address,
+                       **({"dockerHost": host.docker_host} if host.docker_host is not None else {}),
                        **({"size": settings.vm.size} if settings.vm else {})})
+pulumi.export("density", settings.density)
+pulumi.export("protectData", settings.protect_data)

@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from components.settings import ConfigError, parse_settings
-from tools.mockrun import PROJECT, run_program, stack_config
-
-
-def settings_for(stack: str, overrides=None):
-    """Settings exactly as the program would see them for this stack file."""
-    config, _ = stack_config(stack, overrides)
-    prefix = f"{PROJECT}:"
-    return parse_settings({k[len(prefix):]: v for k, v in config.items() if k.startswith(prefix)}, stack)
+from components.settings import ConfigError
+from tools.mockrun import run_program
+from tools.mockrun import stack_settings as settings_for
 
 
 @pytest.mark.parametrize("stack, expected", [

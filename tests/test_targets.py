@@ -41,7 +41,8 @@ def test_the_ssh_target_connects_as_configured(stack_run):
     assert provider.inputs["host"] == "ssh://subbu@dlt.aurigraph.io:22"
     assert "StrictHostKeyChecking=yes" in provider.inputs["sshOpts"]
     run = stack_run("ssh-option-b")
-    assert run.outputs["host"] == {"target": "ssh", "address": "dlt.aurigraph.io"}
+    assert run.outputs["host"] == {"target": "ssh", "address": "dlt.aurigraph.io",
+                                   "dockerHost": "ssh://subbu@dlt.aurigraph.io:22"}
     assert run.outputs["endpoints"]["api"] == "http://dlt.aurigraph.io:8080/api/v11"
 
 

@@ -116,6 +116,17 @@ def stack_config(stack: str, overrides: Optional[Mapping[str, Any]] = None, root
     return {k: _encode(v) for k, v in values.items()}, secret_keys
 
 
+def stack_settings(stack: str, overrides: Optional[Mapping[str, Any]] = None, root: Path = REPO,
+                   secrets: Optional[Mapping[str, str]] = None):
+    """The validated Settings the program would build for this stack (no Pulumi runtime needed)."""
+    from components.settings import parse_settings
+
+    config, secret_keys = stack_config(stack, overrides, root, secrets)
+    prefix = f"{PROJECT}:"
+    return parse_settings({k[len(prefix):]: v for k, v in config.items() if k.startswith(prefix)}, stack,
+                          frozenset(k[len(prefix):] for k in secret_keys))
+
+
 @dataclass
 class Registration:
     urn: str

@@ -32,6 +32,8 @@ class Host:
     # Capacity of the host when known (None: not known, e.g. the local daemon).
     cpus: Optional[float] = None
     memory_mb: Optional[int] = None
+    # DOCKER_HOST for the docker CLI (the operations tools stop and start containers); None: the local one.
+    docker_host: Optional[pulumi.Input[str]] = None
 
 
 @dataclass(frozen=True)
@@ -61,13 +63,17 @@ def firewall_rules(settings: Settings) -> list[FirewallRule]:
     return rules
 
 
+def ssh_url(user: str, address: pulumi.Input[str], port: int) -> pulumi.Output[str]:
+    return pulumi.Output.concat("ssh://", user, "@", address, ":", str(port))
+
+
 def remote_docker(name: str, address: pulumi.Input[str], user: str, port: int, ssh_opts: Sequence[str],
                   parent: Optional[pulumi.Resource] = None,
                   depends_on: Sequence[pulumi.Resource] = ()) -> docker.Provider:
     """The docker provider over SSH (`ssh://user@host:port`, the system ssh client and agent)."""
     return docker.Provider(
         name,
-        host=pulumi.Output.concat("ssh://", user, "@", address, ":", str(port)),
+        host=ssh_url(user, address, port),
         ssh_opts=list(ssh_opts),
         opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
     )
@@ -95,7 +101,8 @@ def vm_host(machine: pulumi.ComponentResource, settings: Settings) -> Host:
     """
     provider = remote_docker(f"docker-{settings.target}", machine.address, settings.vm.ssh_user, 22, CLOUD_SSH_OPTS,
                              depends_on=[machine.ready])
-    return Host(provider=provider, address=machine.address, cpus=settings.vm.cpus, memory_mb=settings.vm.memory_mb)
+    return Host(provider=provider, address=machine.address, cpus=settings.vm.cpus, memory_mb=settings.vm.memory_mb,
+                docker_host=ssh_url(settings.vm.ssh_user, machine.address, 22))
 
 
 def create_host(settings: Settings) -> Host:
