@@ -35,7 +35,9 @@ def render_haproxy_config(topology: Topology, *, address: Callable[[LogicalNode]
     lines = [
         "global",
         "    log stdout format raw local0 info",
-        "    maxconn 20000",
+        # Each connection takes two file descriptors: 8192 fits the common 20k-32k nofile limits
+        # (20000 made HAProxy refuse to start, wanting 40020).
+        "    maxconn 8192",
         "",
         "defaults",
         "    mode http",
