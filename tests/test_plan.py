@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.conftest import CONTAINER, SHARED, VOLUME
+from tests.conftest import CONTAINER, VOLUME
 from tests.schema_check import DOCKER_SCHEMA, load
 from tools import plan as planner
 from tools import replace_paths

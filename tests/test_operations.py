@@ -1,0 +1,237 @@
+"""The smoke tool and the failover drill against a live cluster on loopback.
+
+A stub fleet of the `dev` stack (4 validators, f = 1; 2 business; 2 slim nodes) serves the
+node API; real Prometheus and real HAProxy run on configs made by the project's own
+renderers, with targets pointed at the fleet. The tools see only the published endpoints,
+as they would on a real host.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from components.render.haproxy import render_haproxy_config
+from components.render.prometheus import render_alert_rules, render_prometheus_config
+from components.topology import build_topology
+from tests.conftest import REPO, require_tool
+from tools import drill, smoke
+from tools.mockrun import run_program, stack_settings
+from tools.ops import Prometheus
+from tools.stubnode import Fleet
+
+SCRAPE = "1s"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(condition, timeout: float = 30.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = condition()
+            if value:
+                return value
+        except Exception:  # noqa: BLE001 (a service still starting)
+            pass
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+class Cluster:
+    def __init__(self, fleet: Fleet, control: str, outputs_file, outputs: dict, prometheus: Prometheus):
+        self.fleet, self.control, self.outputs_file, self.outputs = fleet, control, outputs_file, outputs
+        self.prometheus = prometheus
+
+    def post(self, path: str) -> None:
+        urllib.request.urlopen(urllib.request.Request(self.control + path, method="POST", data=b""), timeout=5)
+
+    def up(self, node: str) -> float:
+        return self.prometheus.values('up{job=~"aurigraph-.*"}', "node").get(node, -1.0)
+
+    def wait_seen(self, node: str, value: float) -> None:
+        wait_until(lambda: self.up(node) == value, what=f"Prometheus to see {node} up={value:g}")
+
+    def wait_healthy(self) -> None:
+        wait_until(lambda: all(v == 1.0 for v in self.prometheus.values('up{job=~"aurigraph-.*"}', "node").values())
+                   and len(self.prometheus.values('up{job=~"aurigraph-.*"}', "node")) == len(self.outputs["nodes"])
+                   and sum(self.prometheus.values('consensus_is_leader{job="aurigraph-validator"}', "node").values()) == 1
+                   and len(set(self.prometheus.values('consensus_term{job="aurigraph-validator"}', "node").values())) == 1,
+                   what="every node up and one leader in Prometheus")
+
+    def smoke(self) -> tuple[int, dict]:
+        out = _capture(lambda: smoke.main(["--outputs", str(self.outputs_file), "--json"]))
+        return out[0], json.loads(out[1])
+
+
+def _capture(fn):
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        code = fn()
+    return code, buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    prometheus_bin, haproxy_bin = require_tool("prometheus"), require_tool("haproxy")
+    tmp = tmp_path_factory.mktemp("loopback")
+    settings = stack_settings("dev")
+    topology = build_topology(settings)
+    fleet = Fleet(topology, election_timeout=1.0)
+    control = f"http://127.0.0.1:{fleet.start()}"
+    addresses = fleet.addresses()
+    address = lambda node: addresses[node.name]  # noqa: E731
+
+    rules = tmp / "rules.yml"
+    rules.write_text(render_alert_rules(settings.density, topology.fault_budget))
+    (tmp / "prometheus.yml").write_text(render_prometheus_config(topology, SCRAPE, SCRAPE, address=address,
+                                                                 exporters=(), rule_files=(str(rules),)))
+    prom_port, api_port, stats_port = free_port(), free_port(), free_port()
+    (tmp / "haproxy.cfg").write_text(render_haproxy_config(topology, address=address, bind_host="127.0.0.1",
+                                                           api_port=api_port, stats_port=stats_port,
+                                                           docker_dns=False))
+    processes = [
+        subprocess.Popen([prometheus_bin, f"--config.file={tmp / 'prometheus.yml'}",
+                          f"--storage.tsdb.path={tmp / 'tsdb'}", f"--web.listen-address=127.0.0.1:{prom_port}"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+        subprocess.Popen([haproxy_bin, "-db", "-f", str(tmp / "haproxy.cfg")],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+    ]
+    # The program's own outputs for the dev stack, with the endpoints where this test runs them.
+    outputs = json.loads(json.dumps(run_program("dev").outputs))
+    outputs["endpoints"].update(prometheus=f"http://127.0.0.1:{prom_port}",
+                                haproxyStats=f"http://127.0.0.1:{stats_port}",
+                                api=f"http://127.0.0.1:{api_port}/api/v11")
+    outputs_file = tmp / "outputs.json"
+    outputs_file.write_text(json.dumps(outputs))
+    live = Cluster(fleet, control, outputs_file, outputs, Prometheus(outputs["endpoints"]["prometheus"]))
+    try:
+        wait_until(lambda: urllib.request.urlopen(f"http://127.0.0.1:{prom_port}/-/ready", timeout=2).status == 200,
+                   what="Prometheus ready")
+        live.wait_healthy()
+        yield live
+    finally:
+        for p in processes:
+            p.terminate()
+            p.wait(10)
+        fleet.stop()
+
+
+@pytest.fixture
+def healthy(cluster):
+    """Each test starts from, and leaves, a healthy cluster."""
+    cluster.wait_healthy()
+    yield cluster
+    for container in cluster.fleet.running:
+        cluster.post(f"/containers/{container}/start")
+    for node in cluster.fleet.nodes:
+        cluster.post(f"/nodes/{node}/converge")
+    cluster.wait_healthy()
+
+
+def statuses(result: dict) -> dict[str, tuple[str, str]]:
+    return {c["name"]: (c["status"], c["detail"]) for c in result["checks"]}
+
+
+def test_smoke_passes_on_a_healthy_cluster(healthy):
+    code, result = healthy.smoke()
+    assert (code, result["result"]) == (0, "HEALTHY"), result
+    checks = statuses(result)
+    assert checks["nodes up"] == ("pass", "8/8 logical nodes up")
+    assert checks["haproxy backends"][0] == "pass" and checks["api /consensus/status"][0] == "pass"
+    assert checks["tps"] == ("pass", "1,200,000 (target 900,000, alert at 750,000)")
+
+
+def test_one_validator_container_down_is_degraded_but_quorate(healthy):
+    healthy.post("/containers/validator-2/stop")
+    healthy.wait_seen("validator-2a", 0.0)
+    code, result = healthy.smoke()
+    assert (code, result["result"]) == (2, "DEGRADED"), result
+    checks = statuses(result)
+    assert checks["validator quorum"] == ("warn", "degraded but quorate: 1 of 4 validators down, within f = 1")
+    assert checks["consensus leader"][0] == "pass" and checks["tps"][0] == "pass"  # 3 x 300,000 meets the target
+
+
+def test_more_than_f_validators_down_loses_quorum(healthy):
+    healthy.post("/containers/validator-2/stop")
+    healthy.post("/containers/validator-3/stop")
+    healthy.wait_seen("validator-2a", 0.0)
+    healthy.wait_seen("validator-3a", 0.0)
+    wait_until(lambda: sum(healthy.prometheus.values('consensus_is_leader{job="aurigraph-validator"}', "node")
+                           .values()) == 0, what="the leader to step down")
+    code, result = healthy.smoke()
+    assert (code, result["result"]) == (1, "FAILED"), result
+    checks = statuses(result)
+    assert checks["validator quorum"] == ("fail", "quorum lost: 2 of 4 validators down, more than f = 1")
+    assert checks["consensus leader"] == ("fail", "no leader")
+    assert checks["tps"][0] == "fail"
+
+
+def test_diverging_state_hashes_fail_the_smoke(healthy):
+    healthy.post("/nodes/validator-3a/diverge")
+    wait_until(lambda: any(n > 1 for n in healthy.prometheus.values(
+        'count by (checkpoint) (count by (checkpoint, hash) (consensus_state_hash_info{job="aurigraph-validator"}))',
+        "checkpoint").values()), what="Prometheus to see two hashes")
+    code, result = healthy.smoke()
+    assert code == 1 and statuses(result)["state hashes"][0] == "fail"
+
+
+def test_failover_drill_measures_a_recovery(healthy):
+    leader_before = healthy.fleet.status()["leader"]
+    code, out = _capture(lambda: drill.main(["failover", "--outputs", str(healthy.outputs_file), "--stub-control",
+                                             healthy.control, "--timeout", "30", "--json"]))
+    result = json.loads(out)
+    assert (code, result["result"]) == (0, "HEALTHY"), result
+    report = result["report"]
+    assert report["leader"] == leader_before and report["new_leader"] != leader_before
+    assert report["new_term"] > report["term"]
+    assert 0 < report["election_seconds"] < 30 and report["recovery_seconds"] >= report["election_seconds"]
+    checks = statuses(result)
+    assert checks["quorum"][0] == "pass" and checks["state hashes"][0] == "pass"
+    assert healthy.fleet.running[healthy.outputs["nodes"][leader_before]["container"]]  # started again
+
+
+def test_drill_refuses_when_stopping_the_leader_would_exceed_f(healthy):
+    leader = healthy.fleet.status()["leader"]
+    other = next(c for c in ("validator-2", "validator-3", "validator-4")
+                 if c != healthy.outputs["nodes"][leader]["container"])
+    healthy.post(f"/containers/{other}/stop")
+    healthy.wait_seen(f"{other}a", 0.0)
+    code, out = _capture(lambda: drill.main(["failover", "--outputs", str(healthy.outputs_file), "--stub-control",
+                                             healthy.control, "--timeout", "10", "--json"]))
+    assert code == 1 and "more than f = 1; not stopping it" in out
+    assert healthy.fleet.status()["leader"] == leader  # nothing was stopped
+
+
+def test_drill_refuses_a_protected_stack_without_yes(healthy, tmp_path):
+    protected = dict(healthy.outputs, protectData=True)
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps(protected))
+    from contextlib import redirect_stderr
+    import io
+
+    err = io.StringIO()
+    with redirect_stderr(err):
+        code = drill.main(["failover", "--outputs", str(path), "--stub-control", healthy.control])
+    assert code == 1 and "--yes" in err.getvalue()
+
+
+def test_smoke_runs_as_a_command_with_a_readable_table(healthy):
+    done = subprocess.run([sys.executable, "-m", "tools.smoke", "--outputs", str(healthy.outputs_file)],
+                          cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "CHECK" in done.stdout and "validator quorum" in done.stdout and done.stdout.endswith("result: HEALTHY\n")

@@ -1,0 +1,184 @@
+"""Failover drill: stop the consensus leader's container and measure the recovery.
+
+    python -m tools.drill failover --stack option-b --yes
+    python -m tools.drill failover --outputs outputs.json [--timeout 120] [--json]
+
+1. finds the leader (Prometheus `consensus_is_leader`) and refuses if stopping its container
+   would take more than f validators down;
+2. stops that container on the stack's Docker host (`docker stop`, DOCKER_HOST from the
+   `host.dockerHost` output, else the local daemon);
+3. waits for a new leader on another container, on a higher term (the API through HAProxy);
+4. checks the validators still have their quorum and agree on the state hash per checkpoint;
+5. starts the container again (always, even when a step failed) and waits for its nodes;
+6. reports the time to a new leader and to full recovery.
+
+It refuses a stack with protectData (production) unless told --yes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from typing import Any, Callable, Optional
+
+from tools import ops
+from tools.ops import VALIDATORS, Check, OpsError, Prometheus
+
+
+class DockerRuntime:
+    """Stops and starts containers with the docker CLI on the stack's Docker host."""
+
+    def __init__(self, docker_host: Optional[str]):
+        self.prefix = ["docker"] + (["-H", docker_host] if docker_host else [])
+
+    def _run(self, *args: str) -> None:
+        done = subprocess.run(self.prefix + list(args), capture_output=True, text=True)
+        if done.returncode != 0:
+            raise OpsError(f"{' '.join(self.prefix + list(args))}: {done.stderr.strip()}")
+
+    def stop(self, name: str) -> None:
+        self._run("stop", "--time", "30", name)
+
+    def start(self, name: str) -> None:
+        self._run("start", name)
+
+
+class StubRuntime:
+    """The same for the stub fleet (tools.stubnode), through its control API."""
+
+    def __init__(self, control_url: str):
+        self.url = control_url.rstrip("/")
+
+    def _post(self, path: str) -> None:
+        request = urllib.request.Request(self.url + path, method="POST", data=b"")
+        with urllib.request.urlopen(request, timeout=5) as response:
+            if response.status != 200:
+                raise OpsError(f"stub control {path}: {response.status}")
+
+    def stop(self, name: str) -> None:
+        self._post(f"/containers/{name}/stop")
+
+    def start(self, name: str) -> None:
+        self._post(f"/containers/{name}/start")
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, interval: float = 0.25) -> tuple[Any, float]:
+    """(the first truthy value of condition(), seconds it took); (None, timeout) if none came."""
+    started = time.monotonic()
+    while True:
+        try:
+            value = condition()
+        except OpsError:
+            value = None
+        elapsed = time.monotonic() - started
+        if value:
+            return value, elapsed
+        if elapsed >= timeout:
+            return None, elapsed
+        time.sleep(interval)
+
+
+def api_consensus(outputs: dict[str, Any]) -> dict[str, Any]:
+    status, body = ops.http_get(outputs["endpoints"]["api"].rstrip("/") + "/consensus/status")
+    if status != 200:
+        raise OpsError(f"consensus status answered {status}")
+    return json.loads(body)
+
+
+def failover(outputs: dict[str, Any], runtime, timeout: float) -> tuple[list[Check], dict[str, Any]]:
+    prometheus = Prometheus(outputs["endpoints"]["prometheus"])
+    inventory, f = outputs["nodes"], outputs["faultBudget"]
+    validators = ops.validator_nodes(outputs)
+    checks: list[Check] = []
+    report: dict[str, Any] = {}
+
+    leaders = [n for n, v in prometheus.values(f"consensus_is_leader{{{VALIDATORS}}}", "node").items() if v == 1]
+    if len(leaders) != 1:
+        return [Check("leader", "fail", f"expected one leader before the drill, found {len(leaders)}")], report
+    leader = leaders[0]
+    container = inventory[leader]["container"]
+    docker_name = inventory[leader]["dockerName"]
+    old_term = api_consensus(outputs)["term"]
+    in_container = [n for n in validators if inventory[n]["container"] == container]
+    already_down = ops.validators_down(prometheus, outputs)
+    if len(set(already_down) | set(in_container)) > f:
+        return [Check("precheck", "fail", f"stopping {container} would take {len(set(already_down) | set(in_container))} "
+                                          f"validators down, more than f = {f}; not stopping it")], report
+    checks.append(Check("leader", "pass", f"{leader} in {container} on term {old_term}"))
+    report.update(leader=leader, container=container, term=old_term)
+
+    started = time.monotonic()
+    runtime.stop(docker_name)
+    try:
+        def new_leader():
+            status = api_consensus(outputs)
+            elected = status.get("leader")
+            if elected and inventory.get(elected, {}).get("container") != container and status["term"] > old_term:
+                return status
+            return None
+
+        status, elected_in = wait_for(new_leader, timeout)
+        if status is None:
+            checks.append(Check("new leader", "fail", f"no new leader on another container within {timeout:g} s"))
+        else:
+            checks.append(Check("new leader", "pass", f"{status['leader']} on term {status['term']} after {elected_in:.1f} s"))
+            report.update(new_leader=status["leader"], new_term=status["term"], election_seconds=round(elected_in, 2))
+
+        # Prometheus sees the stopped nodes down after its next scrape.
+        seen, _ = wait_for(lambda: set(in_container) <= set(ops.validators_down(prometheus, outputs)), timeout)
+        down = ops.validators_down(prometheus, outputs)
+        quorate = len(down) <= f
+        checks.append(Check("quorum", "pass" if quorate and seen else "fail",
+                            f"{len(validators) - len(down)} of {len(validators)} validators up, "
+                            f"{len(down)} down (f = {f})" + ("" if seen else "; Prometheus never saw the stop")))
+        agree, detail = ops.hashes_agree(prometheus)
+        checks.append(Check("state hashes", "pass" if agree else "fail", detail))
+    finally:
+        runtime.start(docker_name)
+    back, recovered_in = wait_for(lambda: not set(in_container) & set(ops.validators_down(prometheus, outputs)),
+                                  timeout)
+    total = time.monotonic() - started
+    checks.append(Check("recovery", "pass" if back else "fail",
+                        f"{container} back with all its nodes after {total:.1f} s" if back
+                        else f"{container}'s nodes not up {recovered_in:.0f} s after the restart"))
+    report["recovery_seconds"] = round(total, 2)
+    return checks, report
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.drill", description=__doc__.split("\n\n")[0])
+    parser.add_argument("drill", choices=["failover"])
+    ops.add_source_arguments(parser)
+    parser.add_argument("--yes", action="store_true", help="run on a protectData (production) stack")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for each step")
+    parser.add_argument("--stub-control", metavar="URL", help="drive the stub fleet (tools.stubnode) instead of docker")
+    args = parser.parse_args(argv)
+    outputs = ops.outputs_of(args, "drill")
+    if outputs is None:
+        return 1
+    if outputs.get("protectData") and not args.yes:
+        print("drill: this stack protects its data (a production stack); stopping its leader is a real outage "
+              "risk. Run again with --yes to go ahead.", file=sys.stderr)
+        return 1
+    runtime = StubRuntime(args.stub_control) if args.stub_control else DockerRuntime(
+        outputs.get("host", {}).get("dockerHost"))
+    try:
+        checks, report = failover(outputs, runtime, args.timeout)
+    except OpsError as e:
+        checks, report = [Check("drill", "fail", str(e))], {}
+    verdict, code = ops.overall(checks)
+    code = 1 if code else 0  # a drill passes or fails
+    title = f"failover drill: {args.stack or args.outputs}"
+    if args.json:
+        print(ops.as_json(title, checks, verdict, report=report))
+    else:
+        print(ops.render(title, checks, verdict), end="")
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
