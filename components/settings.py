@@ -120,6 +120,8 @@ SSH_KEYS = ("host", "user", "port", "sshOpts", "cpus", "memoryMb")
 VM_KEYS = ("region", "zone", "project", "size", "cpus", "memoryMb", "sshUser", "sshPublicKey", "adminCidrs",
            "apiCidrs", "dataDiskGb")
 CAPACITY_KEYS = ("cpuOvercommit", "memoryOvercommit")
+MONITORING_KEYS = ("scrapeInterval", "evaluationInterval", "retention")
+CACHE_KEYS = ("maxMemoryMb", "maxMemoryPolicy")
 # Stack files for the remote targets ship with values the operator must replace.
 PLACEHOLDER = "PLACEHOLDER"
 # What the host keeps for itself (OS, dockerd, sshd) before the containers' limits.
@@ -403,6 +405,11 @@ class _Reader:
 
     def ssh_public_key(self, key: str, value: Any) -> str | None:
         """An OpenSSH public key line whose base64 blob really is a key of the named type."""
+        if isinstance(value, str) and "PRIVATE KEY" in value:
+            # Not a line of it is repeated: the config (and this message) may be shared.
+            self.refuse(key, "this is a private key: remove it from the stack config now and give the public "
+                             "key line (the .pub file) instead; treat the private key as exposed")
+            return None
         parts = value.split() if isinstance(value, str) else []
         if len(parts) >= 2 and parts[0] in _SSH_KEY_TYPES:
             try:
@@ -505,9 +512,8 @@ def parse_settings(raw: Mapping[str, Any], stack: str, secret_keys: frozenset[st
     admin_bind = required("adminBindAddress", r.ip_address)
     api_bind = required("apiBindAddress", r.ip_address)
     ports = _parse_ports(r, r.mapping("ports", _decode(raw, "ports"), tuple(DEFAULT_PORTS)))
-    monitoring = _parse_monitoring(r, r.mapping("monitoring", _decode(raw, "monitoring"),
-                                                ("scrapeInterval", "evaluationInterval", "retention")))
-    cache = _parse_cache(r, r.mapping("cache", _decode(raw, "cache"), ("maxMemoryMb", "maxMemoryPolicy")))
+    monitoring = _parse_monitoring(r, r.mapping("monitoring", _decode(raw, "monitoring"), MONITORING_KEYS))
+    cache = _parse_cache(r, r.mapping("cache", _decode(raw, "cache"), CACHE_KEYS))
     images_raw = r.mapping("serviceImages", _decode(raw, "serviceImages"), tuple(SERVICE_IMAGES))
     service_images = {k: r.image(f"serviceImages.{k}", images_raw[k]) if k in images_raw else v
                       for k, v in SERVICE_IMAGES.items()}

@@ -9,9 +9,11 @@ import pytest
 import yaml
 
 from components.settings import (
+    CACHE_KEYS,
     CAPACITY_KEYS,
     DEFAULT_PORTS,
     GROUP_KEYS,
+    MONITORING_KEYS,
     SECRET_KEYS,
     SSH_KEYS,
     TOP_LEVEL_KEYS,
@@ -66,8 +68,7 @@ def test_every_config_key_is_in_the_readme_reference():
     readme = (REPO / "README.md").read_text()
     keys = (list(TOP_LEVEL_KEYS) + list(SECRET_KEYS) + [f"groups.<group>.{k}" for k in GROUP_KEYS]
             + [f"tuning.{k}" for k in TUNING_KEYS] + [f"ports.{k}" for k in DEFAULT_PORTS]
-            + ["monitoring.scrapeInterval", "monitoring.evaluationInterval", "monitoring.retention",
-               "cache.maxMemoryMb", "cache.maxMemoryPolicy"]
+            + [f"monitoring.{k}" for k in MONITORING_KEYS] + [f"cache.{k}" for k in CACHE_KEYS]
             + [f"ssh.{k}" for k in SSH_KEYS] + [f"vm.{k}" for k in VM_KEYS] + [f"capacity.{k}" for k in CAPACITY_KEYS])
     missing = [k for k in keys if f"`{k}`" not in readme]
     assert missing == []

@@ -173,8 +173,9 @@ BAD_TARGETS = [
     ("key whose blob is another type", "aws-option-b",
      {**FILLS["aws"], "vm.sshPublicKey": TEST_SSH_KEY.replace("ssh-ed25519", "ssh-rsa", 1)},
      "vm.sshPublicKey", "an OpenSSH public key line"),
-    ("private key pasted", "azure-option-b", {**FILLS["azure"], "vm.sshPublicKey": "-----BEGIN OPENSSH PRIVATE KEY-----"},
-     "vm.sshPublicKey", "an OpenSSH public key line"),
+    ("private key pasted", "azure-option-b",
+     {**FILLS["azure"], "vm.sshPublicKey": "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmU"},
+     "vm.sshPublicKey", "this is a private key"),
     ("bad region", "aws-option-b", {**FILLS["aws"], "vm.region": "Europe West"}, "vm.region", "aws region"),
     ("zone outside the region", "gcp-option-b", {**FILLS["gcp"], "vm.zone": "us-east1-b"}, "vm.zone",
      "a zone of europe-west1"),
@@ -199,6 +200,7 @@ def test_bad_target_config_fails_naming_the_key(stack, overrides, key, expected)
     assert isinstance(run.error, ConfigError), run.error
     assert f"'{key}'" in str(run.error) and expected in str(run.error), str(run.error)
     assert "\n" not in str(run.error) and run.resources == []
+    assert "b3BlbnNzaC1rZXkt" not in str(run.error)  # no part of a private key is ever repeated
 
 
 @pytest.mark.parametrize("device", ["/dev/nvme1n1", "/dev/disk/azure/scsi1/lun0", "/dev/disk/by-id/google-aurigraph-data"])
