@@ -326,6 +326,13 @@ class _Reader:
     def refuse(self, key: str, message: str) -> None:
         self.problems.append(Problem(key, message))
 
+    def optional(self, raw: Mapping[str, Any], prefix: str, key: str, default: Any,
+                 convert: Callable[..., Any], *limits: Any, **options: Any) -> Any:
+        """raw[key] converted (problems reported under `prefix.key`), or `default` when absent."""
+        if key not in raw:
+            return default
+        return convert(f"{prefix}.{key}", raw[key], *limits, **options)
+
     def integer(self, key: str, value: Any, minimum: int = 1, maximum: int | None = None) -> int | None:
         expected = f"a whole number >= {minimum}" + (f" and <= {maximum}" if maximum is not None else "")
         if isinstance(value, bool):
@@ -515,8 +522,7 @@ def parse_settings(raw: Mapping[str, Any], stack: str, secret_keys: frozenset[st
     monitoring = _parse_monitoring(r, r.mapping("monitoring", _decode(raw, "monitoring"), MONITORING_KEYS))
     cache = _parse_cache(r, r.mapping("cache", _decode(raw, "cache"), CACHE_KEYS))
     images_raw = r.mapping("serviceImages", _decode(raw, "serviceImages"), tuple(SERVICE_IMAGES))
-    service_images = {k: r.image(f"serviceImages.{k}", images_raw[k]) if k in images_raw else v
-                      for k, v in SERVICE_IMAGES.items()}
+    service_images = {k: r.optional(images_raw, "serviceImages", k, v, r.image) for k, v in SERVICE_IMAGES.items()}
     secrets = _parse_secrets(r, raw, secret_keys)
     ssh_raw = r.mapping("ssh", _decode(raw, "ssh"), SSH_KEYS)
     vm_raw = r.mapping("vm", _decode(raw, "vm"), VM_KEYS)
@@ -525,10 +531,8 @@ def parse_settings(raw: Mapping[str, Any], stack: str, secret_keys: frozenset[st
         r.refuse("ssh", f"only used with target: ssh (this stack's target is {target}); remove it")
     if vm_raw and target not in CLOUDS:
         r.refuse("vm", f"only used with target aws, azure or gcp (this stack's target is {target}); remove it")
-    cpu_overcommit = (r.number("capacity.cpuOvercommit", capacity_raw["cpuOvercommit"], 0.1, 100)
-                      if "cpuOvercommit" in capacity_raw else 3.0)
-    memory_overcommit = (r.number("capacity.memoryOvercommit", capacity_raw["memoryOvercommit"], 0.1, 10)
-                         if "memoryOvercommit" in capacity_raw else 1.0)
+    cpu_overcommit = r.optional(capacity_raw, "capacity", "cpuOvercommit", 3.0, r.number, 0.1, 100)
+    memory_overcommit = r.optional(capacity_raw, "capacity", "memoryOvercommit", 1.0, r.number, 0.1, 10)
 
     groups_raw = r.mapping("groups", _decode(raw, "groups"), GROUP_NAMES)
     presets = PRESETS.get(density or "")
@@ -607,11 +611,10 @@ def _parse_group(r: _Reader, name: str, raw: dict[str, Any], preset: GroupPreset
     memory_mb = field("memoryMb", preset.memory_mb if preset else PRESETS["option-b"][name].memory_mb,
                       lambda k, v: r.integer(k, v, MIN_MEMORY_MB))
     image = field("image", default_image, r.image) if "image" in raw or default_image else None
-    allow_risk = r.boolean(f"{prefix}.allowQuorumRisk", raw["allowQuorumRisk"]) if "allowQuorumRisk" in raw else False
+    allow_risk = r.optional(raw, prefix, "allowQuorumRisk", False, r.boolean)
     if "allowQuorumRisk" in raw and name != "validator":
         r.refuse(f"{prefix}.allowQuorumRisk", "only the validator group has a quorum; remove this key")
-    max_unavailable = (r.integer(f"{prefix}.maxUnavailable", raw["maxUnavailable"], 1)
-                       if "maxUnavailable" in raw else 0)  # 0: derive it once the layout is known
+    max_unavailable = r.optional(raw, prefix, "maxUnavailable", 0, r.integer, 1)  # 0: derived once the layout is known
 
     canary_image, canary_containers = None, 0
     if "canary" in raw:
@@ -620,8 +623,7 @@ def _parse_group(r: _Reader, name: str, raw: dict[str, Any], preset: GroupPreset
             r.refuse(f"{prefix}.canary.image", "missing; a canary needs the image to try")
         else:
             canary_image = r.image(f"{prefix}.canary.image", canary["image"])
-        canary_containers = (r.integer(f"{prefix}.canary.containers", canary["containers"], 1)
-                             if "containers" in canary else 1)
+        canary_containers = r.optional(canary, f"{prefix}.canary", "containers", 1, r.integer, 1)
         if containers and canary_containers and canary_containers >= containers:
             r.fail(f"{prefix}.canary.containers",
                    f"fewer than groups.{name}.containers ({containers}); for all of them set groups.{name}.image",
@@ -670,10 +672,8 @@ def _resolve_rollout(r: _Reader, groups: list[GroupSettings], warnings: list[str
 
 def _parse_tuning(r: _Reader, raw: dict[str, Any], preset: Tuning) -> Tuning | None:
     before = len(r.problems)
-    values = {
-        attr: r.integer(f"tuning.{key}", raw[key], 1) if key in raw else getattr(preset, attr)
-        for key, attr in TUNING_KEYS.items()
-    }
+    values = {attr: r.optional(raw, "tuning", key, getattr(preset, attr), r.integer, 1)
+              for key, attr in TUNING_KEYS.items()}
     if len(r.problems) != before:
         return None
     tuning = Tuning(**values)
@@ -700,7 +700,7 @@ def _parse_ssh(r: _Reader, raw: dict[str, Any]) -> SshTarget | None:
         host = host if isinstance(host, str) and (_HOSTNAME_RE.match(host) or _is_ip(host)) else r.fail(
             "ssh.host", "a host name or IP address such as dlt.example.com", host)
     user = r.text("ssh.user", values["user"], _USER_RE, "a user name such as subbu") if "user" in values else None
-    port = r.integer("ssh.port", raw["port"], 1, 65535) if "port" in raw else 22
+    port = r.optional(raw, "ssh", "port", 22, r.integer, 1, 65535)
     opts = raw.get("sshOpts", ["-o", "ServerAliveInterval=30"])
     if not isinstance(opts, list) or not all(isinstance(o, str) for o in opts):
         r.fail("ssh.sshOpts", "a list of ssh options such as [\"-o\", \"StrictHostKeyChecking=yes\"]", opts)
@@ -740,17 +740,17 @@ def _parse_vm(r: _Reader, cloud: str, raw: dict[str, Any]) -> dict[str, Any] | N
     if "project" in raw and cloud != "gcp":
         r.refuse("vm.project", "only used with target gcp; remove it")
     admin = r.cidrs("vm.adminCidrs", raw["adminCidrs"], allow_world=False)
-    api = r.cidrs("vm.apiCidrs", raw["apiCidrs"], allow_world=True) if "apiCidrs" in raw else admin
+    api = r.optional(raw, "vm", "apiCidrs", admin, r.cidrs, allow_world=True)
     fields = {
         "cloud": cloud, "region": region, "zone": zone, "project": project,
         "size": raw.get("size"),
-        "cpus": r.integer("vm.cpus", raw["cpus"], 2) if "cpus" in raw else None,
-        "memory_mb": r.integer("vm.memoryMb", raw["memoryMb"], 4096) if "memoryMb" in raw else None,
+        "cpus": r.optional(raw, "vm", "cpus", None, r.integer, 2),
+        "memory_mb": r.optional(raw, "vm", "memoryMb", None, r.integer, 4096),
         "ssh_user": r.text("vm.sshUser", raw.get("sshUser", "aurigraph"), _USER_RE, "a user name such as aurigraph"),
         "ssh_public_key": r.ssh_public_key("vm.sshPublicKey", raw["sshPublicKey"]),
         "admin_cidrs": admin,
         "api_cidrs": api,
-        "data_disk_gb": r.integer("vm.dataDiskGb", raw["dataDiskGb"], 20, 65536) if "dataDiskGb" in raw else 200,
+        "data_disk_gb": r.optional(raw, "vm", "dataDiskGb", 200, r.integer, 20, 65536),
     }
     return None if len(r.problems) != before else fields
 
@@ -820,7 +820,7 @@ def _check_capacity(r: _Reader, plan: CapacityPlan, cpus: float, memory_mb: int,
 
 
 def _parse_ports(r: _Reader, raw: dict[str, Any]) -> dict[str, int]:
-    ports = {k: r.integer(f"ports.{k}", raw[k], 1, 65535) if k in raw else v for k, v in DEFAULT_PORTS.items()}
+    ports = {k: r.optional(raw, "ports", k, v, r.integer, 1, 65535) for k, v in DEFAULT_PORTS.items()}
     taken: dict[int, str] = {}
     # Defaults first, so a collision is reported on the key the operator set.
     for key, port in sorted(ports.items(), key=lambda kv: kv[0] in raw):
@@ -835,21 +835,17 @@ def _parse_ports(r: _Reader, raw: dict[str, Any]) -> dict[str, int]:
 def _parse_monitoring(r: _Reader, raw: dict[str, Any]) -> Monitoring:
     d = Monitoring()
     return Monitoring(
-        scrape_interval=r.duration("monitoring.scrapeInterval", raw["scrapeInterval"]) if "scrapeInterval" in raw
-        else d.scrape_interval,
-        evaluation_interval=r.duration("monitoring.evaluationInterval", raw["evaluationInterval"])
-        if "evaluationInterval" in raw else d.evaluation_interval,
-        retention=r.duration("monitoring.retention", raw["retention"]) if "retention" in raw else d.retention,
+        scrape_interval=r.optional(raw, "monitoring", "scrapeInterval", d.scrape_interval, r.duration),
+        evaluation_interval=r.optional(raw, "monitoring", "evaluationInterval", d.evaluation_interval, r.duration),
+        retention=r.optional(raw, "monitoring", "retention", d.retention, r.duration),
     )
 
 
 def _parse_cache(r: _Reader, raw: dict[str, Any]) -> CacheSettings:
     d = CacheSettings()
     return CacheSettings(
-        max_memory_mb=r.integer("cache.maxMemoryMb", raw["maxMemoryMb"], 16) if "maxMemoryMb" in raw
-        else d.max_memory_mb,
-        max_memory_policy=r.choice("cache.maxMemoryPolicy", raw["maxMemoryPolicy"], REDIS_POLICIES)
-        if "maxMemoryPolicy" in raw else d.max_memory_policy,
+        max_memory_mb=r.optional(raw, "cache", "maxMemoryMb", d.max_memory_mb, r.integer, 16),
+        max_memory_policy=r.optional(raw, "cache", "maxMemoryPolicy", d.max_memory_policy, r.choice, REDIS_POLICIES),
     )
 
 

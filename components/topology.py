@@ -136,16 +136,6 @@ class GroupPlan:
         before = ordinal - self.max_unavailable
         return before if before >= 1 else None
 
-    def waves(self) -> list[list[str]]:
-        """Container names grouped by the wave in which a full group replacement takes them."""
-        out: list[list[str]] = []
-        for c in self.containers:
-            wave = (c.ordinal - 1) // self.max_unavailable
-            if wave == len(out):
-                out.append([])
-            out[wave].append(c.name)
-        return out
-
 
 @dataclass(frozen=True)
 class Topology:
@@ -174,14 +164,6 @@ class Topology:
     @property
     def fault_budget(self) -> int:
         return bft_fault_budget(len(self.group("validator").nodes))
-
-    @property
-    def total_cpus(self) -> float:
-        return round(sum(c.cpus for c in self.containers), 2)
-
-    @property
-    def total_memory_mb(self) -> int:
-        return sum(c.memory_mb for c in self.containers)
 
     def counts(self) -> dict[str, dict[str, int]]:
         return {g.name: {"containers": len(g.containers), "nodes": len(g.nodes)} for g in self.groups}

@@ -81,14 +81,15 @@ def test_validator_peers_name_every_validator_by_container_dns_name():
     assert not any("localhost" in p or "127.0.0.1" in p for p in peers)
 
 
-def test_capacity_totals_match_the_spec():
-    t = build_topology(settings_for("option-b"))
-    # 4 x 12 + 4 x 11 + 6 x 6 = 128 CPUs; 4 x 384 + 4 x 320 + 6 x 192 = 3968 MB.
-    assert t.total_cpus == 128 and t.total_memory_mb == 3968
+def test_capacity_plan_counts_the_specs_node_limits_plus_the_services():
+    plan = settings_for("option-b").capacity
+    # Nodes: 4 x 12 + 4 x 11 + 6 x 6 = 128 CPUs; 4 x 384 + 4 x 320 + 6 x 192 = 3968 MB.
+    # Services: 7.25 CPUs and 4032 MB (Redis 256 MB of maxmemory + 128).
+    assert (plan.containers, plan.container_cpus, plan.container_memory_mb) == (24, 135.25, 8000)
+    assert plan.largest_container_cpus == 12 and plan.host_cpus is None
 
 
-def test_waves_follow_max_unavailable():
+def test_each_container_waits_for_the_one_max_unavailable_before_it():
     t = build_topology(settings_for("option-b"))
-    assert t.group("validator").waves() == [["validator-1"], ["validator-2"], ["validator-3"], ["validator-4"]]
-    assert t.group("business").waves() == [["business-1", "business-2"], ["business-3", "business-4"]]
-    assert t.group("business").wave_predecessor(3) == 1 and t.group("business").wave_predecessor(2) is None
+    assert [t.group("validator").wave_predecessor(i) for i in (1, 2, 3, 4)] == [None, 1, 2, 3]
+    assert [t.group("business").wave_predecessor(i) for i in (1, 2, 3, 4)] == [None, None, 1, 2]

@@ -169,9 +169,6 @@ class ProgramRun:
             raise KeyError(f"{len(matches)} resources named {name!r} (type {type_token})")
         return matches[0]
 
-    def by_urn(self) -> dict[str, Registration]:
-        return {r.urn: r for r in self.resources}
-
 
 def _contains_secret(value: Any) -> bool:
     if isinstance(value, dict):
