@@ -139,7 +139,8 @@ def healthy(cluster):
     for container in cluster.fleet.running:
         cluster.post(f"/containers/{container}/start")
     for node in cluster.fleet.nodes:
-        cluster.post(f"/nodes/{node}/converge")
+        for switch in ("converge", "healthy", "fast"):
+            cluster.post(f"/nodes/{node}/{switch}")
     cluster.wait_healthy()
 
 
@@ -235,3 +236,39 @@ def test_smoke_runs_as_a_command_with_a_readable_table(healthy):
                           cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert done.returncode == 0, done.stdout + done.stderr
     assert "CHECK" in done.stdout and "validator quorum" in done.stdout and done.stdout.endswith("result: HEALTHY\n")
+
+
+def test_a_leader_that_steps_down_is_replaced_on_a_new_term(healthy):
+    before = healthy.fleet.status()
+    healthy.post("/leader/demote")
+    wait_until(lambda: healthy.fleet.status()["leader"] is not None
+               and healthy.fleet.status()["term"] == before["term"] + 1, what="a new election")
+    healthy.wait_healthy()
+    code, result = healthy.smoke()
+    assert code == 0 and statuses(result)["consensus term"][1] == f"all 4 validators on term {before['term'] + 1}"
+
+
+def test_a_slow_node_fails_the_latency_targets(healthy):
+    healthy.post("/nodes/validator-2a/slow")
+    wait_until(lambda: (healthy.prometheus.scalar('max(finality_latency_ms{quantile="0.95"})') or 0) > 300,
+               what="Prometheus to see the slow node")
+    code, result = healthy.smoke()
+    checks = statuses(result)
+    assert code == 1 and checks["p95 latency"] == ("fail", "600 ms: past the alert threshold 300 ms")
+    assert checks["p99 latency"][0] == "fail"
+    healthy.post("/nodes/validator-2a/fast")
+    wait_until(lambda: healthy.prometheus.scalar('max(finality_latency_ms{quantile="0.95"})') == 120,
+               what="latency back to normal")
+
+
+def test_an_unready_api_node_is_taken_out_by_haproxy_and_reported(healthy):
+    healthy.post("/nodes/business-2a/unhealthy")
+    # HAProxy's own checks: every 5 s, down after 3 failures.
+    wait_until(lambda: "DOWN" in smoke.ops.haproxy_servers(healthy.outputs["endpoints"]["haproxyStats"])
+               .get("business-2a", ""), timeout=40, what="HAProxy to mark business-2a DOWN")
+    code, result = healthy.smoke()
+    assert code == 2 and statuses(result)["haproxy backends"] == ("warn", "1/2 API servers UP; not UP: business-2a")
+    assert statuses(result)["api /info"][0] == "pass"  # the other business node answers
+    healthy.post("/nodes/business-2a/healthy")
+    wait_until(lambda: smoke.ops.haproxy_servers(healthy.outputs["endpoints"]["haproxyStats"])["business-2a"]
+               .startswith("UP"), timeout=40, what="HAProxy to bring business-2a back")
