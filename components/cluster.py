@@ -10,6 +10,7 @@ import pulumi_docker as docker
 
 from . import containers as c
 from .cache import Cache, CacheArgs
+from .credentials import password
 from .database import APP_USER, DATABASE, Database, DatabaseArgs
 from .load_balancer import LoadBalancer, LoadBalancerArgs
 from .monitoring import Monitoring, MonitoringArgs
@@ -25,7 +26,6 @@ from .topology import (
     Topology,
 )
 from .tracing import Tracing, TracingArgs
-from .credentials import password
 
 
 @dataclass
@@ -68,18 +68,18 @@ class AurigraphCluster(pulumi.ComponentResource):
         super().__init__("aurigraph:index:AurigraphCluster", name, None, opts)
         settings, topology = args.settings, args.topology
 
+        child = pulumi.ResourceOptions(parent=self)
         self.network = docker.Network(
             f"{name}-network",
             name=f"{settings.stack}-net",
             driver="bridge",
             labels=[docker.NetworkLabelArgs(label="io.aurigraph.stack", value=settings.stack)],
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=child,
         )
 
         placement = c.Placement(stack=settings.stack, network_name=self.network.name,
                                 protect_data=settings.protect_data)
         images, ports = settings.service_images, settings.ports
-        child = pulumi.ResourceOptions(parent=self)
 
         self.database = Database("postgres", DatabaseArgs(placement, images["postgres"],
                                                           settings.secrets.db_password), opts=child)
@@ -108,11 +108,9 @@ class AurigraphCluster(pulumi.ComponentResource):
                 plan.name,
                 NodeGroupArgs(
                     plan=plan,
-                    stack=settings.stack,
-                    network_name=self.network.name,
+                    placement=placement,
                     env=shared_env,
                     pull_image=settings.pull_image,
-                    protect_data=settings.protect_data,
                     depends_on=[self.database.container, self.cache.container],
                 ),
                 opts=child,

@@ -26,12 +26,10 @@ STOP_GRACE_SECONDS = 30
 @dataclass
 class NodeGroupArgs:
     plan: GroupPlan
-    stack: str
-    network_name: pulumi.Input[str]
-    # Env shared by every container of the group: tuning, service endpoints, peers.
+    placement: c.Placement  # the stack, the cluster network, and whether data is protected
+    # Env shared by every container of the group: tuning, consensus seeds, service endpoints.
     env: Mapping[str, pulumi.Input[str]]
     pull_image: bool
-    protect_data: bool
     # What every container waits for before it starts (nodes report ready only once they
     # reach PostgreSQL and Redis). Component-level depends_on is not inherited by children.
     depends_on: Sequence[pulumi.Resource] = ()
@@ -70,27 +68,27 @@ class NodeGroup(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: NodeGroupArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aurigraph:index:NodeGroup", name, None, opts)
-        plan = args.plan
+        plan, stack = args.plan, args.placement.stack
         images = self._images(plan, args.pull_image)
 
         self.containers = {}
         self.volumes = {}
         for spec in plan.containers:
-            labels = node_labels(spec, args.stack)
-            volume = c.data_volume(f"{spec.name}-data", f"{args.stack}-{spec.name}-data", labels,
-                                   protect=args.protect_data, parent=self)
+            labels = node_labels(spec, stack)
+            volume = c.data_volume(f"{spec.name}-data", f"{stack}-{spec.name}-data", labels,
+                                   protect=args.placement.protect_data, parent=self)
             previous = plan.wave_predecessor(spec.ordinal)
             waits_for = list(args.depends_on)
             if previous:
                 waits_for.append(self.containers[plan.containers[previous - 1].name])
             self.containers[spec.name] = docker.Container(
                 spec.name,
-                name=f"{args.stack}-{spec.name}",
+                name=f"{stack}-{spec.name}",
                 hostname=spec.name,
                 image=images[spec.image],
-                envs=c.env_list({**args.env, **container_env(spec, args.stack)}),
+                envs=c.env_list({**args.env, **container_env(spec, stack)}),
                 labels=c.label_args(labels),
-                networks_advanced=c.network_attachment(args.network_name, [spec.name]),
+                networks_advanced=c.network_attachment(args.placement.network_name, [spec.name]),
                 volumes=[docker.ContainerVolumeArgs(volume_name=volume.name, container_path=DATA_PATH)],
                 cpus=f"{spec.cpus:g}",
                 memory=spec.memory_mb,
