@@ -89,10 +89,13 @@ class Placement:
     protect_data: bool
 
 
+def service_labels(placement: Placement, service: str) -> dict[str, str]:
+    return {f"{LABEL_PREFIX}.stack": placement.stack, f"{LABEL_PREFIX}.service": service}
+
+
 def service_volume(resource_name: str, service: str, placement: Placement, parent: pulumi.Resource) -> docker.Volume:
     """A service's retained data volume, `<stack>-<service>-data`."""
-    return data_volume(resource_name, f"{placement.stack}-{service}-data",
-                       {f"{LABEL_PREFIX}.stack": placement.stack, f"{LABEL_PREFIX}.service": service},
+    return data_volume(resource_name, f"{placement.stack}-{service}-data", service_labels(placement, service),
                        protect=placement.protect_data, parent=parent)
 
 
@@ -126,7 +129,7 @@ def service_container(name: str, placement: Placement, image_ref: str, parent: p
         hostname=name,
         image=pulled_image(f"{name}-image", image_ref, parent),
         envs=env_list(env) if env else None,
-        labels=label_args({f"{LABEL_PREFIX}.stack": placement.stack, f"{LABEL_PREFIX}.service": name}),
+        labels=label_args(service_labels(placement, name)),
         networks_advanced=network_attachment(placement.network_name, [name]),
         cpus=f"{cpus:g}",
         memory=memory_mb,

@@ -117,9 +117,5 @@ class NodeGroup(pulumi.ComponentResource):
         refs = sorted({spec.image for spec in plan.containers})
         if not pull:
             return {ref: ref for ref in refs}
-        return {
-            # Named by the reference itself, so adding a canary image never renames another.
-            ref: docker.RemoteImage(f"{plan.name}-image-{ref}", name=ref, keep_locally=True,
-                                    opts=pulumi.ResourceOptions(parent=self)).image_id
-            for ref in refs
-        }
+        # Named by the reference itself, so adding a canary image never renames another.
+        return {ref: c.pulled_image(f"{plan.name}-image-{ref}", ref, self) for ref in refs}

@@ -61,6 +61,15 @@ def stack_run():
     return _stack_run
 
 
+def free_port() -> int:
+    """A TCP port free on loopback right now, for a real server a test starts."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def require_tool(name: str) -> str:
     """The path of a real tool; missing means skip locally, but fail in CI."""
     path = shutil.which(name)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ import pytest
 from components.render.haproxy import render_haproxy_config
 from components.render.prometheus import render_alert_rules, render_prometheus_config
 from components.topology import build_topology
-from tests.conftest import REPO, require_tool
+from tests.conftest import REPO, free_port, require_tool
 from tools import drill, smoke
 from tools.mockrun import run_program, stack_settings
 from tools.ops import Prometheus
@@ -29,11 +28,6 @@ from tools.stubnode import Fleet
 
 SCRAPE = "1s"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until(condition, timeout: float = 30.0, what: str = "condition"):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -14,16 +13,11 @@ from pathlib import Path
 import pytest
 
 from components.render.datastores import render_postgres_init, render_redis_conf, sql_literal
-from tests.conftest import require_tool
+from tests.conftest import free_port, require_tool
 
 APP_PASSWORD = "app-pa$$ 'quoted\" word"
 METRICS_PASSWORD = "metrics-secret"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_sql_literal_doubles_quotes():

@@ -122,7 +122,7 @@ class Plan:
 
     def waves(self) -> list[list[str]]:
         """Replaced resources by the wave in which `pulumi up` reaches them."""
-        replaced = [c for c in self.of("replace")]
+        replaced = self.of("replace")
         if not replaced:
             return []
         out: list[list[str]] = [[] for _ in range(max(c.wave for c in replaced))]
