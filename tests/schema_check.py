@@ -7,10 +7,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import SHARED
+from tests.helpers import REPO
 
-DOCKER_SCHEMA = SHARED / "schemas" / "pulumi-docker-schema.json"
-PROJECT_SCHEMA = SHARED / "schemas" / "pulumi-project-schema.json"
+DOCKER_SCHEMA = REPO / "tests" / "schemas" / "pulumi-docker-schema.json"
+PROJECT_SCHEMA = REPO / "tests" / "schemas" / "pulumi-project-schema.json"
 
 
 @lru_cache(maxsize=None)

@@ -20,7 +20,7 @@ import pytest
 from components.render.haproxy import render_haproxy_config
 from components.render.prometheus import render_alert_rules, render_prometheus_config
 from components.topology import build_topology
-from tests.conftest import REPO, free_port, require_tool
+from tests.helpers import REPO, free_port, require_tool
 from tools import drill, smoke
 from tools.mockrun import run_program, stack_settings
 from tools.ops import Prometheus

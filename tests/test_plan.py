@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.conftest import CONTAINER, VOLUME
+from tests.helpers import CONTAINER, VOLUME
 from tests.schema_check import DOCKER_SCHEMA, load
 from tools import plan as planner
 from tools import replace_paths
@@ -174,7 +174,7 @@ def test_cli_plans_against_a_git_ref(capsys):
     # The snapshot committed at HEAD is the base: what a reviewer runs against the target branch.
     import subprocess
 
-    from tests.conftest import REPO
+    from tests.helpers import REPO
 
     at_head = subprocess.run(["git", "-C", str(REPO), "show", "HEAD:snapshots/option-c.json"],
                              capture_output=True, text=True, check=True).stdout

@@ -10,7 +10,7 @@ import sys
 import pytest
 from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions, ResourceValidationArgs
 
-from tests.conftest import CONTAINER, REPO, VOLUME
+from tests.helpers import CONTAINER, REPO, VOLUME
 
 sys.path.insert(0, str(REPO / "policy"))
 spec = importlib.util.spec_from_file_location("policy_rules", REPO / "policy" / "rules.py")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import CONTAINER, DOCKER_PROVIDER, NETWORK, VOLUME
+from tests.helpers import CONTAINER, DOCKER_PROVIDER, NETWORK, VOLUME
 
 EXPECTED = {
     "option-b": {"validator": (4, 20), "business": (4, 16), "slim": (6, 15)},

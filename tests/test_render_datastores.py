@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from components.render.datastores import render_postgres_init, render_redis_conf, sql_literal
-from tests.conftest import free_port, require_tool
+from tests.helpers import free_port, require_tool
 
 APP_PASSWORD = "app-pa$$ 'quoted\" word"
 METRICS_PASSWORD = "metrics-secret"

@@ -22,7 +22,7 @@ from components.render.grafana import (
 )
 from components.render.prometheus import EXPORTERS, NODE_METRICS, render_prometheus_config
 from components.topology import build_topology
-from tests.conftest import REPO
+from tests.helpers import REPO
 from tests.test_settings import settings_for
 
 GRAFANA_DIR = REPO / "tests" / "node_tools"

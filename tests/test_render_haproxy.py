@@ -8,7 +8,7 @@ import pytest
 
 from components.render.haproxy import API_GROUPS, render_haproxy_config
 from components.topology import build_topology
-from tests.conftest import require_tool
+from tests.helpers import require_tool
 from tests.test_settings import settings_for
 
 

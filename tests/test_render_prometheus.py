@@ -10,7 +10,7 @@ import yaml
 
 from components.render.prometheus import render_alert_rules, render_prometheus_config
 from components.topology import build_topology
-from tests.conftest import require_tool
+from tests.helpers import require_tool
 from tests.test_settings import settings_for
 
 

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from components.settings import SERVICE_IMAGES, ConfigError
-from tests.conftest import CONTAINER
+from tests.helpers import CONTAINER
 from tools.mockrun import run_program
 
 SERVICES = ("postgres", "redis", "prometheus", "grafana", "haproxy", "jaeger", "postgres-exporter",

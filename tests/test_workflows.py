@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 from tools.mockrun import deployable_stacks
 
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
