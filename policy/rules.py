@@ -120,10 +120,10 @@ def _ssh_rules(resource_type: str, props: dict) -> Iterable[tuple[bool, bool]]:
     if resource_type == "aws:ec2/securityGroup:SecurityGroup":
         for rule in props.get("ingress") or []:
             yield (_ports_cover_ssh(rule.get("fromPort"), rule.get("toPort"), rule.get("protocol")),
-                   _world((rule.get("cidrBlocks") or []) + (rule.get("ipv6CidrBlocks") or [])))
+                   _world([*(rule.get("cidrBlocks") or []), *(rule.get("ipv6CidrBlocks") or [])]))
     elif resource_type == "aws:ec2/securityGroupRule:SecurityGroupRule" and props.get("type") == "ingress":
         yield (_ports_cover_ssh(props.get("fromPort"), props.get("toPort"), props.get("protocol")),
-               _world((props.get("cidrBlocks") or []) + (props.get("ipv6CidrBlocks") or [])))
+               _world([*(props.get("cidrBlocks") or []), *(props.get("ipv6CidrBlocks") or [])]))
     elif resource_type == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule":
         yield (_ports_cover_ssh(props.get("fromPort"), props.get("toPort"), props.get("ipProtocol")),
                _world([props.get("cidrIpv4"), props.get("cidrIpv6")]))
