@@ -49,7 +49,7 @@ def load() -> dict[str, list[tuple[str, ...]]]:
     return {token: [tuple(p.split(".")) for p in paths] for token, paths in json.loads(TABLE.read_text()).items()}
 
 
-def _prefix_matches(flagged: Sequence[str], path: Sequence[str]) -> bool:
+def prefix_matches(flagged: Sequence[str], path: Sequence[str]) -> bool:
     if len(flagged) > len(path):
         return False
     return all(f == "*" or f == p for f, p in zip(flagged, path))
@@ -57,7 +57,7 @@ def _prefix_matches(flagged: Sequence[str], path: Sequence[str]) -> bool:
 
 def forces_replace(flagged: Iterable[tuple[str, ...]], changed: Sequence[str]) -> bool:
     """True if a change at `changed` (a concrete path, indices as "*") falls under a flagged path."""
-    return any(_prefix_matches(f, changed) for f in flagged)
+    return any(prefix_matches(f, changed) for f in flagged)
 
 
 def write(schema_path: Path) -> None:

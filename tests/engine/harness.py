@@ -1,0 +1,183 @@
+"""Drive the real Pulumi CLI on a temporary copy of the project, against stand-in providers.
+
+Each `EngineProject` is a copy of the program and its stack files in a temporary directory,
+with its own local file backend, passphrase, PULUMI_HOME and stand-in timeline, so tests never
+touch the operator's state or each other's. The CLI comes from tests/engine/bin (built by
+tests/engine/build) or, failing that, `pulumi` on PATH; the stand-in providers always come
+from tests/engine/bin.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Optional
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+ENGINE_BIN = REPO / "tests" / "engine" / "bin"
+PASSPHRASE = "engine-tests-passphrase"
+PROJECT = "aurigraph-cluster"
+PROGRAM_FILES = ("__main__.py", "Pulumi.yaml", "requirements.txt", "README.md")
+PROGRAM_DIRS = ("components", "policy")
+CONTAINER = "docker:index/container:Container"
+VOLUME = "docker:index/volume:Volume"
+
+
+def engine_cli() -> str:
+    """The pulumi CLI to use; skips locally (fails in CI) when it or the stand-ins are missing."""
+    missing = None
+    if not (ENGINE_BIN / "pulumi-resource-docker").exists():
+        missing = "the stand-in providers are not built (run tests/engine/build)"
+    cli = ENGINE_BIN / "pulumi"
+    path = str(cli) if cli.exists() else shutil.which("pulumi")
+    if path is None and missing is None:
+        missing = "no Pulumi CLI (run tests/engine/build, or put pulumi on PATH)"
+    if missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"engine tests need the real Pulumi CLI in CI: {missing}")
+        pytest.skip(missing)
+    return path
+
+
+def python_prefix() -> Path:
+    """The virtualenv the tests run in; the copied project runs its program with it."""
+    if sys.prefix != sys.base_prefix:
+        return Path(sys.prefix)
+    return REPO / "venv"
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def text(self) -> str:
+        return self.out + self.err
+
+
+class EngineProject:
+    def __init__(self, root: Path, cli: str, own_venv: bool = False):
+        self.root = root
+        self.dir = root / "project"
+        self.dir.mkdir(parents=True)
+        for name in PROGRAM_FILES:
+            shutil.copy2(REPO / name, self.dir / name)
+        for stack_file in REPO.glob("Pulumi.*.yaml"):
+            shutil.copy2(stack_file, self.dir / stack_file.name)
+        for name in PROGRAM_DIRS:
+            shutil.copytree(REPO / name, self.dir / name,
+                            ignore=shutil.ignore_patterns("__pycache__", "venv", "*.pyc"))
+        if own_venv:
+            _shared_venv(self.dir / "venv")
+        else:
+            (self.dir / "venv").symlink_to(python_prefix())
+        (self.dir / "policy" / "venv").symlink_to(python_prefix())
+        (root / "state").mkdir()
+        self.timeline_file = root / "timeline.jsonl"
+        self.cli = cli
+        self.env = {
+            **os.environ,
+            "PATH": f"{ENGINE_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            "HOME": str(root / "home"),
+            "PULUMI_HOME": str(root / "pulumi-home"),
+            "PULUMI_BACKEND_URL": f"file://{root / 'state'}",
+            "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
+            "PULUMI_SKIP_UPDATE_CHECK": "true",
+            "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+            "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true",
+            "AURIGRAPH_STANDIN_TIMELINE": str(self.timeline_file),
+            "AURIGRAPH_STANDIN_SECONDS": "0",
+            "NO_COLOR": "1",
+        }
+        (root / "home").mkdir()
+        self.env.pop("PULUMI_ACCESS_TOKEN", None)
+        self.env.pop("DOCKER_HOST", None)
+
+    # ------------------------------------------------------------ running the CLI
+    def run(self, *args: str, check: bool = True, env: Optional[Mapping[str, str]] = None,
+            timeout: float = 900) -> Result:
+        proc = subprocess.run([self.cli, *args, "--non-interactive", "--color", "never"], cwd=self.dir,
+                              env={**self.env, **(env or {})}, capture_output=True, text=True, timeout=timeout)
+        result = Result(proc.returncode, proc.stdout, proc.stderr)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"pulumi {' '.join(args)} exited {proc.returncode}:\n{result.text[-6000:]}")
+        return result
+
+    def init(self, stack: str, fills: Optional[Mapping[str, Any]] = None) -> None:
+        """`pulumi stack init`, then fill the stack's placeholders with `pulumi config set --path`."""
+        self.run("stack", "init", stack)
+        for path, value in (fills or {}).items():
+            self.set(stack, path, value)
+
+    def set(self, stack: str, path: str, value: Any, *, secret: bool = False) -> None:
+        """`pulumi config set [--secret] --path PATH VALUE`; lists are set item by item (`key[0]`)."""
+        if isinstance(value, list):
+            for i, item in enumerate(value):
+                self.set(stack, f"{path}[{i}]", item, secret=secret)
+            return
+        args = ["config", "set", "--stack", stack, "--path", path, _scalar(value)]
+        if secret:
+            args.insert(2, "--secret")
+        elif isinstance(value, bool):
+            args[2:2] = ["--type", "bool"]
+        elif isinstance(value, int):
+            args[2:2] = ["--type", "int"]
+        elif isinstance(value, float):
+            args[2:2] = ["--type", "float"]
+        self.run(*args)
+
+    def up(self, stack: str, *extra: str, env: Optional[Mapping[str, str]] = None, check: bool = True) -> Result:
+        return self.run("up", "--yes", "--skip-preview", "--stack", stack, *extra, env=env, check=check)
+
+    def preview_json(self, stack: str, *extra: str, check: bool = True) -> dict[str, Any]:
+        """`pulumi preview --json`; with check=False a failed preview still gives its steps so far
+        and its diagnostics (for example a protected resource's refused delete)."""
+        result = self.run("preview", "--json", "--stack", stack, *extra, check=check)
+        return json.loads(result.out)
+
+    def export(self, stack: str) -> dict[str, Any]:
+        return json.loads(self.run("stack", "export", "--stack", stack).out)
+
+    def timeline(self) -> list[dict[str, Any]]:
+        if not self.timeline_file.exists():
+            return []
+        return [json.loads(line) for line in self.timeline_file.read_text().splitlines() if line]
+
+    def reset_timeline(self) -> None:
+        self.timeline_file.unlink(missing_ok=True)
+
+
+def _shared_venv(path: Path) -> None:
+    """A real virtualenv (so `pulumi install` may run `python -m venv` on it again) that sees the
+    test environment's packages through a .pth file instead of installing them anew."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True)
+    site = next(python_prefix().glob("lib/python3*/site-packages"))
+    target = next(path.glob("lib/python3*/site-packages"))
+    (target / "shared-test-packages.pth").write_text(f"{site}\n")
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def steps_by_urn(preview: Mapping[str, Any], types: Optional[Iterable[str]] = None) -> dict[str, str]:
+    """URN -> the engine's step (create, update, replace, delete, same, ...) from `preview --json`."""
+    wanted = set(types) if types is not None else None
+    out = {}
+    for step in preview.get("steps", []):
+        urn = step["urn"]
+        token = urn.split("::")[-2].split("$")[-1]
+        if wanted is None or token in wanted:
+            out[urn] = step["op"]
+    return out

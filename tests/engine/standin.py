@@ -1,0 +1,287 @@
+"""A stand-in provider plugin for the engine tests: a TEST DOUBLE at the provider boundary.
+
+`pulumi-resource-<name>` in tests/engine/bin runs this file for docker, random, command, aws,
+azure-native and gcp. It speaks the real plugin protocol (gRPC ResourceProvider, with the
+stubs that the pinned Python SDK ships) to the real Pulumi engine, so everything above the
+provider boundary is real: config validation, secrets, the step generator, dependency
+ordering, delete-before-replace, protect, retainOnDelete, policy packs.
+
+What it does:
+- Check returns the inputs unchanged; Diff compares old and new inputs property by property
+  and asks for a replacement when a changed path is one that the provider's schema marks
+  `willReplaceOnChanges` (docker: the vendored pulumi-docker schema, see
+  tests/schemas/README.md; the other providers: the table in replace_paths.json there).
+- Create, Update and Delete sleep for the time that AURIGRAPH_STANDIN_SECONDS gives
+  ("0.5", or "docker:index/container:Container=2,*=0") and append one JSON line each to the
+  file AURIGRAPH_STANDIN_TIMELINE: {"op", "urn", "type", "start", "end"}.
+- Outputs are the inputs plus stable computed values (ids, a password's `result`, an
+  image id, a VM's address), all derived from the URN, so a second run computes the same.
+- Invokes get canned answers (a Debian image for aws and gcp).
+
+What it does NOT prove: that Docker or any cloud accepts these inputs, that containers start
+or turn healthy, how long real operations take, or that the real provider's diff agrees
+beyond the replace flags of its schema (defaults a real provider fills in, normalisation of
+values, and server-side drift are not modelled).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import threading
+import time
+from concurrent import futures
+from pathlib import Path
+from typing import Any, Iterable
+
+import grpc
+from google.protobuf import empty_pb2, struct_pb2
+from google.protobuf.json_format import MessageToDict
+from pulumi.runtime.proto import plugin_pb2, provider_pb2, provider_pb2_grpc
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+sys.path.insert(0, str(REPO))
+from tools import replace_paths  # noqa: E402  (the plan tool's reading of the same schema flags)
+
+# The versions requirements.txt pins; the engine shows them in its plugin list.
+VERSIONS = {"docker": "5.2.0", "random": "4.21.4", "command": "1.2.1", "aws": "7.51.1",
+            "azure-native": "3.29.0", "gcp": "10.2.0"}
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # the engine's marker for a value not known in preview
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def _ip(urn: str) -> str:
+    """A stable address in TEST-NET-3 (RFC 5737), never a routable one."""
+    return f"203.0.113.{int(_digest(urn, 'ip')[:4], 16) % 250 + 1}"
+
+
+def computed_outputs(token: str, urn: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """The values a real provider computes, made stable from the URN."""
+    h = _digest(urn)
+    out: dict[str, Any] = {}
+    if token == "random:index/randomPassword:RandomPassword":
+        alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+        n = int(inputs.get("length") or 16)
+        out["result"] = "".join(alphabet[int(h[(2 * i) % 64:(2 * i) % 64 + 2], 16) % len(alphabet)] for i in range(n))
+        out["bcryptHash"] = "$2a$10$" + h[:53]
+    elif token == "docker:index/remoteImage:RemoteImage":
+        out["imageId"] = "sha256:" + _digest(str(inputs.get("name")))
+        out["repoDigest"] = f"{inputs.get('name')}@sha256:{_digest(str(inputs.get('name')), 'repo')}"
+    elif token == "docker:index/volume:Volume":
+        out["mountpoint"] = f"/var/lib/docker/volumes/{inputs.get('name')}/_data"
+        out["driver"] = "local"
+    elif token == "docker:index/container:Container":
+        out["containerLogs"] = ""
+        out["exitCode"] = 0
+    elif token.startswith("command:remote:Command"):
+        out["stdout"] = "docker ready"
+        out["stderr"] = ""
+    elif token in ("aws:ec2/eip:Eip",):
+        out["publicIp"] = _ip(urn)
+    elif token == "aws:ec2/keyPair:KeyPair":
+        out["keyName"] = inputs.get("keyName") or f"key-{h[:8]}"
+    elif token in ("gcp:compute/address:Address",):
+        out["address"] = _ip(urn)
+        out["selfLink"] = f"https://compute.example/{h[:12]}"
+    elif token == "azure-native:network:PublicIPAddress":
+        out["ipAddress"] = _ip(urn)
+    if token.startswith("gcp:"):
+        out.setdefault("selfLink", f"https://compute.example/{h[:12]}")
+    if token.startswith("azure-native:"):
+        out.setdefault("name", urn.split("::")[-1])
+    return out
+
+
+INVOKES: dict[str, dict[str, Any]] = {
+    "aws:ec2/getAmi:getAmi": {"id": "ami-0standin0debian12", "imageId": "ami-0standin0debian12",
+                              "name": "debian-12-amd64-20240101-0000", "architecture": "x86_64"},
+    "gcp:compute/getImage:getImage": {"id": "projects/debian-cloud/global/images/debian-12-standin",
+                                      "name": "debian-12-standin", "family": "debian-12",
+                                      "selfLink": "https://compute.example/projects/debian-cloud/global/images/debian-12-standin"},
+}
+
+
+def load_replace_paths(provider: str) -> dict[str, list[tuple[str, ...]]]:
+    """type token -> paths whose change forces a replacement, from the provider's schema."""
+    schemas = HERE / "schemas"
+    if provider == "docker":
+        schema = json.loads((REPO / "tests" / "schemas" / "pulumi-docker-schema.json").read_text())
+        table = replace_paths.derive(schema)
+    else:
+        table = json.loads((schemas / "replace_paths.json").read_text())[provider]
+    return {token: [tuple(p.split(".")) for p in paths] for token, paths in table.items()}
+
+
+def _changed_paths(old: Any, new: Any, prefix: tuple[str, ...] = ()) -> Iterable[tuple[tuple[str, ...], str]]:
+    """Yield (path, kind) for every difference; kind is ADD, DELETE or UPDATE. Lists compare by index."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new)):
+            if key not in old:
+                yield prefix + (key,), "ADD"
+            elif key not in new:
+                yield prefix + (key,), "DELETE"
+            else:
+                yield from _changed_paths(old[key], new[key], prefix + (key,))
+    elif isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        for i, (a, b) in enumerate(zip(old, new)):
+            yield from _changed_paths(a, b, prefix + (str(i),))
+    elif old != new:
+        yield prefix, "UPDATE"
+
+
+def _flagged(flags: list[tuple[str, ...]], path: tuple[str, ...]) -> bool:
+    generic = tuple("*" if p.isdigit() else p for p in path)
+    return any(replace_paths.prefix_matches(f, generic) or replace_paths.prefix_matches(generic, f)
+               for f in flags)
+
+
+def _dotted(path: tuple[str, ...]) -> str:
+    return "".join(f"[{p}]" if p.isdigit() else (f".{p}" if i else p) for i, p in enumerate(path))
+
+
+def _seconds(token: str) -> float:
+    spec = os.environ.get("AURIGRAPH_STANDIN_SECONDS", "").strip()
+    if not spec:
+        return 0.0
+    if "=" not in spec:
+        return float(spec)
+    table = dict(item.split("=", 1) for item in spec.split(",") if item)
+    return float(table.get(token, table.get("*", 0)))
+
+
+_timeline_lock = threading.Lock()
+
+
+def _token(urn: str) -> str:
+    """The type token of a URN (urn:pulumi:stack::project::parent$type::name)."""
+    return urn.split("::")[-2].split("$")[-1]
+
+
+def _operate(op: str, urn: str) -> None:
+    """Take the configured time, then record the operation on the timeline."""
+    start = time.time()
+    time.sleep(_seconds(_token(urn)))
+    path = os.environ.get("AURIGRAPH_STANDIN_TIMELINE")
+    if path:
+        line = json.dumps({"op": op, "urn": urn, "type": _token(urn), "start": start, "end": time.time()}) + "\n"
+        with _timeline_lock, open(path, "a", encoding="utf-8") as f:
+            f.write(line)  # one short append per operation: concurrent plugins never interleave lines
+
+
+def _struct(d: dict[str, Any]) -> struct_pb2.Struct:
+    s = struct_pb2.Struct()
+    s.update(d)
+    return s
+
+
+def _dict(s: struct_pb2.Struct) -> dict[str, Any]:
+    return MessageToDict(s, preserving_proto_field_name=True) if s is not None else {}
+
+
+class StandIn(provider_pb2_grpc.ResourceProviderServicer):
+    def __init__(self, provider: str):
+        self.provider = provider
+        self.replace_paths = load_replace_paths(provider)
+
+    # --- plugin and provider configuration ---
+    def GetPluginInfo(self, request, context):
+        return plugin_pb2.PluginInfo(version=VERSIONS[self.provider])
+
+    def GetSchema(self, request, context):
+        return provider_pb2.GetSchemaResponse(schema="{}")
+
+    def CheckConfig(self, request, context):
+        return provider_pb2.CheckResponse(inputs=request.news)
+
+    def DiffConfig(self, request, context):
+        changed = list(_changed_paths(_dict(request.old_inputs), _dict(request.news)))
+        return provider_pb2.DiffResponse(
+            changes=provider_pb2.DiffResponse.DIFF_SOME if changed else provider_pb2.DiffResponse.DIFF_NONE,
+            diffs=sorted({p[0][0] for p in changed if p[0]}))
+
+    def Configure(self, request, context):
+        # Secrets are stripped before they reach this process and re-marked on the outputs by
+        # the engine (its annotateSecrets), as for any provider that does not accept secrets.
+        return provider_pb2.ConfigureResponse(acceptSecrets=False, supportsPreview=True,
+                                              acceptResources=False, acceptOutputs=False)
+
+    def Cancel(self, request, context):
+        return empty_pb2.Empty()
+
+    def Invoke(self, request, context):
+        if request.tok not in INVOKES:
+            context.abort(grpc.StatusCode.UNIMPLEMENTED, f"stand-in {self.provider}: no canned answer for {request.tok}")
+        return provider_pb2.InvokeResponse(**{"return": _struct(INVOKES[request.tok])})
+
+    # --- resources ---
+    def Check(self, request, context):
+        return provider_pb2.CheckResponse(inputs=request.news)
+
+    def Diff(self, request, context):
+        token = _token(request.urn)
+        old = _dict(request.old_inputs) if request.HasField("old_inputs") else _dict(request.olds)
+        new = _dict(request.news)
+        flags = self.replace_paths.get(token, [])
+        detailed: dict[str, provider_pb2.PropertyDiff] = {}
+        replaces: set[str] = set()
+        for path, kind in _changed_paths(old, new):
+            if not path:
+                continue
+            replace = _flagged(flags, path)
+            if replace:
+                replaces.add(path[0])
+            base = getattr(provider_pb2.PropertyDiff, kind)
+            if replace:
+                base = getattr(provider_pb2.PropertyDiff, kind + "_REPLACE")
+            detailed[_dotted(path)] = provider_pb2.PropertyDiff(kind=base, inputDiff=True)
+        return provider_pb2.DiffResponse(
+            replaces=sorted(replaces),
+            changes=provider_pb2.DiffResponse.DIFF_SOME if detailed else provider_pb2.DiffResponse.DIFF_NONE,
+            diffs=sorted({k.split(".")[0].split("[")[0] for k in detailed}),
+            detailedDiff=detailed, hasDetailedDiff=True)
+
+    def Create(self, request, context):
+        inputs = _dict(request.properties)
+        token = _token(request.urn)
+        rid = f"{token.split(':')[-1].lower()}-{_digest(request.urn)[:16]}"
+        if request.preview:
+            return provider_pb2.CreateResponse(id="", properties=request.properties)
+        _operate("create", request.urn)
+        return provider_pb2.CreateResponse(id=rid, properties=_struct({**inputs, **computed_outputs(
+            token, request.urn, inputs)}))
+
+    def Read(self, request, context):
+        return provider_pb2.ReadResponse(id=request.id, properties=request.properties, inputs=request.inputs)
+
+    def Update(self, request, context):
+        news = _dict(request.news)
+        if request.preview:
+            return provider_pb2.UpdateResponse(properties=request.news)
+        _operate("update", request.urn)
+        return provider_pb2.UpdateResponse(properties=_struct({**news, **computed_outputs(
+            _token(request.urn), request.urn, news)}))
+
+    def Delete(self, request, context):
+        _operate("delete", request.urn)
+        return empty_pb2.Empty()
+
+
+def main() -> None:
+    provider = sys.argv[1]
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=32),
+                         options=[("grpc.max_receive_message_length", 400 * 1024 * 1024)])
+    provider_pb2_grpc.add_ResourceProviderServicer_to_server(StandIn(provider), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    print(port, flush=True)
+    server.wait_for_termination()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,299 @@
+"""The real Pulumi engine: every stack previewed, deployed, rolled out and back by the actual CLI.
+
+The CLI, its config rules, secrets encryption, the step generator, delete-before-replace,
+protect, retainOnDelete and the policy pack are all real. The providers are stand-ins
+(tests/engine/standin.py): what these tests prove stops at the provider boundary. Nothing here
+says that Docker or a cloud accepts the inputs, or how long real operations take.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+import pytest
+
+from tests.engine.harness import CONTAINER, VOLUME, EngineProject, engine_cli, steps_by_urn
+from tests.helpers import REPO, fills_for
+from tools import plan as planner
+from tools.mockrun import stack_names
+
+pytestmark = pytest.mark.engine
+
+NEW_IMAGE = "aurigraph/v11-native:11.0.1"
+REPLACE_OPS = {"replace", "create-replacement", "delete-replaced"}
+# Seconds each stand-in container create or delete takes in the rollout tests.
+CONTAINER_SECONDS = 0.4
+
+
+@pytest.fixture
+def project(tmp_path):
+    return EngineProject(tmp_path, engine_cli())
+
+
+def _outputs(project: EngineProject, stack: str) -> dict:
+    return json.loads(project.run("stack", "output", "--json", "--stack", stack).out)
+
+
+def _custom_resources(project: EngineProject, stack: str, token: str) -> dict[str, dict]:
+    """URN -> state entry, from `pulumi stack export`."""
+    return {r["urn"]: r for r in project.export(stack)["deployment"].get("resources", []) if r["type"] == token}
+
+
+def _token(urn: str) -> str:
+    return urn.split("::")[-2].split("$")[-1]
+
+
+def _name(urn: str) -> str:
+    return urn.rsplit("::", 1)[-1]
+
+
+# ---------------------------------------------------------------- 1. every stack previews
+
+@pytest.mark.parametrize("stack", stack_names())
+def test_every_stack_file_previews(project, stack):
+    project.init(stack, fills_for(stack))
+    result = project.run("preview", "--stack", stack)
+    assert "Traceback" not in result.text
+    assert re.search(r"\d+ to create", result.out), result.out[-3000:]
+
+
+# ---------------------------------------------------------------- 2. up, no perpetual diff, destroy
+
+@pytest.mark.parametrize("stack", ["dev", "option-b", "option-c"])
+def test_up_leaves_no_diff_and_destroy_keeps_the_data(project, stack):
+    project.init(stack)
+    project.up(stack)
+    project.run("preview", "--expect-no-changes", "--stack", stack)
+    volumes = sorted(_name(u) for u in _custom_resources(project, stack, VOLUME))
+    assert volumes, "the stack has data volumes"
+    project.reset_timeline()
+
+    result = project.run("destroy", "--yes", "--skip-preview", "--stack", stack, check=False)
+
+    deleted_volumes = [e for e in project.timeline() if e["op"] == "delete" and e["type"] == VOLUME]
+    assert deleted_volumes == [], "a data volume reached the provider's Delete"
+    if _outputs_protect(stack):
+        assert result.code != 0, "destroy of a protected stack succeeded"
+        assert "protect" in result.text
+        refused = [v for v in volumes if v in result.text]
+        assert refused, f"destroy's refusal names no protected volume:\n{result.text[-3000:]}"
+    else:
+        assert result.code == 0, result.text[-3000:]
+        assert not _custom_resources(project, stack, VOLUME), "retained volumes left the state"
+
+
+def _outputs_protect(stack: str) -> bool:
+    return "protectData: true" in (REPO / f"Pulumi.{stack}.yaml").read_text()
+
+
+# ---------------------------------------------------------------- 3 and 4. rollout and rollback
+
+def _down_intervals(events: list[dict], containers: set[str]) -> dict[str, tuple[float, float]]:
+    """Container name -> (start of its delete, end of its create): while its nodes are down."""
+    out = {}
+    for name in containers:
+        deletes = [e for e in events if e["op"] == "delete" and _name(e["urn"]) == name]
+        creates = [e for e in events if e["op"] == "create" and _name(e["urn"]) == name]
+        if deletes and creates:
+            out[name] = (min(e["start"] for e in deletes), max(e["end"] for e in creates))
+    return out
+
+
+def _most_nodes_down(intervals: dict[str, tuple[float, float]], nodes: dict[str, int]) -> int:
+    points = sorted({t for iv in intervals.values() for t in iv})
+    worst = 0
+    for t in points:
+        worst = max(worst, sum(nodes[c] for c, (a, b) in intervals.items() if a <= t < b))
+    return worst
+
+
+@pytest.mark.parametrize("stack", ["option-b", "option-c"])
+def test_validator_image_rollout_stays_within_the_fault_budget_and_rolls_back(project, stack, record_property):
+    project.init(stack)
+    project.up(stack)
+    before = _outputs(project, stack)
+    f = before["faultBudget"]
+    validator_nodes: dict[str, int] = {}
+    for node in before["nodes"].values():
+        if node["group"] == "validator":
+            validator_nodes[node["container"]] = validator_nodes.get(node["container"], 0) + 1
+    old_images = {urn: r["inputs"]["image"] for urn, r in _custom_resources(project, stack, CONTAINER).items()}
+    project.reset_timeline()
+
+    project.set(stack, "groups.validator.image", NEW_IMAGE)
+    steps = steps_by_urn(project.preview_json(stack))
+    replaced = {_name(u) for u, op in steps.items() if op in REPLACE_OPS}
+    changed = {_name(u) for u, op in steps.items() if op not in ("same", "read")}
+    assert replaced == set(validator_nodes), f"replaced: {sorted(replaced)}"
+    assert changed == replaced, f"changed besides the validators: {sorted(changed - replaced)}"
+
+    project.up(stack, env={"AURIGRAPH_STANDIN_SECONDS": f"{CONTAINER}={CONTAINER_SECONDS},*=0"})
+    events = project.timeline()
+    down = _down_intervals(events, set(validator_nodes))
+    assert set(down) == set(validator_nodes), "every validator container was replaced"
+    worst = _most_nodes_down(down, validator_nodes)
+    assert worst <= f, f"{worst} validator nodes down at once; fault budget f = {f}"
+    makespan = max(b for _, b in down.values()) - min(a for a, _ in down.values())
+    waves = len(validator_nodes)  # one container per wave: 5 nodes each, f >= 5
+    lower_bound = waves * 2 * CONTAINER_SECONDS
+    record_property("rollout", {"stack": stack, "most_validator_nodes_down": worst, "f": f,
+                                "makespan_s": round(makespan, 2), "lower_bound_s": lower_bound})
+    print(f"\n{stack} rollout: at most {worst} of f={f} validator nodes down; "
+          f"makespan {makespan:.2f}s against a lower bound of {lower_bound:.2f}s")
+    assert makespan >= lower_bound * 0.95
+
+    # Rollback: revert the config and `up`.
+    project.run("config", "rm", "--path", "groups.validator.image", "--stack", stack)
+    project.up(stack)
+    now = {urn: r["inputs"]["image"] for urn, r in _custom_resources(project, stack, CONTAINER).items()}
+    assert now == old_images
+    volume_ops = [e for e in project.timeline() if e["type"] == VOLUME]
+    assert volume_ops == [], f"a data volume was touched during rollout or rollback: {volume_ops[:3]}"
+
+
+# ---------------------------------------------------------------- 5. bad config through the CLI
+
+BAD_CONFIG = [
+    (["config", "set", "--path", "groups.validater.containers", "4"], "groups.validater"),
+    (["config", "set", "--type", "int", "--path", "groups.validator.containers", "0"], "groups.validator.containers"),
+    (["config", "set", "dbPassword", "plaintext-password-1"], "dbPassword"),
+]
+
+
+@pytest.mark.parametrize("command,key", BAD_CONFIG, ids=["misspelled-key", "zero-count", "plaintext-password"])
+def test_bad_config_fails_with_one_line_naming_the_key(project, command, key):
+    project.init("dev")
+    project.run(*command, "--stack", "dev")
+    for verb in (["preview"], ["up", "--yes"]):
+        result = project.run(*verb, "--stack", "dev", check=False)
+        assert result.code != 0
+        assert "Traceback" not in result.text and 'File "' not in result.text
+        # The CLI shows a diagnostic twice (in the progress view and under Diagnostics).
+        messages = {line.split("error: ", 1)[1] for line in result.text.splitlines()
+                    if key in line and "error: " in line}
+        assert len(messages) == 1, f"expected one error naming {key}:\n{result.text}"
+        assert "\n" not in messages.pop()
+    assert not project.export("dev")["deployment"].get("resources"), "something was registered"
+
+
+# ---------------------------------------------------------------- 6. secrets
+
+def test_secrets_never_reach_state_or_outputs_in_plaintext(project):
+    secrets = {"dbPassword": "Db0penSesame7aurigraph", "redisPassword": "Redis0penSesame7aurigraph",
+               "grafanaAdminPassword": "Grafana0penSesame7aurigraph"}
+    project.init("dev")
+    for key, value in secrets.items():
+        project.set("dev", key, value, secret=True)
+    project.up("dev")
+    export = project.run("stack", "export", "--stack", "dev").out
+    outputs = project.run("stack", "output", "--json", "--stack", "dev").out
+    state_files = "".join(p.read_text() for p in (project.root / "state").rglob("*.json"))
+    for key, value in secrets.items():
+        for where, text in (("stack export", export), ("stack output --json", outputs), ("state files", state_files)):
+            assert value not in text, f"{key} in plaintext in {where}"
+    shown = project.run("stack", "export", "--show-secrets", "--stack", "dev").out
+    assert all(v in shown for v in secrets.values()), "the secrets did reach the containers' inputs"
+
+
+def test_generated_passwords_are_secret_in_state(project):
+    project.init("dev")
+    project.up("dev")
+    shown = json.loads(project.run("stack", "export", "--show-secrets", "--stack", "dev").out)
+    # With --show-secrets a secret stays wrapped: {"<signature>": ..., "plaintext": "<JSON>"}.
+    generated = [json.loads(r["outputs"]["result"]["plaintext"]) for r in shown["deployment"]["resources"]
+                 if r["type"] == "random:index/randomPassword:RandomPassword"]
+    assert generated, "the dev stack generates its passwords"
+    export = project.run("stack", "export", "--stack", "dev").out
+    for value in generated:
+        assert value not in export
+
+
+# ---------------------------------------------------------------- 7. the policy pack
+
+def test_policy_pack_passes_option_b(project):
+    project.init("option-b")
+    result = project.run("preview", "--policy-pack", "policy", "--stack", "option-b")
+    assert "aurigraph-guardrails" in result.text
+
+
+def test_policy_pack_blocks_public_admin_uis_on_a_cloud_vm(project):
+    stack = "aws-option-b"
+    project.init(stack, fills_for(stack))
+    project.run("config", "set", "adminBindAddress", "0.0.0.0", "--stack", stack)
+    result = project.run("preview", "--policy-pack", "policy", "--stack", stack, check=False)
+    assert result.code != 0
+    assert "admin-ui-not-public" in result.text, result.text[-3000:]
+    assert "mandatory" in result.text.lower()
+
+
+# ---------------------------------------------------------------- 8. the README's quick start
+
+def _readme_block(heading: str) -> str:
+    text = (REPO / "README.md").read_text()
+    section = text.split(f"## {heading}\n", 1)[1]
+    return re.search(r"```sh\n(.*?)```", section, re.S).group(1)
+
+
+def test_readme_quick_start_verbatim(tmp_path):
+    project = EngineProject(tmp_path, engine_cli(), own_venv=True)
+    script = _readme_block("Quick start")
+    env = {**project.env, "PULUMI_BACKEND_URL": "", "PULUMI_CONFIG_PASSPHRASE": "",
+           "PULUMI_SKIP_CONFIRMATIONS": "true"}
+    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=project.dir, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, f"{script}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert (project.root / "home" / ".pulumi" / "stacks" / "aurigraph-cluster" / "dev.json").exists()
+
+
+# ---------------------------------------------------------------- 9. the offline plan against the engine
+
+PLAN_CHANGES = {
+    "validator image": {"groups.validator.image": NEW_IMAGE},
+    "business image": {"groups.business.image": NEW_IMAGE},
+    "slim image": {"groups.slim.image": NEW_IMAGE},
+    "scrape interval": {"monitoring.scrapeInterval": "15s"},
+    "tuning": {"tuning.batchSize": 120000},
+    "one container more": {"groups.slim.containers": 7, "groups.slim.nodes": 17},
+    "one fewer, quorum override": {"groups.validator.containers": 3, "groups.validator.nodes": 15,
+                                   "groups.validator.allowQuorumRisk": True},
+    "canary": {"groups.business.canary.image": NEW_IMAGE},
+}
+ENGINE_TO_PLAN = {"create": "create", "update": "update", "replace": "replace", "create-replacement": "replace",
+                  "delete-replaced": "replace", "delete": "delete", "same": "same", "read": "same"}
+
+
+def _engine_actions(preview: dict) -> dict[str, str]:
+    actions: dict[str, str] = {}
+    for urn, op in steps_by_urn(preview).items():
+        actions[urn] = ENGINE_TO_PLAN[op]
+    return actions
+
+
+def test_offline_plan_agrees_with_the_engine(project):
+    stack = "option-b"
+    project.init(stack)
+    project.up(stack)
+    baseline = planner.stack_snapshot(stack)
+    disagreements = []
+    for label, change in PLAN_CHANGES.items():
+        for path, value in change.items():
+            project.set(stack, path, value)
+        preview = project.preview_json(stack, check=False)
+        engine = {u: a for u, a in _engine_actions(preview).items()
+                  if not _token(u).startswith(("pulumi:", "aurigraph:"))}
+        predicted = planner.diff(baseline, planner.stack_snapshot(stack, change))
+        plan = {c.urn: c.action for c in predicted.changes}
+        for urn in sorted(set(engine) | set(plan)):
+            e, p = engine.get(urn, "same"), plan.get(urn, "same")
+            if e != p:
+                disagreements.append(f"{label}: {_name(urn)} engine={e} plan={p}")
+        # The engine refuses a preview that deletes a protected resource; the plan says so in a note.
+        refused = {d["urn"] for d in preview.get("diagnostics", []) if d["severity"] == "error" and "urn" in d}
+        noted = {c.urn for c in predicted.changes if c.note.startswith("refused while protected")}
+        if refused != noted:
+            disagreements.append(f"{label}: engine refused {sorted(refused)}, plan noted {sorted(noted)}")
+        for path in change:
+            project.run("config", "rm", "--path", path, "--stack", stack)
+    assert disagreements == [], "\n".join(disagreements)
