@@ -1,10 +1,15 @@
-"""How long the program takes to evaluate under mocks, and how much it registers.
+"""How long the program takes to evaluate under mocks and under the real engine.
 
     python bench/bench.py            # every stack, plus a 1,000-node custom density
     python bench/bench.py --repeat 3
+    python bench/bench.py --engine   # also `pulumi preview` per stack and the rollout makespan
 
-Each case runs in a fresh interpreter (imports included, as `pulumi up` pays them) and
+Each mock case runs in a fresh interpreter (imports included, as `pulumi up` pays them) and
 reports wall seconds for the evaluation alone, the resources registered and the peak RSS.
+Target stacks get their placeholders filled with tools/fills.py, as the tests fill them.
+With --engine, the real Pulumi CLI from tests/engine/bin previews each stack against the
+stand-in providers, and option-b and option-c roll out a new validator image with each
+container create or delete taking ROLLOUT_SECONDS.
 """
 
 from __future__ import annotations
@@ -29,10 +34,15 @@ LARGE = {
 }
 
 
+# Seconds each stand-in container create or delete takes in the rollout measurement.
+ROLLOUT_SECONDS = 1.0
+
+
 def cases() -> dict[str, tuple[str, dict]]:
+    from tools.fills import fills_for
     from tools.mockrun import stack_names
 
-    out = {stack: (stack, {}) for stack in stack_names()}
+    out = {stack: (stack, fills_for(stack)) for stack in stack_names()}
     out["custom-1000-nodes"] = ("option-b", LARGE)
     return out
 
@@ -42,34 +52,90 @@ def run_case(name: str) -> dict:
     from tools.mockrun import run_program
 
     imported = time.perf_counter() - import_started
-    stack, overrides = cases()[name]
+    known = cases()
+    if name not in known:
+        raise SystemExit(f"bench: no case {name!r}; cases: {', '.join(known)}")
+    stack, overrides = known[name]
     started = time.perf_counter()
     run = run_program(stack, overrides)
     seconds = time.perf_counter() - started
     if run.error is not None:
-        raise SystemExit(f"{name}: {run.error}")
+        raise SystemExit(f"bench: {name}: {run.error}")
     nodes = len(run.outputs["nodes"])
     return {"case": name, "nodes": nodes, "resources": len(run.resources), "evaluate_s": round(seconds, 3),
             "import_s": round(imported, 3),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
 
+def run_isolated(name: str) -> dict:
+    """One case in a fresh interpreter; a failing case's own error is shown, not hidden."""
+    proc = subprocess.run([sys.executable, __file__, "--case", name], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"bench: case {name} failed: {(proc.stderr or proc.stdout).strip()}")
+    return json.loads(proc.stdout)
+
+
+def engine_figures(repeat: int) -> None:
+    import tempfile
+
+    from tests.engine.harness import (CONTAINER, ENGINE_BIN, EngineProject, down_intervals, most_nodes_down,
+                                      nodes_per_container)
+    from tools.fills import fills_for
+    from tools.mockrun import stack_names
+
+    cli = ENGINE_BIN / "pulumi"
+    if not cli.exists():
+        raise SystemExit("bench: --engine needs the Pulumi CLI: run tests/engine/build first")
+    print(f"\n{'stack':<20} {'pulumi preview s':>17}")
+    for stack in stack_names():
+        best = None
+        for _ in range(repeat):
+            with tempfile.TemporaryDirectory() as tmp:
+                project = EngineProject(Path(tmp), str(cli))
+                project.init(stack, fills_for(stack))
+                started = time.perf_counter()
+                project.run("preview", "--stack", stack)
+                seconds = time.perf_counter() - started
+            best = seconds if best is None else min(best, seconds)
+        print(f"{stack:<20} {best:>17.2f}")
+
+    print(f"\nvalidator image rollout, {ROLLOUT_SECONDS:g} s per container create or delete:")
+    print(f"{'stack':<20} {'waves':>6} {'max nodes down':>15} {'f':>3} {'makespan s':>11} {'lower bound s':>14}")
+    for stack in ("option-b", "option-c"):
+        with tempfile.TemporaryDirectory() as tmp:
+            project = EngineProject(Path(tmp), str(cli))
+            project.init(stack)
+            project.up(stack)
+            outputs = json.loads(project.run("stack", "output", "--json", "--stack", stack).out)
+            nodes = nodes_per_container(outputs, "validator")
+            project.reset_timeline()
+            project.set(stack, "groups.validator.image", "aurigraph/v11-native:11.0.1")
+            project.up(stack, env={"AURIGRAPH_STANDIN_SECONDS": f"{CONTAINER}={ROLLOUT_SECONDS},*=0"})
+            down = down_intervals(project.timeline(), set(nodes))
+            makespan = max(b for _, b in down.values()) - min(a for a, _ in down.values())
+            waves = len(nodes)  # one validator container per wave in both layouts
+            print(f"{stack:<20} {waves:>6} {most_nodes_down(down, nodes):>15} {outputs['faultBudget']:>3} "
+                  f"{makespan:>11.2f} {waves * 2 * ROLLOUT_SECONDS:>14.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--repeat", type=int, default=1, help="runs per case; the best is reported")
+    parser.add_argument("--engine", action="store_true", help="also measure through the real Pulumi CLI")
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat must be 1 or more")
     if args.case:
         print(json.dumps(run_case(args.case)))
         return
     print(f"{'case':<20} {'nodes':>6} {'resources':>10} {'evaluate s':>11} {'imports s':>10} {'peak RSS MB':>12}")
     for name in cases():
-        results = [json.loads(subprocess.run([sys.executable, __file__, "--case", name], check=True,
-                                             capture_output=True, text=True).stdout)
-                   for _ in range(args.repeat)]
-        best = min(results, key=lambda r: r["evaluate_s"])
+        best = min((run_isolated(name) for _ in range(args.repeat)), key=lambda r: r["evaluate_s"])
         print(f"{name:<20} {best['nodes']:>6} {best['resources']:>10} {best['evaluate_s']:>11} "
               f"{best['import_s']:>10} {best['peak_rss_mb']:>12}")
+    if args.engine:
+        engine_figures(args.repeat)
 
 
 if __name__ == "__main__":

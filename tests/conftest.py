@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from tests.helpers import fills_for  # noqa: E402
+from tools.fills import fills_for  # noqa: E402
 from tools.mockrun import ProgramRun, run_program  # noqa: E402
 
 

@@ -14,8 +14,11 @@ import subprocess
 
 import pytest
 
-from tests.engine.harness import CONTAINER, VOLUME, EngineProject, engine_cli, steps_by_urn
-from tests.helpers import REPO, fills_for
+from tests.engine.harness import (CONTAINER, VOLUME, EngineProject, down_intervals, engine_cli, most_nodes_down,
+                                  nodes_per_container, steps_by_urn, urn_name,
+                                  urn_token)
+from tests.helpers import REPO
+from tools.fills import fills_for
 from tools import plan as planner
 from tools.mockrun import stack_names
 
@@ -41,14 +44,6 @@ def _custom_resources(project: EngineProject, stack: str, token: str) -> dict[st
     return {r["urn"]: r for r in project.export(stack)["deployment"].get("resources", []) if r["type"] == token}
 
 
-def _token(urn: str) -> str:
-    return urn.split("::")[-2].split("$")[-1]
-
-
-def _name(urn: str) -> str:
-    return urn.rsplit("::", 1)[-1]
-
-
 # ---------------------------------------------------------------- 1. every stack previews
 
 @pytest.mark.parametrize("stack", stack_names())
@@ -66,7 +61,7 @@ def test_up_leaves_no_diff_and_destroy_keeps_the_data(project, stack):
     project.init(stack)
     project.up(stack)
     project.run("preview", "--expect-no-changes", "--stack", stack)
-    volumes = sorted(_name(u) for u in _custom_resources(project, stack, VOLUME))
+    volumes = sorted(urn_name(u) for u in _custom_resources(project, stack, VOLUME))
     assert volumes, "the stack has data volumes"
     project.reset_timeline()
 
@@ -90,50 +85,27 @@ def _outputs_protect(stack: str) -> bool:
 
 # ---------------------------------------------------------------- 3 and 4. rollout and rollback
 
-def _down_intervals(events: list[dict], containers: set[str]) -> dict[str, tuple[float, float]]:
-    """Container name -> (start of its delete, end of its create): while its nodes are down."""
-    out = {}
-    for name in containers:
-        deletes = [e for e in events if e["op"] == "delete" and _name(e["urn"]) == name]
-        creates = [e for e in events if e["op"] == "create" and _name(e["urn"]) == name]
-        if deletes and creates:
-            out[name] = (min(e["start"] for e in deletes), max(e["end"] for e in creates))
-    return out
-
-
-def _most_nodes_down(intervals: dict[str, tuple[float, float]], nodes: dict[str, int]) -> int:
-    points = sorted({t for iv in intervals.values() for t in iv})
-    worst = 0
-    for t in points:
-        worst = max(worst, sum(nodes[c] for c, (a, b) in intervals.items() if a <= t < b))
-    return worst
-
-
 @pytest.mark.parametrize("stack", ["option-b", "option-c"])
 def test_validator_image_rollout_stays_within_the_fault_budget_and_rolls_back(project, stack, record_property):
     project.init(stack)
     project.up(stack)
     before = _outputs(project, stack)
     f = before["faultBudget"]
-    validator_nodes: dict[str, int] = {}
-    for node in before["nodes"].values():
-        if node["group"] == "validator":
-            validator_nodes[node["container"]] = validator_nodes.get(node["container"], 0) + 1
+    validator_nodes = nodes_per_container(before, "validator")
     old_images = {urn: r["inputs"]["image"] for urn, r in _custom_resources(project, stack, CONTAINER).items()}
     project.reset_timeline()
 
     project.set(stack, "groups.validator.image", NEW_IMAGE)
     steps = steps_by_urn(project.preview_json(stack))
-    replaced = {_name(u) for u, op in steps.items() if op in REPLACE_OPS}
-    changed = {_name(u) for u, op in steps.items() if op not in ("same", "read")}
+    replaced = {urn_name(u) for u, op in steps.items() if op in REPLACE_OPS}
+    changed = {urn_name(u) for u, op in steps.items() if op not in ("same", "read")}
     assert replaced == set(validator_nodes), f"replaced: {sorted(replaced)}"
     assert changed == replaced, f"changed besides the validators: {sorted(changed - replaced)}"
 
     project.up(stack, env={"AURIGRAPH_STANDIN_SECONDS": f"{CONTAINER}={CONTAINER_SECONDS},*=0"})
-    events = project.timeline()
-    down = _down_intervals(events, set(validator_nodes))
+    down = down_intervals(project.timeline(), set(validator_nodes))
     assert set(down) == set(validator_nodes), "every validator container was replaced"
-    worst = _most_nodes_down(down, validator_nodes)
+    worst = most_nodes_down(down, validator_nodes)
     assert worst <= f, f"{worst} validator nodes down at once; fault budget f = {f}"
     makespan = max(b for _, b in down.values()) - min(a for a, _ in down.values())
     waves = len(validator_nodes)  # one container per wave: 5 nodes each, f >= 5
@@ -282,13 +254,13 @@ def test_offline_plan_agrees_with_the_engine(project):
             project.set(stack, path, value)
         preview = project.preview_json(stack, check=False)
         engine = {u: a for u, a in _engine_actions(preview).items()
-                  if not _token(u).startswith(("pulumi:", "aurigraph:"))}
+                  if not urn_token(u).startswith(("pulumi:", "aurigraph:"))}
         predicted = planner.diff(baseline, planner.stack_snapshot(stack, change))
         plan = {c.urn: c.action for c in predicted.changes}
         for urn in sorted(set(engine) | set(plan)):
             e, p = engine.get(urn, "same"), plan.get(urn, "same")
             if e != p:
-                disagreements.append(f"{label}: {_name(urn)} engine={e} plan={p}")
+                disagreements.append(f"{label}: {urn_name(urn)} engine={e} plan={p}")
         # The engine refuses a preview that deletes a protected resource; the plan says so in a note.
         refused = {d["urn"] for d in preview.get("diagnostics", []) if d["severity"] == "error" and "urn" in d}
         noted = {c.urn for c in predicted.changes if c.note.startswith("refused while protected")}

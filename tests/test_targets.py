@@ -10,7 +10,8 @@ import yaml
 
 from components.render.cloud_init import render_cloud_init
 from components.settings import ConfigError
-from tests.helpers import CONTAINER, FILLS, OPERATOR_CIDR, TEST_SSH_KEY, fills_for, require_tool
+from tests.helpers import CONTAINER, require_tool
+from tools.fills import FILLS, OPERATOR_CIDR, TEST_SSH_KEY, fills_for
 from tests.test_policy import rules as policy_rules, violations
 from tools.mockrun import run_program
 

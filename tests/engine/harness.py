@@ -177,7 +177,41 @@ def steps_by_urn(preview: Mapping[str, Any], types: Optional[Iterable[str]] = No
     out = {}
     for step in preview.get("steps", []):
         urn = step["urn"]
-        token = urn.split("::")[-2].split("$")[-1]
-        if wanted is None or token in wanted:
+        if wanted is None or urn_token(urn) in wanted:
             out[urn] = step["op"]
     return out
+
+
+def urn_token(urn: str) -> str:
+    """The type token of a URN (urn:pulumi:stack::project::parent-types$type::name)."""
+    return urn.split("::")[-2].split("$")[-1]
+
+
+def urn_name(urn: str) -> str:
+    return urn.rsplit("::", 1)[-1]
+
+
+def nodes_per_container(outputs: Mapping[str, Any], group: str) -> dict[str, int]:
+    """Container -> how many logical nodes of `group` it runs, from the stack's `nodes` output."""
+    out: dict[str, int] = {}
+    for node in outputs["nodes"].values():
+        if node["group"] == group:
+            out[node["container"]] = out.get(node["container"], 0) + 1
+    return out
+
+
+def down_intervals(events: list[dict[str, Any]], containers: set[str]) -> dict[str, tuple[float, float]]:
+    """Container name -> (start of its delete, end of its create): the time its nodes are down."""
+    out = {}
+    for name in containers:
+        deletes = [e["start"] for e in events if e["op"] == "delete" and urn_name(e["urn"]) == name]
+        creates = [e["end"] for e in events if e["op"] == "create" and urn_name(e["urn"]) == name]
+        if deletes and creates:
+            out[name] = (min(deletes), max(creates))
+    return out
+
+
+def most_nodes_down(intervals: Mapping[str, tuple[float, float]], nodes: Mapping[str, int]) -> int:
+    """The most logical nodes down at any one instant."""
+    instants = sorted({t for interval in intervals.values() for t in interval})
+    return max((sum(nodes[c] for c, (a, b) in intervals.items() if a <= t < b) for t in instants), default=0)

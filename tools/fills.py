@@ -1,0 +1,35 @@
+"""Example values for the target stacks' PLACEHOLDERs, as an operator would fill them.
+
+Used wherever a stack with placeholders must evaluate without a real operator: the tests,
+the benchmark, and `pulumi config set --path` in the engine tests. None of it is usable for
+real: the SSH key has no private half and the addresses are documentation ranges.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+
+# A well-formed ed25519 public key whose "private half" never existed (32 bytes of 0..31).
+TEST_SSH_KEY = "ssh-ed25519 " + base64.b64encode(
+    b"\x00\x00\x00\x0bssh-ed25519\x00\x00\x00\x20" + bytes(range(32))).decode() + " tests@aurigraph"
+OPERATOR_CIDR = "198.51.100.0/24"  # TEST-NET-2
+VM_FILLS = {"vm.sshPublicKey": TEST_SSH_KEY, "vm.adminCidrs": [OPERATOR_CIDR]}
+FILLS = {
+    "ssh": {"ssh.cpus": 64, "ssh.memoryMb": 262144},
+    "aws": VM_FILLS,
+    "azure": VM_FILLS,
+    "gcp": {**VM_FILLS, "vm.project": "aurigraph-test"},
+}
+
+
+def fills_for(stack: str, root: Path = REPO) -> dict:
+    """Config paths -> example values for the stack's placeholders ({} when it has none)."""
+    text = (root / f"Pulumi.{stack}.yaml").read_text()
+    if "PLACEHOLDER" not in text:
+        return {}
+    return FILLS[yaml.safe_load(text)["config"]["aurigraph-cluster:target"]]
