@@ -12,12 +12,15 @@
 5. starts the container again (always, even when a step failed) and waits for its nodes;
 6. reports the time to a new leader and to full recovery.
 
-It refuses a stack with protectData (production) unless told --yes.
+It refuses a stack with protectData (production) unless told --yes. While it waits it says
+for what and for how long on stderr.
+
+Exit status: 0 passed, 1 failed or refused, 64 could not run (bad arguments, unreadable or
+undeployed outputs).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -66,8 +69,19 @@ class StubRuntime:
         self._post(f"/containers/{name}/start")
 
 
-def wait_for(condition: Callable[[], Any], timeout: float, interval: float = 0.25) -> tuple[Any, float]:
-    """(the first truthy value of condition(), seconds it took); (None, timeout) if none came."""
+def wait_for(what: str, condition: Callable[[], Any], timeout: float,
+             interval: float = 0.25) -> tuple[Any, float]:
+    """(the first truthy value of condition(), seconds it took); (None, timeout) if none came.
+
+    Says on stderr what it waits for, for how long at most, and how it ended.
+    """
+    print(f"drill: waiting up to {timeout:g} s for {what}", file=sys.stderr, flush=True)
+    value, elapsed = _poll(condition, timeout, interval)
+    print(f"drill: {what}: {'done' if value else 'not'} after {elapsed:.1f} s", file=sys.stderr, flush=True)
+    return value, elapsed
+
+
+def _poll(condition: Callable[[], Any], timeout: float, interval: float) -> tuple[Any, float]:
     started = time.monotonic()
     while True:
         try:
@@ -121,7 +135,7 @@ def failover(outputs: dict[str, Any], runtime, timeout: float) -> tuple[list[Che
                 return status
             return None
 
-        status, elected_in = wait_for(new_leader, timeout)
+        status, elected_in = wait_for("a new leader on another container", new_leader, timeout)
         if status is None:
             checks.append(Check("new leader", "fail", f"no new leader on another container within {timeout:g} s"))
         else:
@@ -129,7 +143,8 @@ def failover(outputs: dict[str, Any], runtime, timeout: float) -> tuple[list[Che
             report.update(new_leader=status["leader"], new_term=status["term"], election_seconds=round(elected_in, 2))
 
         # Prometheus sees the stopped nodes down after its next scrape.
-        seen, _ = wait_for(lambda: set(in_container) <= set(ops.validators_down(prometheus, outputs)), timeout)
+        seen, _ = wait_for(f"Prometheus to see {container}'s nodes down",
+                           lambda: set(in_container) <= set(ops.validators_down(prometheus, outputs)), timeout)
         down = ops.validators_down(prometheus, outputs)
         quorate = len(down) <= f
         checks.append(Check("quorum", "pass" if quorate and seen else "fail",
@@ -139,8 +154,8 @@ def failover(outputs: dict[str, Any], runtime, timeout: float) -> tuple[list[Che
         checks.append(Check("state hashes", "pass" if agree else "fail", detail))
     finally:
         runtime.start(docker_name)
-    back, recovered_in = wait_for(lambda: not set(in_container) & set(ops.validators_down(prometheus, outputs)),
-                                  timeout)
+    back, recovered_in = wait_for(f"{container}'s nodes to be up again",
+                                  lambda: not set(in_container) & set(ops.validators_down(prometheus, outputs)), timeout)
     total = time.monotonic() - started
     checks.append(Check("recovery", "pass" if back else "fail",
                         f"{container} back with all its nodes after {total:.1f} s" if back
@@ -150,16 +165,18 @@ def failover(outputs: dict[str, Any], runtime, timeout: float) -> tuple[list[Che
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.drill", description=__doc__.split("\n\n")[0])
+    parser = ops.ToolParser(prog="python -m tools.drill", description=__doc__.split("\n\n")[0])
     parser.add_argument("drill", choices=["failover"])
     ops.add_source_arguments(parser)
     parser.add_argument("--yes", action="store_true", help="run on a protectData (production) stack")
-    parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for each step")
+    parser.add_argument("--timeout", type=ops.seconds, default=120.0, help="seconds to wait for each step")
     parser.add_argument("--stub-control", metavar="URL", help="drive the stub fleet (tools.stubnode) instead of docker")
     args = parser.parse_args(argv)
-    outputs = ops.outputs_of(args, "drill")
-    if outputs is None:
-        return 1
+    return ops.run_tool("drill", lambda: _drill(args))
+
+
+def _drill(args) -> int:
+    outputs = ops.load_outputs(args.stack, args.outputs)
     if outputs.get("protectData") and not args.yes:
         print("drill: this stack protects its data (a production stack); stopping its leader is a real outage "
               "risk. Run again with --yes to go ahead.", file=sys.stderr)

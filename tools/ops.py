@@ -1,10 +1,19 @@
-"""What the operations tools share: the stack's outputs, Prometheus queries, HTTP, checks."""
+"""What the operations tools share: the stack's outputs, Prometheus queries, HTTP, checks.
+
+Exit codes, the same for every tool: 0 healthy (or passed), 1 failed, 2 degraded (smoke only),
+64 the tool could not run at all (bad arguments or unusable input: an unreadable or
+malformed outputs file, a stack that was never deployed, an unwritable --out). An operator's
+mistake gets one line on stderr naming the problem, never a traceback.
+"""
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import json
+import math
+import os
 import shutil
 import subprocess
 import sys
@@ -21,8 +30,42 @@ VALIDATORS = f'job="{NODE_JOB_PREFIX}validator"'
 NODES = f'job=~"{NODE_JOB_PREFIX}.*"'
 
 
+EXIT_USAGE = 64  # like sysexits' EX_USAGE; distinct from every verdict
+EXIT_CODES_HELP = ("exit codes: 0 healthy or passed, 1 failed, 2 degraded (smoke), "
+                   f"{EXIT_USAGE} could not run (bad arguments or unusable input)")
+# The outputs every tool reads; a stack that was never deployed has none of them.
+REQUIRED_OUTPUTS = ("nodes", "endpoints", "faultBudget")
+
+
 class OpsError(RuntimeError):
     """Something the tools could not reach or read; the message says what."""
+
+
+class UsageError(RuntimeError):
+    """The tool cannot run with these arguments or this input (exit 64)."""
+
+
+class ToolParser(argparse.ArgumentParser):
+    """argparse with one-line usage errors and exit code 64, so a usage error never reads as a verdict."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("epilog", EXIT_CODES_HELP)
+        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        super().__init__(**kwargs)
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see --help)\n")
+
+
+def seconds(text: str) -> float:
+    """An argparse type: a finite, positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, such as 120; got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number of seconds above 0; got {text!r}")
+    return value
 
 
 def add_source_arguments(parser) -> None:
@@ -33,28 +76,65 @@ def add_source_arguments(parser) -> None:
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
-def outputs_of(args, tool: str) -> Optional[dict[str, Any]]:
-    """The outputs the arguments point at; None (after saying why on stderr) when unreadable."""
+def run_tool(tool: str, body) -> int:
+    """Run a tool's body; a UsageError becomes one line on stderr and exit 64."""
     try:
-        return load_outputs(args.stack, args.outputs)
-    except (OpsError, OSError, ValueError) as e:
+        return body()
+    except UsageError as e:
         print(f"{tool}: {e}", file=sys.stderr)
-        return None
+        return EXIT_USAGE
 
 
 def load_outputs(stack: Optional[str], outputs_file: Optional[str]) -> dict[str, Any]:
-    """`pulumi stack output --json --show-secrets` of the stack, or that JSON saved in a file."""
+    """`pulumi stack output --json --show-secrets` of the stack, or that JSON saved in a file.
+
+    Raises UsageError, naming the problem, when they cannot be read or are not a deployed
+    stack's outputs.
+    """
+    source = f"--outputs {outputs_file}" if outputs_file else f"stack {stack}"
     if outputs_file:
-        with open(outputs_file) as f:
-            return json.load(f)
-    if not shutil.which("pulumi"):
-        raise OpsError("the pulumi CLI is not on PATH; pass --outputs FILE with the output of "
-                       "`pulumi stack output --json --show-secrets -s STACK`")
-    done = subprocess.run(["pulumi", "stack", "output", "--json", "--show-secrets", "--stack", stack],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        raise OpsError(f"pulumi stack output failed for {stack}: {done.stderr.strip()}")
-    return json.loads(done.stdout)
+        try:
+            with open(outputs_file) as f:
+                text = f.read()
+        except OSError as e:
+            raise UsageError(f"cannot read {outputs_file}: {e.strerror or e}") from None
+    else:
+        if not shutil.which("pulumi"):
+            raise UsageError("the pulumi CLI is not on PATH; pass --outputs FILE with the output of "
+                             "`pulumi stack output --json --show-secrets -s STACK`")
+        done = subprocess.run(["pulumi", "stack", "output", "--json", "--show-secrets", "--stack", stack],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+            raise UsageError(f"pulumi stack output failed for {stack}: {last}")
+        text = done.stdout
+    try:
+        outputs = json.loads(text)
+    except ValueError as e:
+        raise UsageError(f"{source} is not JSON ({e.msg} at line {e.lineno})") from None
+    if not isinstance(outputs, dict):
+        raise UsageError(f"{source} is not a JSON object of stack outputs")
+    missing = [k for k in REQUIRED_OUTPUTS if k not in outputs]
+    if missing:
+        raise UsageError(f"{source} has no {', '.join(missing)} output: was the stack deployed (`pulumi up`)?")
+    return outputs
+
+
+def write_file(path: str, text: str) -> None:
+    """Write an output file the operator named; an unwritable path is a UsageError."""
+    try:
+        with open(path, "w") as f:
+            f.write(text)
+    except OSError as e:
+        raise UsageError(f"cannot write {path}: {e.strerror or e}") from None
+
+
+def colour(text: str, status: str) -> str:
+    """Status words in colour, only for a terminal (and never with NO_COLOR set)."""
+    codes = {"pass": "32", "warn": "33", "fail": "31", "HEALTHY": "32", "DEGRADED": "33", "FAILED": "31"}
+    if not sys.stdout.isatty() or os.environ.get("NO_COLOR") or status not in codes:
+        return text
+    return f"\033[{codes[status]}m{text}\033[0m"
 
 
 def http_get(url: str, timeout: float = 5.0) -> tuple[int, str]:
@@ -73,8 +153,12 @@ class Prometheus:
 
     def query(self, promql: str) -> list[dict[str, Any]]:
         status, body = http_get(f"{self.url}/api/v1/query?{urllib.parse.urlencode({'query': promql})}", self.timeout)
-        data = json.loads(body) if body else {}
-        if status != 200 or data.get("status") != "success":
+        try:
+            data = json.loads(body) if body else {}
+        except ValueError:
+            raise OpsError(f"{self.url} answered {status} with something that is not JSON "
+                           f"({body[:60].strip()!r}...): is it Prometheus?") from None
+        if not isinstance(data, dict) or status != 200 or data.get("status") != "success":
             raise OpsError(f"Prometheus query {promql!r} failed ({status}): {data.get('error', body[:200])}")
         return data["data"]["result"]
 
@@ -93,6 +177,8 @@ def haproxy_servers(stats_url: str, timeout: float = 5.0) -> dict[str, str]:
     if status != 200:
         raise OpsError(f"HAProxy stats answered {status}")
     rows = csv.DictReader(io.StringIO(body.lstrip("# ")))
+    if not {"pxname", "svname", "status"} <= set(rows.fieldnames or ()):
+        raise OpsError(f"{stats_url} did not answer with HAProxy's stats CSV ({body[:60].strip()!r}...)")
     return {r["svname"]: r["status"] for r in rows
             if r["pxname"] == API_BACKEND and r["svname"] not in ("FRONTEND", "BACKEND")}
 
@@ -114,10 +200,11 @@ def overall(checks: list[Check]) -> tuple[str, int]:
 
 
 def render(title: str, checks: list[Check], verdict: str) -> str:
+    """An aligned table; statuses coloured only on a terminal."""
     width = max(len(c.name) for c in checks) + 2
     lines = [title, f"{'CHECK':<{width}}{'STATUS':<8}DETAIL"]
-    lines += [f"{c.name:<{width}}{c.status.upper():<8}{c.detail}" for c in checks]
-    lines.append(f"result: {verdict}")
+    lines += [f"{c.name:<{width}}{colour(f'{c.status.upper():<8}', c.status)}{c.detail}" for c in checks]
+    lines.append(f"result: {colour(verdict, verdict)}")
     return "\n".join(lines) + "\n"
 
 

@@ -10,13 +10,13 @@ leader, one term and one state hash per checkpoint across validators; and TPS, P
 against the spec's targets and alert thresholds for the stack's option.
 
 Exit status: 0 healthy, 2 degraded (working, with warnings: e.g. one validator container down
-within the fault budget), 1 failed (e.g. quorum lost, no leader, an alert threshold crossed).
+within the fault budget), 1 failed (e.g. quorum lost, no leader, an alert threshold crossed),
+64 could not run (bad arguments, unreadable or undeployed outputs).
 On a remote host the admin ports are on loopback: open the SSH tunnel of the README first.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 from typing import Any, Callable, Optional
 
@@ -133,12 +133,14 @@ def run_checks(outputs: dict[str, Any]) -> list[Check]:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.smoke", description=__doc__.split("\n\n")[0])
+    parser = ops.ToolParser(prog="python -m tools.smoke", description=__doc__.split("\n\n")[0])
     ops.add_source_arguments(parser)
     args = parser.parse_args(argv)
-    outputs = ops.outputs_of(args, "smoke")
-    if outputs is None:
-        return 1
+    return ops.run_tool("smoke", lambda: _smoke(args))
+
+
+def _smoke(args) -> int:
+    outputs = ops.load_outputs(args.stack, args.outputs)
     checks = run_checks(outputs)
     verdict, code = ops.overall(checks)
     title = (f"smoke: {args.stack or args.outputs} (density {outputs.get('density')}, "
