@@ -183,11 +183,42 @@ def test_cli_plans_against_a_git_ref(capsys):
     assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(expected))
 
 
-def test_cli_refuses_an_unknown_base():
-    with pytest.raises(SystemExit, match="not a snapshot file, a stack"):
-        planner.main(["option-b", "--diff", "no-such-thing"])
+def test_cli_refuses_an_unknown_base(capsys):
+    assert planner.main(["option-b", "--diff", "no-such-thing"]) == 64
+    assert "not a snapshot file, a stack" in capsys.readouterr().err
 
 
 def test_cli_reports_a_bad_config_as_an_error(capsys):
     assert planner.main(["option-b", "--set", "groups.validator.containers=0"]) == 1
     assert "'groups.validator.containers'" in capsys.readouterr().err
+
+
+def test_cli_summary_shows_components_waves_and_capacity(capsys):
+    assert planner.main(["option-b"]) == 0
+    out = capsys.readouterr().out
+    assert "validator        4 Container, 4 Volume" in out
+    assert "validator  4 waves: validator-1 | validator-2 | validator-3 | validator-4" in out
+    assert out.count("\n") < 40 and "capacity: 24 containers" in out
+
+
+def test_cli_fills_placeholders_with_config_set_path_syntax(capsys):
+    from tools.fills import OPERATOR_CIDR, TEST_SSH_KEY
+
+    assert planner.main(["aws-option-b", "--set", f"vm.adminCidrs[0]={OPERATOR_CIDR}",
+                         "--set", f'vm["sshPublicKey"]={TEST_SSH_KEY}', "--json"]) == 0
+    snap = json.loads(capsys.readouterr().out)
+    firewall = next(r for r in snap["resources"] if r["type"] == "aws:ec2/securityGroup:SecurityGroup")
+    assert firewall["inputs"]["ingress"][0]["cidrBlocks"] == [OPERATOR_CIDR]
+
+
+@pytest.mark.parametrize("path,segments", [
+    ("groups.validator.image", ["groups", "validator", "image"]),
+    ("vm.adminCidrs[0]", ["vm", "adminCidrs", 0]),
+    ('groups["validator"].canary.image', ["groups", "validator", "canary", "image"]),
+    ('serviceImages["a.b"]', ["serviceImages", "a.b"]),
+    ("aws:region", ["aws:region"]),
+])
+def test_config_paths_follow_the_cli_grammar(path, segments):
+    from tools.mockrun import parse_path
+
+    assert parse_path(path) == segments

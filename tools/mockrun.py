@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 import runpy
 import sys
 from dataclasses import dataclass, field
@@ -56,29 +57,83 @@ def _encode(value: Any) -> str:
     return json.dumps(value)
 
 
-def set_path(values: dict[str, Any], path: str, value: Any) -> None:
-    """Like `pulumi config set --path`: 'groups.validator.image' sets a nested key.
+class PathError(ValueError):
+    """A config path that `pulumi config set --path` would not accept."""
 
-    A value of None removes the key, like `pulumi config rm --path`.
+
+_PATH_TOKEN = re.compile(r'\.([^.\[\]"]+)|\[(\d+)\]|\["((?:[^"\\]|\\.)*)"\]')
+
+
+def parse_path(path: str) -> list[str | int]:
+    """`pulumi config set --path` grammar: `key`, `.name`, `[0]` and `["quoted.key"]` segments.
+
+    'vm.adminCidrs[0]' -> ['vm', 'adminCidrs', 0]; 'groups["validator"].image' -> ['groups', 'validator', 'image'].
+    The first segment may carry a namespace ('aws:region').
     """
-    key, _, rest = path.partition(".")
-    key = _full_key(key)
-    if not rest:
+    head = re.match(r'[^.\[\]"]+', path)
+    if not head:
+        raise PathError(f"config path {path!r} must start with a key")
+    segments: list[str | int] = [head.group(0)]
+    pos = head.end()
+    while pos < len(path):
+        m = _PATH_TOKEN.match(path, pos)
+        if not m:
+            raise PathError(f"config path {path!r}: cannot read {path[pos:]!r} (use .key, [0] or [\"key\"])")
+        name, index, quoted = m.groups()
+        segments.append(int(index) if index is not None else name if name is not None
+                        else re.sub(r'\\(.)', r'\1', quoted))
+        pos = m.end()
+    return segments
+
+
+def set_path(values: dict[str, Any], path: str, value: Any) -> None:
+    """Like `pulumi config set --path PATH VALUE`: 'groups.validator.image', 'vm.adminCidrs[0]'.
+
+    A value of None removes the key, like `pulumi config rm --path`. An index one past the end
+    of a list appends, as the CLI does.
+    """
+    segments = parse_path(path)
+    key = _full_key(str(segments[0]))
+    if len(segments) == 1:
         if value is None:
             values.pop(key, None)
         else:
             values[key] = value
         return
-    node = values.setdefault(key, {})
-    if isinstance(node, str):
-        node = values[key] = json.loads(node)
-    parts = rest.split(".")
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
+    if isinstance(values.get(key), str):
+        values[key] = json.loads(values[key])
+    parent: Any = values
+    slot: str | int = key
+    for segment in segments[1:]:
+        container = parent[slot] if _has(parent, slot) else None
+        if container is None:
+            container = [] if isinstance(segment, int) else {}
+            _put(parent, slot, container, path)
+        if isinstance(segment, int) != isinstance(container, list):
+            raise PathError(f"config path {path!r}: {segment!r} does not index a "
+                            f"{'list' if isinstance(container, list) else 'map'}")
+        parent, slot = container, segment
     if value is None:
-        node.pop(parts[-1], None)
+        if _has(parent, slot):
+            parent.pop(slot)
     else:
-        node[parts[-1]] = value
+        _put(parent, slot, value, path)
+
+
+def _has(container: Any, slot: str | int) -> bool:
+    if isinstance(container, list):
+        return isinstance(slot, int) and slot < len(container)
+    return slot in container
+
+
+def _put(container: Any, slot: str | int, value: Any, path: str) -> None:
+    if isinstance(container, list):
+        if slot > len(container):
+            raise PathError(f"config path {path!r}: index {slot} is past the end of a list of {len(container)}")
+        if slot == len(container):
+            container.append(value)
+            return
+    container[slot] = value
 
 
 def stack_config(stack: str, overrides: Optional[Mapping[str, Any]] = None, root: Path = REPO,

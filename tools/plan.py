@@ -1,10 +1,16 @@
 """Offline plan: the resource graph of a stack, and what changing it would do.
 
-    python -m tools.plan STACK                       # snapshot JSON on stdout
-    python -m tools.plan STACK --out FILE            # ... into FILE
+    python -m tools.plan STACK                       # summary: resources per group and type, waves, capacity
+    python -m tools.plan STACK --json                # the full snapshot JSON
+    python -m tools.plan STACK --out FILE            # the snapshot JSON into FILE
     python -m tools.plan STACK --diff OTHER          # what going from OTHER to STACK does
     python -m tools.plan STACK --set groups.validator.image=reg/v11:11.1.0 --diff STACK
+    python -m tools.plan aws-option-b --set 'vm.adminCidrs[0]=203.0.113.0/24' --set 'vm.sshPublicKey=ssh-ed25519 AAAA...'
     python -m tools.plan --update-snapshots          # rewrite snapshots/<stack>.json (stacks without placeholders)
+
+--set takes `pulumi config set --path` paths (`a.b`, `a[0]`, `a["quoted.key"]`); values are
+read as YAML scalars (4 is a number, true a boolean, the rest text). Exit status: 0 done,
+1 the stack's config is invalid (the one-line reason is printed), 64 bad arguments or input.
 
 OTHER is a snapshot file, another stack's name, or a git ref (its committed
 snapshots/STACK.json). The program runs under Pulumi's mocks exactly as the tests run it
@@ -19,7 +25,6 @@ live state (drift), which only `pulumi preview --refresh` can.
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -30,7 +35,8 @@ from typing import Any, Iterable, Mapping, Optional
 import yaml
 
 from tools import replace_paths
-from tools.mockrun import REPO, ProgramRun, deployable_stacks, run_program, stack_names
+from tools.mockrun import REPO, PathError, ProgramRun, deployable_stacks, parse_path, run_program, stack_names
+from tools.ops import EXIT_USAGE, ToolParser, UsageError, run_tool, write_file
 
 SNAPSHOTS = REPO / "snapshots"
 MASK = "[secret]"
@@ -243,6 +249,44 @@ def render(plan: Plan, title: str) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+# ---------------------------------------------------------------- summary
+
+def summary(snap: Mapping[str, Any]) -> str:
+    """What a stack deploys, readable in a terminal: resources per group and type, the node
+    containers' rollout waves, and the capacity plan."""
+    custom = [r for r in snap["resources"] if r["custom"] and not r["type"].startswith("pulumi:providers:")]
+    by_group: dict[str, dict[str, int]] = {}
+    for r in custom:
+        group = "(stack)" if r["parent"].split("::")[-2].endswith("pulumi:pulumi:Stack") else r["parent"].rsplit("::", 1)[-1]
+        kinds = by_group.setdefault(group, {})
+        kind = r["type"].split(":")[-1]
+        kinds[kind] = kinds.get(kind, 0) + 1
+    lines = [f"stack {snap['stack']}: {len(custom)} resources", "", f"{'component':<16} resources"]
+    for group in sorted(by_group):
+        kinds = ", ".join(f"{n} {k}" for k, n in sorted(by_group[group].items()))
+        lines.append(f"{group:<16} {kinds}")
+    containers = {r["urn"]: r for r in custom if r["type"] == "docker:index/container:Container"}
+    changes = [Change(urn, r["type"], r["name"], "replace") for urn, r in containers.items()]
+    _assign_waves(changes, {r["urn"]: r for r in snap["resources"]})
+    groups: dict[str, dict[int, list[str]]] = {}
+    for c in changes:
+        group = containers[c.urn]["parent"].rsplit("::", 1)[-1]
+        groups.setdefault(group, {}).setdefault(c.wave, []).append(c.name)
+    lines += ["", "rollout waves of an image change (each waits for the one before to turn healthy):"]
+    for group in ("validator", "business", "slim"):
+        if group in groups:
+            waves = [", ".join(sorted(groups[group][w])) for w in sorted(groups[group])]
+            lines.append(f"  {group:<10} {len(waves)} waves: " + " | ".join(waves))
+    capacity = snap.get("outputs", {}).get("capacity", {})
+    if capacity:
+        host = (f"{capacity.get('hostCpus')} CPUs, {capacity.get('hostMemoryMb')} MB" if capacity.get("hostCpus")
+                else "not known before deploy (local daemon)")
+        lines += ["", f"capacity: {capacity.get('containers')} containers limited to {capacity.get('containerCpus')} "
+                      f"CPUs and {capacity.get('containerMemoryMb')} MB; host {host}; overcommit "
+                      f"cpu {capacity.get('cpuOvercommit')}, memory {capacity.get('memoryOvercommit')}"]
+    return "\n".join(lines) + "\n"
+
+
 # ---------------------------------------------------------------- CLI
 
 def _parse_set(items: list[str]) -> dict[str, Any]:
@@ -250,22 +294,35 @@ def _parse_set(items: list[str]) -> dict[str, Any]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep:
-            raise SystemExit(f"--set expects PATH=VALUE, got {item!r}")
-        overrides[key] = yaml.safe_load(value)  # 4 -> int, true -> bool, text stays text
+            raise UsageError(f"--set expects PATH=VALUE, got {item!r}")
+        try:
+            parse_path(key)
+        except PathError as e:
+            raise UsageError(f"--set {item!r}: {e}") from None
+        overrides[key] = yaml.safe_load(value) if value else ""  # 4 -> int, true -> bool, text stays text
     return overrides
 
 
 def _resolve_other(other: str, stack: str) -> tuple[dict[str, Any], str]:
     path = Path(other)
     if path.is_file():
-        return json.loads(path.read_text()), f"snapshot {other}"
+        try:
+            snap = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise UsageError(f"--diff {other}: not a readable snapshot ({e})") from None
+        if not isinstance(snap, dict) or not isinstance(snap.get("resources"), list):
+            raise UsageError(f"--diff {other}: not a snapshot (no resources list); make one with --out")
+        return snap, f"snapshot {other}"
     if other in stack_names():
-        return stack_snapshot(other), f"stack {other}"
+        run = run_program(other)
+        if run.error is not None:
+            raise UsageError(f"--diff {other}: {run.error}")
+        return snapshot(run), f"stack {other}"
     committed = subprocess.run(["git", "-C", str(REPO), "show", f"{other}:snapshots/{stack}.json"],
                                capture_output=True, text=True)
     if committed.returncode == 0:
         return json.loads(committed.stdout), f"git {other}"
-    raise SystemExit(f"--diff {other!r}: not a snapshot file, a stack ({', '.join(stack_names())}) "
+    raise UsageError(f"--diff {other!r}: not a snapshot file, a stack ({', '.join(stack_names())}) "
                      f"or a git ref with snapshots/{stack}.json")
 
 
@@ -279,16 +336,17 @@ def update_snapshots() -> list[str]:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.plan", description=__doc__.split("\n\n")[0])
+    parser = ToolParser(prog="python -m tools.plan", description=__doc__.split("\n\n")[0],
+                        epilog="exit codes: 0 done, 1 the stack's config is invalid, "
+                               f"{EXIT_USAGE} bad arguments or input")
     parser.add_argument("stack", nargs="?", help="stack name (Pulumi.<stack>.yaml)")
     parser.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
                         help="a config change to plan, as with `pulumi config set --path` (repeatable)")
     parser.add_argument("--diff", metavar="OTHER", help="plan going from OTHER (snapshot file, stack or git ref)")
-    parser.add_argument("--out", metavar="FILE", help="write the snapshot here instead of stdout")
-    parser.add_argument("--json", action="store_true", help="print the plan as JSON")
+    parser.add_argument("--out", metavar="FILE", help="write the snapshot JSON here")
+    parser.add_argument("--json", action="store_true", help="print the snapshot (or with --diff, the plan) as JSON")
     parser.add_argument("--update-snapshots", action="store_true", help="rewrite snapshots/<stack>.json for every stack")
     args = parser.parse_args(argv)
-
     if args.update_snapshots:
         print("updated: " + ", ".join(f"snapshots/{s}.json" for s in update_snapshots()))
         return 0
@@ -296,18 +354,22 @@ def main(argv: Optional[list[str]] = None) -> int:
         parser.error("a stack is required (or --update-snapshots)")
     if args.stack not in stack_names():
         parser.error(f"no stack {args.stack!r}; stacks: {', '.join(stack_names())}")
+    return run_tool("plan", lambda: _plan(args))
 
+
+def _plan(args) -> int:
     run = run_program(args.stack, _parse_set(args.set))
     if run.error is not None:
-        print(f"error: {run.error}", file=sys.stderr)
+        print(f"plan: {run.error}", file=sys.stderr)
         return 1
     new = snapshot(run)
+    if args.out:
+        write_file(args.out, dumps(new))
     if not args.diff:
-        text = dumps(new)
-        if args.out:
-            Path(args.out).write_text(text)
-        else:
-            sys.stdout.write(text)
+        if args.json:
+            sys.stdout.write(dumps(new))
+        elif not args.out:
+            sys.stdout.write(summary(new))
         return 0
     old, origin = _resolve_other(args.diff, args.stack)
     plan = diff(old, new)
