@@ -92,3 +92,61 @@ def test_drift_check_runs_nightly_and_fails_on_any_change():
     assert doc["on"]["schedule"]
     w = _pulumi_steps(doc, "drift")[0]["with"]
     assert (w["command"], w["refresh"], w["expect-no-changes"]) == ("preview", True, True)
+
+
+def _all_pulumi_steps() -> list[tuple[str, dict]]:
+    out = []
+    for path in WORKFLOWS:
+        doc = load(path.name)
+        for job in doc["jobs"]:
+            out += [(f"{path.name}:{job}", s) for s in _pulumi_steps(doc, job)]
+    return out
+
+
+def test_every_pulumi_step_pins_the_cli_the_engine_tests_run():
+    go_mod = (REPO / "tests" / "engine" / "go.mod").read_text()
+    for where, step in _all_pulumi_steps():
+        assert step["uses"] == "pulumi/actions@v7", where
+        assert step["with"]["pulumi-version"] == "${{ env.PULUMI_VERSION }}", where
+    for path in WORKFLOWS:
+        version = load(path.name)["env"]["PULUMI_VERSION"]
+        assert f"github.com/pulumi/pulumi/pkg/v3 v{version}" in go_mod, path.name
+
+
+def test_python_setups_cache_pip():
+    for path in WORKFLOWS:
+        for job in load(path.name)["jobs"].values():
+            for step in job["steps"]:
+                if str(step.get("uses", "")).startswith("actions/setup-python@"):
+                    assert step["with"]["cache"] == "pip", path.name
+
+
+def test_the_plan_job_covers_every_stack_file():
+    run = load("pull-request.yml")["jobs"]["plan"]["steps"][-1]["run"]
+    assert "for file in Pulumi.*.yaml" in run and "--example-fills" in run
+
+
+@pytest.mark.parametrize("name,job", [("deploy.yml", "up"), ("drift.yml", "drift")])
+def test_deploy_and_drift_refuse_local_stacks_and_log_in_with_oidc(name, job):
+    doc = load(name)
+    steps = doc["jobs"][job]["steps"]
+    uses = [str(s.get("uses", "")) for s in steps]
+    target = next(i for i, s in enumerate(steps) if s.get("id") == "stack")
+    assert "stack-target.py" in steps[target]["run"]
+    assert target < uses.index("pulumi/actions@v7")
+    assert doc["permissions"]["id-token"] == "write"
+    for action in ("aws-actions/configure-aws-credentials@v4", "azure/login@v2", "google-github-actions/auth@v2"):
+        assert action in uses
+    assert not any("STATE_AWS_ACCESS_KEY_ID" in str(s) for s in steps), "no long-lived keys"
+    assert any("ssh-add" in str(s.get("run", "")) and "known_hosts" in str(s.get("run", "")) for s in steps)
+
+
+@pytest.mark.parametrize("stack,code,text", [
+    ("dev", 1, "target local"), ("option-b", 1, "target local"),
+    ("ssh-option-b", 0, "target=ssh"), ("aws-option-b", 0, "target=aws"), ("gcp-option-b", 0, "target=gcp"),
+])
+def test_stack_target_script_refuses_local_stacks(stack, code, text):
+    done = subprocess.run([sys.executable, ".github/scripts/stack-target.py", stack], cwd=REPO,
+                          capture_output=True, text=True)
+    assert done.returncode == code and text in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
