@@ -6,7 +6,8 @@
     python -m tools.plan STACK --diff OTHER          # what going from OTHER to STACK does
     python -m tools.plan STACK --set groups.validator.image=reg/v11:11.1.0 --diff STACK
     python -m tools.plan aws-option-b --set 'vm.adminCidrs[0]=203.0.113.0/24' --set 'vm.sshPublicKey=ssh-ed25519 AAAA...'
-    python -m tools.plan --update-snapshots          # rewrite snapshots/<stack>.json (stacks without placeholders)
+    python -m tools.plan aws-option-b --example-fills # placeholders filled with tools/fills.py's example values
+    python -m tools.plan --update-snapshots          # rewrite snapshots/<stack>.json for every stack
 
 --set takes `pulumi config set --path` paths (`a.b`, `a[0]`, `a["quoted.key"]`); values are
 read as YAML scalars (4 is a number, true a boolean, the rest text). Exit status: 0 done,
@@ -35,7 +36,8 @@ from typing import Any, Iterable, Mapping, Optional
 import yaml
 
 from tools import replace_paths
-from tools.mockrun import REPO, PathError, ProgramRun, deployable_stacks, parse_path, run_program, stack_names
+from tools.fills import fills_for
+from tools.mockrun import REPO, PathError, ProgramRun, parse_path, run_program, stack_names
 from tools.ops import EXIT_USAGE, ToolParser, UsageError, run_tool, write_file
 
 SNAPSHOTS = REPO / "snapshots"
@@ -326,13 +328,16 @@ def _resolve_other(other: str, stack: str) -> tuple[dict[str, Any], str]:
                      f"or a git ref with snapshots/{stack}.json")
 
 
+def committed_snapshot_of(stack: str) -> dict[str, Any]:
+    """What snapshots/<stack>.json holds: the stack's graph, placeholders filled with the examples."""
+    return stack_snapshot(stack, fills_for(stack))
+
+
 def update_snapshots() -> list[str]:
     SNAPSHOTS.mkdir(exist_ok=True)
-    written = []
-    for stack in deployable_stacks():
-        (SNAPSHOTS / f"{stack}.json").write_text(dumps(stack_snapshot(stack)))
-        written.append(stack)
-    return written
+    for stack in stack_names():
+        (SNAPSHOTS / f"{stack}.json").write_text(dumps(committed_snapshot_of(stack)))
+    return stack_names()
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -345,6 +350,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--diff", metavar="OTHER", help="plan going from OTHER (snapshot file, stack or git ref)")
     parser.add_argument("--out", metavar="FILE", help="write the snapshot JSON here")
     parser.add_argument("--json", action="store_true", help="print the snapshot (or with --diff, the plan) as JSON")
+    parser.add_argument("--example-fills", action="store_true",
+                        help="fill the stack's PLACEHOLDERs with tools/fills.py's example values (as the snapshots are)")
     parser.add_argument("--update-snapshots", action="store_true", help="rewrite snapshots/<stack>.json for every stack")
     args = parser.parse_args(argv)
     if args.update_snapshots:
@@ -358,7 +365,8 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 
 def _plan(args) -> int:
-    run = run_program(args.stack, _parse_set(args.set))
+    overrides = {**(fills_for(args.stack) if args.example_fills else {}), **_parse_set(args.set)}
+    run = run_program(args.stack, overrides)
     if run.error is not None:
         print(f"plan: {run.error}", file=sys.stderr)
         return 1
