@@ -1,4 +1,4 @@
-"""What the tests share besides fixtures: resource types, free ports, real-tool lookup.
+"""What the tests share besides fixtures: resource types and real-tool lookup.
 
 Placeholder fills for the target stacks are in tools/fills.py (the benchmark uses them too).
 """
@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
@@ -18,13 +17,6 @@ CONTAINER = "docker:index/container:Container"
 VOLUME = "docker:index/volume:Volume"
 NETWORK = "docker:index/network:Network"
 DOCKER_PROVIDER = "pulumi:providers:docker"
-
-
-def free_port() -> int:
-    """A TCP port free on loopback right now, for a real server a test starts."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def require_tool(name: str) -> str:

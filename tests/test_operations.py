@@ -17,36 +17,16 @@ import urllib.request
 
 import pytest
 
-from components.render.haproxy import render_haproxy_config
-from components.render.prometheus import render_alert_rules, render_prometheus_config
-from components.topology import build_topology
-from tests.helpers import REPO, free_port, require_tool
+from tests.helpers import REPO, require_tool
 from tools import drill, smoke
-from tools.mockrun import run_program, stack_settings
-from tools.ops import Prometheus
-from tools.stubnode import Fleet
+from tools.demo import LoopbackCluster, wait_until
 
 SCRAPE = "1s"
 
 
 
-def wait_until(condition, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = condition()
-            if value:
-                return value
-        except Exception:  # noqa: BLE001 (a service still starting)
-            pass
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-
-
-class Cluster:
-    def __init__(self, fleet: Fleet, control: str, outputs_file, outputs: dict, prometheus: Prometheus):
-        self.fleet, self.control, self.outputs_file, self.outputs = fleet, control, outputs_file, outputs
-        self.prometheus = prometheus
+class Cluster(LoopbackCluster):
+    """The demo's loopback cluster, with what the tests poke it with."""
 
     def post(self, path: str) -> None:
         urllib.request.urlopen(urllib.request.Request(self.control + path, method="POST", data=b""), timeout=5)
@@ -56,13 +36,6 @@ class Cluster:
 
     def wait_seen(self, node: str, value: float) -> None:
         wait_until(lambda: self.up(node) == value, what=f"Prometheus to see {node} up={value:g}")
-
-    def wait_healthy(self) -> None:
-        wait_until(lambda: all(v == 1.0 for v in self.prometheus.values('up{job=~"aurigraph-.*"}', "node").values())
-                   and len(self.prometheus.values('up{job=~"aurigraph-.*"}', "node")) == len(self.outputs["nodes"])
-                   and sum(self.prometheus.values('consensus_is_leader{job="aurigraph-validator"}', "node").values()) == 1
-                   and len(set(self.prometheus.values('consensus_term{job="aurigraph-validator"}', "node").values())) == 1,
-                   what="every node up and one leader in Prometheus")
 
     def smoke(self) -> tuple[int, dict]:
         out = _capture(lambda: smoke.main(["--outputs", str(self.outputs_file), "--json"]))
@@ -82,47 +55,9 @@ def _capture(fn):
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     prometheus_bin, haproxy_bin = require_tool("prometheus"), require_tool("haproxy")
-    tmp = tmp_path_factory.mktemp("loopback")
-    settings = stack_settings("dev")
-    topology = build_topology(settings)
-    fleet = Fleet(topology, election_timeout=1.0)
-    control = f"http://127.0.0.1:{fleet.start()}"
-    addresses = fleet.addresses()
-    address = lambda node: addresses[node.name]  # noqa: E731
-
-    rules = tmp / "rules.yml"
-    rules.write_text(render_alert_rules(settings.density, topology.fault_budget))
-    (tmp / "prometheus.yml").write_text(render_prometheus_config(topology, SCRAPE, SCRAPE, address=address,
-                                                                 exporters=(), rule_files=(str(rules),)))
-    prom_port, api_port, stats_port = free_port(), free_port(), free_port()
-    (tmp / "haproxy.cfg").write_text(render_haproxy_config(topology, address=address, bind_host="127.0.0.1",
-                                                           api_port=api_port, stats_port=stats_port,
-                                                           docker_dns=False))
-    processes = [
-        subprocess.Popen([prometheus_bin, f"--config.file={tmp / 'prometheus.yml'}",
-                          f"--storage.tsdb.path={tmp / 'tsdb'}", f"--web.listen-address=127.0.0.1:{prom_port}"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-        subprocess.Popen([haproxy_bin, "-db", "-f", str(tmp / "haproxy.cfg")],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-    ]
-    # The program's own outputs for the dev stack, with the endpoints where this test runs them.
-    outputs = json.loads(json.dumps(run_program("dev").outputs))
-    outputs["endpoints"].update(prometheus=f"http://127.0.0.1:{prom_port}",
-                                haproxyStats=f"http://127.0.0.1:{stats_port}",
-                                api=f"http://127.0.0.1:{api_port}/api/v11")
-    outputs_file = tmp / "outputs.json"
-    outputs_file.write_text(json.dumps(outputs))
-    live = Cluster(fleet, control, outputs_file, outputs, Prometheus(outputs["endpoints"]["prometheus"]))
-    try:
-        wait_until(lambda: urllib.request.urlopen(f"http://127.0.0.1:{prom_port}/-/ready", timeout=2).status == 200,
-                   what="Prometheus ready")
+    with Cluster(tmp_path_factory.mktemp("loopback"), SCRAPE, prometheus_bin, haproxy_bin) as live:
         live.wait_healthy()
         yield live
-    finally:
-        for p in processes:
-            p.terminate()
-            p.wait(10)
-        fleet.stop()
 
 
 @pytest.fixture
@@ -266,3 +201,34 @@ def test_an_unready_api_node_is_taken_out_by_haproxy_and_reported(healthy):
     healthy.post("/nodes/business-2a/healthy")
     wait_until(lambda: smoke.ops.haproxy_servers(healthy.outputs["endpoints"]["haproxyStats"])["business-2a"]
                .startswith("UP"), timeout=40, what="HAProxy to bring business-2a back")
+
+
+def test_demo_starts_the_fleet_prints_next_steps_and_stops_on_ctrl_c():
+    import re
+    import signal
+
+    require_tool("prometheus"), require_tool("haproxy")
+    demo = subprocess.Popen([sys.executable, "-m", "tools.demo"], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not any("Ctrl-C stops the demo" in line for line in lines):
+            lines.append(demo.stdout.readline())
+        text = "".join(lines)
+        assert "Ctrl-C stops the demo" in text, text + demo.stderr.read() if demo.poll() is not None else text
+        outputs = re.search(r"tools\.smoke --outputs (\S+)", text).group(1)
+        done = subprocess.run([sys.executable, "-m", "tools.smoke", "--outputs", outputs], cwd=REPO,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode in (0, 2), done.stdout + done.stderr  # healthy, or TPS below target on stubs
+        assert "validator quorum" in done.stdout
+    finally:
+        demo.send_signal(signal.SIGINT)
+        try:
+            out, err = demo.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            demo.kill()
+            demo.communicate()
+            raise AssertionError("the demo did not stop on Ctrl-C (SIGINT) within 30 s") from None
+    assert demo.returncode == 0, err
+    assert "demo: stopped" in out and "Traceback" not in err

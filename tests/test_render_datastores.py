@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from components.render.datastores import render_postgres_init, render_redis_conf, sql_literal
-from tests.helpers import free_port, require_tool
+from tests.helpers import require_tool
+from tools.demo import free_port
 
 APP_PASSWORD = "app-pa$$ 'quoted\" word"
 METRICS_PASSWORD = "metrics-secret"

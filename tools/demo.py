@@ -1,0 +1,200 @@
+"""Try the operations tools without a cluster: the `dev` stack as a stub fleet on loopback.
+
+    python -m tools.demo                 # until Ctrl-C
+    python -m tools.demo --scrape 1s     # Prometheus's scrape and rule interval
+
+Starts a stub fleet of the dev stack's logical nodes (tools.stubnode: 4 validators, f = 1,
+2 business and 2 slim nodes), and, when they are installed, real Prometheus and HAProxy on
+configs made by the project's own renderers, pointed at the fleet. It writes the stack
+outputs the tools read (the program's own outputs for dev, with these endpoints) and prints
+what to run next: the smoke test and the failover drill. Ctrl-C stops everything.
+
+The loopback integration tests run on the same code (LoopbackCluster).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from components.render.haproxy import render_haproxy_config
+from components.render.prometheus import render_alert_rules, render_prometheus_config
+from components.topology import build_topology
+from tools.mockrun import run_program, stack_settings
+from tools.ops import Prometheus
+from tools.stubnode import Fleet
+
+STACK = "dev"
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now, for a server about to start."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = condition()
+            if value:
+                return value
+        except Exception:  # noqa: BLE001 (a service still starting)
+            pass
+        time.sleep(0.25)
+    raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+class LoopbackCluster:
+    """The dev stack's stub fleet with real Prometheus and HAProxy in front, on 127.0.0.1.
+
+    Use as a context manager; `outputs` and `outputs_file` are what the tools read.
+    """
+
+    def __init__(self, workdir: Path, scrape: str = "1s", prometheus_bin: Optional[str] = None,
+                 haproxy_bin: Optional[str] = None, election_timeout: float = 1.0):
+        self.workdir, self.scrape = workdir, scrape
+        self.prometheus_bin, self.haproxy_bin = prometheus_bin, haproxy_bin
+        self.election_timeout = election_timeout
+        self.processes: list[subprocess.Popen] = []
+        self.fleet: Optional[Fleet] = None
+
+    def __enter__(self) -> "LoopbackCluster":
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _start(self) -> None:
+        settings = stack_settings(STACK)
+        topology = build_topology(settings)
+        self.fleet = Fleet(topology, election_timeout=self.election_timeout)
+        self.control = f"http://127.0.0.1:{self.fleet.start()}"
+        addresses = self.fleet.addresses()
+        address = lambda node: addresses[node.name]  # noqa: E731
+        # The program's own outputs for the dev stack, with the endpoints where this runs them.
+        self.outputs: dict[str, Any] = json.loads(json.dumps(run_program(STACK).outputs))
+        endpoints = self.outputs["endpoints"]
+        if self.prometheus_bin:
+            port = free_port()
+            rules = self.workdir / "rules.yml"
+            rules.write_text(render_alert_rules(settings.density, topology.fault_budget))
+            (self.workdir / "prometheus.yml").write_text(render_prometheus_config(
+                topology, self.scrape, self.scrape, address=address, exporters=(), rule_files=(str(rules),)))
+            self._spawn([self.prometheus_bin, f"--config.file={self.workdir / 'prometheus.yml'}",
+                         f"--storage.tsdb.path={self.workdir / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}"])
+            endpoints["prometheus"] = f"http://127.0.0.1:{port}"
+        if self.haproxy_bin:
+            api_port, stats_port = free_port(), free_port()
+            (self.workdir / "haproxy.cfg").write_text(render_haproxy_config(
+                topology, address=address, bind_host="127.0.0.1", api_port=api_port, stats_port=stats_port,
+                docker_dns=False))
+            self._spawn([self.haproxy_bin, "-db", "-f", str(self.workdir / "haproxy.cfg")])
+            endpoints.update(api=f"http://127.0.0.1:{api_port}/api/v11", haproxyStats=f"http://127.0.0.1:{stats_port}")
+        self.outputs_file = self.workdir / "outputs.json"
+        self.outputs_file.write_text(json.dumps(self.outputs, indent=1))
+        self.prometheus = Prometheus(endpoints["prometheus"])
+        if self.prometheus_bin:
+            wait_until(lambda: urllib.request.urlopen(endpoints["prometheus"] + "/-/ready", timeout=2).status == 200,
+                       what="Prometheus to be ready")
+
+    def _spawn(self, argv: list[str]) -> None:
+        self.processes.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+    def node_values(self, promql: str) -> dict[str, float]:
+        return self.prometheus.values(promql, "node")
+
+    def healthy(self) -> bool:
+        """Every node up in Prometheus, one leader, one term."""
+        up = self.node_values('up{job=~"aurigraph-.*"}')
+        return (len(up) == len(self.outputs["nodes"]) and all(v == 1.0 for v in up.values())
+                and sum(self.node_values('consensus_is_leader{job="aurigraph-validator"}').values()) == 1
+                and len(set(self.node_values('consensus_term{job="aurigraph-validator"}').values())) == 1)
+
+    def wait_healthy(self, timeout: float = 30.0) -> None:
+        wait_until(self.healthy, timeout, what="every node up and one leader in Prometheus")
+
+    def stop(self) -> None:
+        for p in self.processes:
+            p.terminate()
+        for p in self.processes:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        self.processes = []
+        if self.fleet is not None:
+            self.fleet.stop()
+            self.fleet = None
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    from tools.ops import ToolParser
+
+    parser = ToolParser(prog="python -m tools.demo", description=__doc__.split("\n\n")[0],
+                        epilog="exit codes: 0 stopped with Ctrl-C, 1 could not start")
+    parser.add_argument("--scrape", default="1s", help="Prometheus scrape and rule evaluation interval")
+    args = parser.parse_args(argv)
+    prometheus_bin, haproxy_bin = shutil.which("prometheus"), shutil.which("haproxy")
+    missing = [name for name, path in (("prometheus", prometheus_bin), ("haproxy", haproxy_bin)) if not path]
+    # Ctrl-C and `kill` both stop it cleanly, even where SIGINT came in ignored (a background job).
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    print(f"demo: starting the {STACK} stack's stub fleet"
+          + ("" if missing else " with real Prometheus and HAProxy"), flush=True)
+    try:
+        with tempfile.TemporaryDirectory(prefix="aurigraph-demo-") as tmp, \
+                LoopbackCluster(Path(tmp), args.scrape, prometheus_bin, haproxy_bin) as cluster:
+            if not missing:
+                print("demo: waiting up to 30 s for every node to be up in Prometheus", flush=True)
+                cluster.wait_healthy()
+            _print_next_steps(cluster, missing)
+            while True:
+                time.sleep(3600)
+    except KeyboardInterrupt:
+        print("\ndemo: stopped", flush=True)
+        return 0
+    except (OSError, TimeoutError) as e:
+        print(f"demo: could not start: {e}", file=sys.stderr)
+        return 1
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _print_next_steps(cluster: LoopbackCluster, missing: list[str]) -> None:
+    e = cluster.outputs["endpoints"]
+    outputs = cluster.outputs_file
+    print(f"demo: {len(cluster.outputs['nodes'])} logical nodes; stub control API {cluster.control}")
+    if missing:
+        print(f"demo: {' and '.join(missing)} not installed (Debian: apt-get install {' '.join(missing)}); "
+              "the smoke test and the drill need both")
+    else:
+        print(f"demo: Prometheus {e['prometheus']}, API {e['api']}, HAProxy stats {e['haproxyStats']}")
+    print("\nIn another terminal, from the repository:")
+    print(f"  venv/bin/python -m tools.smoke --outputs {outputs}")
+    print(f"  venv/bin/python -m tools.drill failover --outputs {outputs} --stub-control {cluster.control}")
+    print(f"  curl -X POST {cluster.control}/containers/validator-1/stop    # then smoke again: DEGRADED")
+    print(f"  curl -X POST {cluster.control}/containers/validator-1/start")
+    print("\nCtrl-C stops the demo.", flush=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
