@@ -184,7 +184,10 @@ def test_generated_passwords_are_secret_in_state(project):
 
 # ---------------------------------------------------------------- 7. the policy pack
 
-def test_policy_pack_passes_option_b(project):
+def test_policy_pack_installs_with_pulumi_install_and_passes_option_b(tmp_path):
+    project = EngineProject(tmp_path, engine_cli(), own_venv=True)
+    project.run("install", cwd=project.dir / "policy")  # the README's command for the pack's virtualenv
+    assert (project.dir / "policy" / "venv" / "bin" / "python").exists()
     project.init("option-b")
     result = project.run("preview", "--policy-pack", "policy", "--stack", "option-b")
     assert "aurigraph-guardrails" in result.text

@@ -77,10 +77,11 @@ class EngineProject:
             shutil.copytree(REPO / name, self.dir / name,
                             ignore=shutil.ignore_patterns("__pycache__", "venv", "*.pyc"))
         if own_venv:
+            # A real ./venv; `pulumi install` (in the project or in policy/) is left to the test.
             _shared_venv(self.dir / "venv")
         else:
             (self.dir / "venv").symlink_to(python_prefix())
-        (self.dir / "policy" / "venv").symlink_to(python_prefix())
+            (self.dir / "policy" / "venv").symlink_to(python_prefix())
         (root / "state").mkdir()
         self.timeline_file = root / "timeline.jsonl"
         self.cli = cli
@@ -104,8 +105,8 @@ class EngineProject:
 
     # ------------------------------------------------------------ running the CLI
     def run(self, *args: str, check: bool = True, env: Optional[Mapping[str, str]] = None,
-            timeout: float = 900) -> Result:
-        proc = subprocess.run([self.cli, *args, "--non-interactive", "--color", "never"], cwd=self.dir,
+            timeout: float = 900, cwd: Optional[Path] = None) -> Result:
+        proc = subprocess.run([self.cli, *args, "--non-interactive", "--color", "never"], cwd=cwd or self.dir,
                               env={**self.env, **(env or {})}, capture_output=True, text=True, timeout=timeout)
         result = Result(proc.returncode, proc.stdout, proc.stderr)
         if check and proc.returncode != 0:
