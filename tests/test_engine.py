@@ -72,8 +72,8 @@ def test_up_leaves_no_diff_and_destroy_keeps_the_data(project, stack):
     if _outputs_protect(stack):
         assert result.code != 0, "destroy of a protected stack succeeded"
         assert "protect" in result.text
-        refused = [v for v in volumes if v in result.text]
-        assert refused, f"destroy's refusal names no protected volume:\n{result.text[-3000:]}"
+        refused = [v for v in volumes if f"Volume::{v}\" cannot be deleted" in result.text]
+        assert refused == volumes, f"destroy's refusal names {refused} of {volumes}:\n{result.text[-3000:]}"
     else:
         assert result.code == 0, result.text[-3000:]
         assert not _custom_resources(project, stack, VOLUME), "retained volumes left the state"
