@@ -74,6 +74,10 @@ def test_up_leaves_no_diff_and_destroy_keeps_the_data(project, stack):
         assert "protect" in result.text
         refused = [v for v in volumes if f"Volume::{v}\" cannot be deleted" in result.text]
         assert refused == volumes, f"destroy's refusal names {refused} of {volumes}:\n{result.text[-3000:]}"
+        # The README's teardown runbook: lift protection, destroy again; the volumes stay on the host.
+        project.run("state", "unprotect", "--all", "--yes", "--stack", stack)
+        project.run("destroy", "--yes", "--skip-preview", "--stack", stack)
+        assert not [e for e in project.timeline() if e["op"] == "delete" and e["type"] == VOLUME]
     else:
         assert result.code == 0, result.text[-3000:]
         assert not _custom_resources(project, stack, VOLUME), "retained volumes left the state"
@@ -81,6 +85,22 @@ def test_up_leaves_no_diff_and_destroy_keeps_the_data(project, stack):
 
 def _outputs_protect(stack: str) -> bool:
     return "protectData: true" in (REPO / f"Pulumi.{stack}.yaml").read_text()
+
+
+def test_smoke_reads_a_deployed_stacks_outputs_through_the_cli(project):
+    """`tools.smoke --stack` asks the real CLI for the outputs; with nothing listening on the
+    stand-in stack's endpoints it reports FAILED checks, not a crash."""
+    import sys
+
+    project.init("dev")
+    project.up("dev")
+    done = subprocess.run([sys.executable, "-m", "tools.smoke", "--stack", "dev", "--json"], cwd=REPO,
+                          env=project.env, capture_output=True, text=True,
+                          timeout=300)
+    assert "Traceback" not in done.stderr
+    assert done.returncode == 1, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["result"] == "FAILED" and report["checks"]
 
 
 # ---------------------------------------------------------------- 3 and 4. rollout and rollback

@@ -222,3 +222,19 @@ def test_config_paths_follow_the_cli_grammar(path, segments):
     from tools.mockrun import parse_path
 
     assert parse_path(path) == segments
+
+
+def test_the_readme_plan_command_runs_as_written():
+    import re
+    import shlex
+    import subprocess
+    import sys
+
+    from tests.helpers import REPO
+
+    readme = (REPO / "README.md").read_text()
+    command = re.search(r"^venv/bin/python -m tools\.plan .*$", readme, re.M).group(0)
+    argv = shlex.split(command)
+    done = subprocess.run([sys.executable, *argv[1:]], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "wave 4: validator-4" in done.stdout
