@@ -229,22 +229,20 @@ class StandIn(provider_pb2_grpc.ResourceProviderServicer):
         new = _dict(request.news)
         flags = self.replace_paths.get(token, [])
         detailed: dict[str, provider_pb2.PropertyDiff] = {}
+        changed: set[str] = set()
         replaces: set[str] = set()
         for path, kind in _changed_paths(old, new):
             if not path:
                 continue
-            replace = _flagged(flags, path)
-            if replace:
+            changed.add(path[0])
+            if _flagged(flags, path):
                 replaces.add(path[0])
-            base = getattr(provider_pb2.PropertyDiff, kind)
-            if replace:
-                base = getattr(provider_pb2.PropertyDiff, kind + "_REPLACE")
-            detailed[_dotted(path)] = provider_pb2.PropertyDiff(kind=base, inputDiff=True)
+                kind += "_REPLACE"
+            detailed[_dotted(path)] = provider_pb2.PropertyDiff(kind=getattr(provider_pb2.PropertyDiff, kind),
+                                                                inputDiff=True)
         return provider_pb2.DiffResponse(
-            replaces=sorted(replaces),
-            changes=provider_pb2.DiffResponse.DIFF_SOME if detailed else provider_pb2.DiffResponse.DIFF_NONE,
-            diffs=sorted({k.split(".")[0].split("[")[0] for k in detailed}),
-            detailedDiff=detailed, hasDetailedDiff=True)
+            replaces=sorted(replaces), diffs=sorted(changed), detailedDiff=detailed, hasDetailedDiff=True,
+            changes=provider_pb2.DiffResponse.DIFF_SOME if detailed else provider_pb2.DiffResponse.DIFF_NONE)
 
     def Create(self, request, context):
         inputs = _dict(request.properties)
