@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 
 import pytest
 
@@ -161,7 +162,13 @@ def test_snapshots_hold_no_secret():
     text = planner.dumps(planner.snapshot(run))
     for value in list(chosen.values()) + list(run.secret_values):
         assert value not in text
-    assert "QUARKUS_DATASOURCE_PASSWORD=[secret]" in text
+    assert re.search(r"QUARKUS_DATASOURCE_PASSWORD=\[secret:[0-9a-f]{8}\]", text)
+
+
+def test_a_changed_password_is_a_change_in_the_plan():
+    base = planner.stack_snapshot("option-b")
+    plan = planner.diff(base, planner.stack_snapshot("option-b", secrets={"dbPassword": "db-chosen-password-1"}))
+    assert {"postgres", "validator-1", "business-1"} <= {c.name for c in plan.changes}
 
 
 def test_cli_prints_the_plan_of_a_config_change(capsys):

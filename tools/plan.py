@@ -26,6 +26,7 @@ live state (drift), which only `pulumi preview --refresh` can.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -41,16 +42,22 @@ from tools.mockrun import REPO, PathError, ProgramRun, parse_path, run_program, 
 from tools.ops import EXIT_USAGE, ToolParser, UsageError, run_tool, write_file
 
 SNAPSHOTS = REPO / "snapshots"
-MASK = "[secret]"
+MASK = "[secret]"  # followed by ":" and a short fingerprint, so a changed secret shows as a change
 ACTIONS = ("create", "replace", "update", "delete")
 
 
 # ---------------------------------------------------------------- snapshots
 
 def _mask(value: Any, secrets: Iterable[str]) -> Any:
+    """Secrets replaced by `[secret:<fingerprint>]`.
+
+    The fingerprint (8 hex digits of SHA-256) lets a diff see that a password changed, as the
+    engine does. Only mock values reach here: the plan tool never decrypts a stack's secrets
+    (`secure:` values become a fixed placeholder) and generated passwords are the mocks'.
+    """
     if isinstance(value, str):
         for s in secrets:
-            value = value.replace(s, MASK)
+            value = value.replace(s, f"{MASK[:-1]}:{hashlib.sha256(s.encode()).hexdigest()[:8]}]")
         return value
     if isinstance(value, list):
         return [_mask(v, secrets) for v in value]
@@ -96,8 +103,10 @@ def dumps(snap: Mapping[str, Any]) -> str:
     return json.dumps(snap, indent=1, sort_keys=True) + "\n"
 
 
-def stack_snapshot(stack: str, overrides: Optional[Mapping[str, Any]] = None) -> dict[str, Any]:
-    return snapshot(run_program(stack, overrides))
+def stack_snapshot(stack: str, overrides: Optional[Mapping[str, Any]] = None,
+                   secrets: Optional[Mapping[str, str]] = None) -> dict[str, Any]:
+    """`secrets`: values set as with `pulumi config set --secret KEY VALUE`."""
+    return snapshot(run_program(stack, overrides, secrets=secrets))
 
 
 # ---------------------------------------------------------------- diff
