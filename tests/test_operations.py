@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 
 import pytest
@@ -202,33 +201,3 @@ def test_an_unready_api_node_is_taken_out_by_haproxy_and_reported(healthy):
     wait_until(lambda: smoke.ops.haproxy_servers(healthy.outputs["endpoints"]["haproxyStats"])["business-2a"]
                .startswith("UP"), timeout=40, what="HAProxy to bring business-2a back")
 
-
-def test_demo_starts_the_fleet_prints_next_steps_and_stops_on_ctrl_c():
-    import re
-    import signal
-
-    require_tool("prometheus"), require_tool("haproxy")
-    demo = subprocess.Popen([sys.executable, "-m", "tools.demo"], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        lines = []
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and not any("Ctrl-C stops the demo" in line for line in lines):
-            lines.append(demo.stdout.readline())
-        text = "".join(lines)
-        assert "Ctrl-C stops the demo" in text, text + demo.stderr.read() if demo.poll() is not None else text
-        outputs = re.search(r"tools\.smoke --outputs (\S+)", text).group(1)
-        done = subprocess.run([sys.executable, "-m", "tools.smoke", "--outputs", outputs], cwd=REPO,
-                              capture_output=True, text=True, timeout=120)
-        assert done.returncode in (0, 2), done.stdout + done.stderr  # healthy, or TPS below target on stubs
-        assert "validator quorum" in done.stdout
-    finally:
-        demo.send_signal(signal.SIGINT)
-        try:
-            out, err = demo.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            demo.kill()
-            demo.communicate()
-            raise AssertionError("the demo did not stop on Ctrl-C (SIGINT) within 30 s") from None
-    assert demo.returncode == 0, err
-    assert "demo: stopped" in out and "Traceback" not in err

@@ -14,6 +14,7 @@ The loopback integration tests run on the same code (LoopbackCluster).
 
 from __future__ import annotations
 
+import errno
 import json
 import shutil
 import signal
@@ -170,7 +171,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     except KeyboardInterrupt:
         print("\ndemo: stopped", flush=True)
         return 0
-    except (OSError, TimeoutError) as e:
+    except OSError as e:
+        busy = " (is another demo, or the loopback tests, running?)" if e.errno == errno.EADDRINUSE else ""
+        print(f"demo: could not start: {e.strerror or e}{busy}", file=sys.stderr)
+        return 1
+    except TimeoutError as e:
         print(f"demo: could not start: {e}", file=sys.stderr)
         return 1
 
