@@ -78,8 +78,7 @@ def run_isolated(name: str) -> dict:
 def engine_figures(repeat: int) -> None:
     import tempfile
 
-    from tests.engine.harness import (CONTAINER, ENGINE_BIN, EngineProject, down_intervals, most_nodes_down,
-                                      nodes_per_container)
+    from tests.engine.harness import ENGINE_BIN, EngineProject, nodes_per_container, timed_up
     from tools.fills import fills_for
     from tools.mockrun import stack_names
 
@@ -106,16 +105,13 @@ def engine_figures(repeat: int) -> None:
             project = EngineProject(Path(tmp), str(cli))
             project.init(stack)
             project.up(stack)
-            outputs = json.loads(project.run("stack", "output", "--json", "--stack", stack).out)
+            outputs = project.outputs(stack)
             nodes = nodes_per_container(outputs, "validator")
-            project.reset_timeline()
             project.set(stack, "groups.validator.image", "aurigraph/v11-native:11.0.1")
-            project.up(stack, env={"AURIGRAPH_STANDIN_SECONDS": f"{CONTAINER}={ROLLOUT_SECONDS},*=0"})
-            down = down_intervals(project.timeline(), set(nodes))
-            makespan = max(b for _, b in down.values()) - min(a for a, _ in down.values())
+            rollout = timed_up(project, stack, nodes, ROLLOUT_SECONDS)
             waves = len(nodes)  # one validator container per wave in both layouts
-            print(f"{stack:<20} {waves:>6} {most_nodes_down(down, nodes):>15} {outputs['faultBudget']:>3} "
-                  f"{makespan:>11.2f} {waves * 2 * ROLLOUT_SECONDS:>14.2f}")
+            print(f"{stack:<20} {waves:>6} {rollout.most_nodes_down:>15} {outputs['faultBudget']:>3} "
+                  f"{rollout.makespan:>11.2f} {waves * 2 * ROLLOUT_SECONDS:>14.2f}")
 
 
 def main() -> None:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 
 import pytest
 import yaml
 
-from tests.engine.harness import (CONTAINER, VOLUME, EngineProject, down_intervals, engine_cli, most_nodes_down,
-                                  nodes_per_container, steps_by_urn, urn_name,
-                                  urn_token)
+from tests.engine.harness import (CONTAINER, VOLUME, EngineProject, engine_cli, nodes_per_container, steps_by_urn,
+                                  timed_up, urn_name, urn_token)
 from tests.helpers import REPO
 from tools.fills import fills_for
 from tools import plan as planner
@@ -34,10 +34,6 @@ CONTAINER_SECONDS = 0.4
 @pytest.fixture
 def project(tmp_path):
     return EngineProject(tmp_path, engine_cli())
-
-
-def _outputs(project: EngineProject, stack: str) -> dict:
-    return json.loads(project.run("stack", "output", "--json", "--stack", stack).out)
 
 
 def _custom_resources(project: EngineProject, stack: str, token: str) -> dict[str, dict]:
@@ -70,7 +66,7 @@ def test_up_leaves_no_diff_and_destroy_keeps_the_data(project, stack):
 
     deleted_volumes = [e for e in project.timeline() if e["op"] == "delete" and e["type"] == VOLUME]
     assert deleted_volumes == [], "a data volume reached the provider's Delete"
-    if _outputs_protect(stack):
+    if _protects_data(stack):
         assert result.code != 0, "destroy of a protected stack succeeded"
         assert "protect" in result.text
         refused = [v for v in volumes if f"Volume::{v}\" cannot be deleted" in result.text]
@@ -84,15 +80,13 @@ def test_up_leaves_no_diff_and_destroy_keeps_the_data(project, stack):
         assert not _custom_resources(project, stack, VOLUME), "retained volumes left the state"
 
 
-def _outputs_protect(stack: str) -> bool:
+def _protects_data(stack: str) -> bool:
     return "protectData: true" in (REPO / f"Pulumi.{stack}.yaml").read_text()
 
 
 def test_smoke_reads_a_deployed_stacks_outputs_through_the_cli(project):
     """`tools.smoke --stack` asks the real CLI for the outputs; with nothing listening on the
     stand-in stack's endpoints it reports FAILED checks, not a crash."""
-    import sys
-
     project.init("dev")
     project.up("dev")
     done = subprocess.run([sys.executable, "-m", "tools.smoke", "--stack", "dev", "--json"], cwd=REPO,
@@ -110,11 +104,10 @@ def test_smoke_reads_a_deployed_stacks_outputs_through_the_cli(project):
 def test_validator_image_rollout_stays_within_the_fault_budget_and_rolls_back(project, stack, record_property):
     project.init(stack)
     project.up(stack)
-    before = _outputs(project, stack)
+    before = project.outputs(stack)
     f = before["faultBudget"]
     validator_nodes = nodes_per_container(before, "validator")
     old_images = {urn: r["inputs"]["image"] for urn, r in _custom_resources(project, stack, CONTAINER).items()}
-    project.reset_timeline()
 
     project.set(stack, "groups.validator.image", NEW_IMAGE)
     steps = steps_by_urn(project.preview_json(stack))
@@ -123,12 +116,10 @@ def test_validator_image_rollout_stays_within_the_fault_budget_and_rolls_back(pr
     assert replaced == set(validator_nodes), f"replaced: {sorted(replaced)}"
     assert changed == replaced, f"changed besides the validators: {sorted(changed - replaced)}"
 
-    project.up(stack, env={"AURIGRAPH_STANDIN_SECONDS": f"{CONTAINER}={CONTAINER_SECONDS},*=0"})
-    down = down_intervals(project.timeline(), set(validator_nodes))
-    assert set(down) == set(validator_nodes), "every validator container was replaced"
-    worst = most_nodes_down(down, validator_nodes)
+    rollout = timed_up(project, stack, validator_nodes, CONTAINER_SECONDS)
+    assert set(rollout.down) == set(validator_nodes), "every validator container was replaced"
+    worst, makespan = rollout.most_nodes_down, rollout.makespan
     assert worst <= f, f"{worst} validator nodes down at once; fault budget f = {f}"
-    makespan = max(b for _, b in down.values()) - min(a for a, _ in down.values())
     waves = len(validator_nodes)  # one container per wave: 5 nodes each, f >= 5
     lower_bound = waves * 2 * CONTAINER_SECONDS
     record_property("rollout", {"stack": stack, "most_validator_nodes_down": worst, "f": f,

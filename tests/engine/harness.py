@@ -145,6 +145,9 @@ class EngineProject:
         result = self.run("preview", "--json", "--stack", stack, *extra, check=check)
         return json.loads(result.out)
 
+    def outputs(self, stack: str) -> dict[str, Any]:
+        return json.loads(self.run("stack", "output", "--json", "--stack", stack).out)
+
     def export(self, stack: str) -> dict[str, Any]:
         return json.loads(self.run("stack", "export", "--stack", stack).out)
 
@@ -216,3 +219,20 @@ def most_nodes_down(intervals: Mapping[str, tuple[float, float]], nodes: Mapping
     """The most logical nodes down at any one instant."""
     instants = sorted({t for interval in intervals.values() for t in interval})
     return max((sum(nodes[c] for c, (a, b) in intervals.items() if a <= t < b) for t in instants), default=0)
+
+
+@dataclass
+class Rollout:
+    down: dict[str, tuple[float, float]]  # container -> when its nodes were down
+    most_nodes_down: int
+    makespan: float  # from the first container going down to the last coming back
+
+
+def timed_up(project: EngineProject, stack: str, nodes: Mapping[str, int], seconds: float) -> Rollout:
+    """`pulumi up` with each stand-in container create or delete taking `seconds`, and what the
+    timeline says of the containers in `nodes` (container -> its logical nodes of the group)."""
+    project.reset_timeline()
+    project.up(stack, env={"AURIGRAPH_STANDIN_SECONDS": f"{CONTAINER}={seconds},*=0"})
+    down = down_intervals(project.timeline(), set(nodes))
+    makespan = max((b for _, b in down.values()), default=0.0) - min((a for a, _ in down.values()), default=0.0)
+    return Rollout(down, most_nodes_down(down, nodes), makespan)
