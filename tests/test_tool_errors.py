@@ -30,6 +30,26 @@ class _HtmlHandler(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class _JsonListHandler(_HtmlHandler):
+    def do_GET(self):  # noqa: N802
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b"[1, 2]")
+
+
+def test_prometheus_answering_json_that_is_not_an_object_is_an_ops_error():
+    from tools.ops import OpsError, Prometheus
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _JsonListHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(OpsError, match=r"failed \(200\): \[1, 2\]"):
+            Prometheus(f"http://127.0.0.1:{server.server_address[1]}").query("up")
+    finally:
+        server.shutdown()
+
+
 @pytest.fixture(scope="module")
 def html_endpoint():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _HtmlHandler)

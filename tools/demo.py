@@ -31,7 +31,7 @@ from components.render.haproxy import render_haproxy_config
 from components.render.prometheus import render_alert_rules, render_prometheus_config
 from components.topology import build_topology
 from tools.mockrun import run_program, stack_settings
-from tools.ops import Prometheus
+from tools.ops import Prometheus, poll
 from tools.stubnode import Fleet
 
 STACK = "dev"
@@ -45,16 +45,11 @@ def free_port() -> int:
 
 
 def wait_until(condition: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = condition()
-            if value:
-                return value
-        except Exception:  # noqa: BLE001 (a service still starting)
-            pass
-        time.sleep(0.25)
-    raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
+    """The first truthy value of condition(); any exception means a service still starting."""
+    value, _ = poll(condition, timeout, tolerate=(Exception,))
+    if not value:
+        raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
+    return value
 
 
 class LoopbackCluster:

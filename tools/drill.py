@@ -76,24 +76,9 @@ def wait_for(what: str, condition: Callable[[], Any], timeout: float,
     Says on stderr what it waits for, for how long at most, and how it ended.
     """
     print(f"drill: waiting up to {timeout:g} s for {what}", file=sys.stderr, flush=True)
-    value, elapsed = _poll(condition, timeout, interval)
+    value, elapsed = ops.poll(condition, timeout, interval)
     print(f"drill: {what}: {'done' if value else 'not'} after {elapsed:.1f} s", file=sys.stderr, flush=True)
     return value, elapsed
-
-
-def _poll(condition: Callable[[], Any], timeout: float, interval: float) -> tuple[Any, float]:
-    started = time.monotonic()
-    while True:
-        try:
-            value = condition()
-        except OpsError:
-            value = None
-        elapsed = time.monotonic() - started
-        if value:
-            return value, elapsed
-        if elapsed >= timeout:
-            return None, elapsed
-        time.sleep(interval)
 
 
 def api_consensus(outputs: dict[str, Any]) -> dict[str, Any]:

@@ -17,11 +17,12 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import asdict, dataclass
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from components.render.prometheus import NODE_JOB_PREFIX, Kpis, kpis_for
 from components.render.haproxy import API_BACKEND
@@ -137,6 +138,26 @@ def colour(text: str, status: str) -> str:
     return f"\033[{codes[status]}m{text}\033[0m"
 
 
+def poll(condition: Callable[[], Any], timeout: float, interval: float = 0.25,
+         tolerate: tuple[type[BaseException], ...] = (OpsError,)) -> tuple[Any, float]:
+    """(the first truthy value of condition(), seconds it took); (None, seconds) after timeout.
+
+    An exception of a `tolerate` type counts as "not yet" (a service still starting).
+    """
+    started = time.monotonic()
+    while True:
+        try:
+            value = condition()
+        except tolerate:
+            value = None
+        elapsed = time.monotonic() - started
+        if value:
+            return value, elapsed
+        if elapsed >= timeout:
+            return None, elapsed
+        time.sleep(interval)
+
+
 def http_get(url: str, timeout: float = 5.0) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
@@ -159,7 +180,8 @@ class Prometheus:
             raise OpsError(f"{self.url} answered {status} with something that is not JSON "
                            f"({body[:60].strip()!r}...): is it Prometheus?") from None
         if not isinstance(data, dict) or status != 200 or data.get("status") != "success":
-            raise OpsError(f"Prometheus query {promql!r} failed ({status}): {data.get('error', body[:200])}")
+            reason = data.get("error") if isinstance(data, dict) else None
+            raise OpsError(f"Prometheus query {promql!r} failed ({status}): {reason or body[:200]}")
         return data["data"]["result"]
 
     def values(self, promql: str, by: str) -> dict[str, float]:

@@ -32,7 +32,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 import yaml
 
@@ -42,27 +42,28 @@ from tools.mockrun import REPO, PathError, ProgramRun, parse_path, run_program, 
 from tools.ops import EXIT_USAGE, ToolParser, UsageError, run_tool, write_file
 
 SNAPSHOTS = REPO / "snapshots"
-MASK = "[secret]"  # followed by ":" and a short fingerprint, so a changed secret shows as a change
 ACTIONS = ("create", "replace", "update", "delete")
 
 
 # ---------------------------------------------------------------- snapshots
 
-def _mask(value: Any, secrets: Iterable[str]) -> Any:
-    """Secrets replaced by `[secret:<fingerprint>]`.
+def _masked(secret: str) -> str:
+    """`[secret:<fingerprint>]`: 8 hex digits of SHA-256, so that a diff sees a changed password
+    as the engine does. Only mock values reach here: the plan tool never decrypts a stack's
+    secrets (`secure:` values become a fixed placeholder) and generated passwords are the mocks'."""
+    return f"[secret:{hashlib.sha256(secret.encode()).hexdigest()[:8]}]"
 
-    The fingerprint (8 hex digits of SHA-256) lets a diff see that a password changed, as the
-    engine does. Only mock values reach here: the plan tool never decrypts a stack's secrets
-    (`secure:` values become a fixed placeholder) and generated passwords are the mocks'.
-    """
+
+def _mask(value: Any, masks: Sequence[tuple[str, str]]) -> Any:
+    """Each (secret, mask) replaced in every string of value."""
     if isinstance(value, str):
-        for s in secrets:
-            value = value.replace(s, f"{MASK[:-1]}:{hashlib.sha256(s.encode()).hexdigest()[:8]}]")
+        for secret, mask in masks:
+            value = value.replace(secret, mask)
         return value
     if isinstance(value, list):
-        return [_mask(v, secrets) for v in value]
+        return [_mask(v, masks) for v in value]
     if isinstance(value, dict):
-        return {k: _mask(v, secrets) for k, v in value.items()}
+        return {k: _mask(v, masks) for k, v in value.items()}
     return value
 
 
@@ -75,7 +76,7 @@ def snapshot(run: ProgramRun) -> dict[str, Any]:
     if run.error is not None:
         raise run.error
     # Longest first, so a secret that contains another is masked whole.
-    secrets = sorted((s for s in run.secret_values if s), key=len, reverse=True)
+    secrets = [(s, _masked(s)) for s in sorted((s for s in run.secret_values if s), key=len, reverse=True)]
     resources = []
     for r in sorted(run.resources, key=lambda r: r.urn):
         resources.append({
