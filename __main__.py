@@ -1,21 +1,44 @@
-"""Aurigraph V11 cluster: settings -> host -> cluster -> stack outputs."""
+"""Aurigraph V11 cluster: config -> settings -> topology -> plan -> host -> cluster -> stack outputs."""
 
 import pulumi
 
+import pulumi_adapter
 from components.cluster import AurigraphCluster, ClusterArgs
 from components.hosts import create_host
-from components.settings import load_settings
-from components.topology import build_topology
+from model.planning import make_plan
+from model.settings import PROJECT, parse_settings
+from model.topology import build_topology
 
-settings = load_settings()  # raises ConfigError, naming the key, before anything is registered
-for warning in settings.warnings:
+# Settings and the plan raise ConfigError, naming the key, before anything is registered.
+values, secret_keys, other_namespaces = pulumi_adapter.namespace(PROJECT)
+settings = parse_settings(values, pulumi.get_stack(), secret_keys, other_namespaces)
+topology = build_topology(settings)
+plan = make_plan(settings, topology)
+for warning in plan.warnings:
     pulumi.log.warn(warning)
 
-topology = build_topology(settings)
-host = create_host(settings)
+host = create_host(settings, plan)
 cluster = AurigraphCluster(
     "aurigraph",
-    ClusterArgs(settings=settings, topology=topology, host_address=host.address),
+    ClusterArgs(
+        stack=settings.stack,
+        density=settings.density,
+        topology=topology,
+        max_unavailable=plan.max_unavailable,
+        node_env=settings.tuning.as_env(),
+        pull_image=settings.pull_image,
+        protect_data=settings.protect_data,
+        admin_bind_address=settings.admin_bind_address,
+        api_bind_address=settings.api_bind_address,
+        ports=settings.ports,
+        service_images=settings.service_images,
+        monitoring=settings.monitoring,
+        cache=settings.cache,
+        db_password=settings.secrets.db_password,
+        redis_password=settings.secrets.redis_password,
+        grafana_admin_password=settings.secrets.grafana_admin_password,
+        host_address=host.address,
+    ),
     opts=pulumi.ResourceOptions(providers=[host.provider]),
 )
 
@@ -24,9 +47,9 @@ pulumi.export("endpoints", cluster.endpoints)
 pulumi.export("counts", topology.counts())
 pulumi.export("validatorPeers", topology.validator_peers)
 pulumi.export("faultBudget", topology.fault_budget)
-pulumi.export("capacity", settings.capacity.as_output())
+pulumi.export("capacity", plan.capacity.as_output())
 pulumi.export("host", {"target": settings.target, "address": host.address,
                        **({"dockerHost": host.docker_host} if host.docker_host is not None else {}),
-                       **({"size": settings.vm.size} if settings.vm else {})})
+                       **({"size": plan.vm_size.size} if plan.vm_size else {})})
 pulumi.export("density", settings.density)
 pulumi.export("protectData", settings.protect_data)

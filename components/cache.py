@@ -6,23 +6,24 @@ from dataclasses import dataclass
 from typing import Optional
 
 import pulumi
-import pulumi_docker as docker
+
+from model.config import CacheConfig
+from model.services import service
+from render.datastores import render_redis_conf
 
 from . import containers as c
 from .credentials import password
-from .render.datastores import render_redis_conf
-from .settings import CacheSettings
-from .topology import REDIS_CPUS, REDIS_HOST, REDIS_OVERHEAD_MB
 
 CONF_PATH = "/usr/local/etc/redis/redis.conf"
+REDIS = service("redis")
 
 
 @dataclass
 class CacheArgs:
     placement: c.Placement
     image: str
-    settings: CacheSettings
-    password: Optional[pulumi.Output[str]]
+    cache: CacheConfig
+    password: Optional[str]  # configured (secret), or None to generate one
 
 
 class Cache(pulumi.ComponentResource):
@@ -32,17 +33,15 @@ class Cache(pulumi.ComponentResource):
         super().__init__("aurigraph:index:Cache", name, None, opts)
         self.password = password(f"{name}-password", args.password, self)
         conf = self.password.apply(
-            lambda pw: render_redis_conf(pw, args.settings.max_memory_mb, args.settings.max_memory_policy))
+            lambda pw: render_redis_conf(pw, args.cache.max_memory_mb, args.cache.max_memory_policy))
 
-        volume = c.service_volume(f"{name}-data", REDIS_HOST, args.placement, self)
         self.container = c.service_container(
-            REDIS_HOST, args.placement, args.image, self,
-            limits=(REDIS_CPUS, args.settings.max_memory_mb + REDIS_OVERHEAD_MB),
+            name, REDIS, args.placement, args.image, self,
+            memory_mb=REDIS.memory_limit(args.cache.max_memory_mb),
             # REDISCLI_AUTH lets the healthcheck authenticate without the password on a command line.
-            health="redis-cli ping | grep -q PONG",
             env={"REDISCLI_AUTH": self.password},
             command=["redis-server", CONF_PATH],
             uploads=[c.upload(CONF_PATH, conf)],
-            volumes=[docker.ContainerVolumeArgs(volume_name=volume.name, container_path="/data")],
+            volumes=[volume := c.service_volume(f"{name}-data", REDIS, args.placement, self)],
         )
-        self.register_outputs({"host": REDIS_HOST, "volume": volume.name})
+        self.register_outputs({"host": REDIS.name, "volume": volume.volume_name})

@@ -3,48 +3,62 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping, Optional
 
 import pulumi
 import pulumi_docker as docker
 
+from model.config import CacheConfig, MonitoringConfig
+from model.services import DATABASE, PUBLISHED, service
+from model.topology import Topology
+
 from . import containers as c
+from . import exporters
 from .cache import Cache, CacheArgs
-from .credentials import password
-from .database import APP_USER, DATABASE, Database, DatabaseArgs
+from .database import APP_USER, METRICS_USER, Database, DatabaseArgs
+from .exporters import Exporter, ExporterArgs
+from .grafana import Grafana, GrafanaArgs
 from .load_balancer import LoadBalancer, LoadBalancerArgs
-from .monitoring import Monitoring, MonitoringArgs
 from .node_group import NodeGroup, NodeGroupArgs
-from .settings import Settings
-from .topology import (
-    JAEGER_HOST,
-    OTLP_GRPC_PORT,
-    POSTGRES_HOST,
-    POSTGRES_PORT,
-    REDIS_HOST,
-    REDIS_PORT,
-    Topology,
-)
+from .prometheus import Prometheus, PrometheusArgs
 from .tracing import Tracing, TracingArgs
+
+TYPE = "aurigraph:index:AurigraphCluster"
 
 
 @dataclass
 class ClusterArgs:
-    settings: Settings
+    stack: str
+    density: str
     topology: Topology
+    max_unavailable: Mapping[str, int]  # group -> containers replaced at once (the rollout plan)
+    node_env: Mapping[str, str]  # tuning, the same for every node container
+    pull_image: bool
+    protect_data: bool
+    admin_bind_address: str
+    api_bind_address: str
+    ports: Mapping[str, int]
+    service_images: Mapping[str, str]
+    monitoring: MonitoringConfig
+    cache: CacheConfig
+    # Configured secrets (None: generated).
+    db_password: Optional[str]
+    redis_password: Optional[str]
+    grafana_admin_password: Optional[str]
     # Where published ports are reached (the host's address as the operator sees it).
     host_address: pulumi.Input[str]
 
 
 def service_env(db_password: pulumi.Input[str], redis_password: pulumi.Input[str]) -> dict[str, pulumi.Input[str]]:
     """How nodes reach the infrastructure: by container name on the cluster network, never localhost."""
+    postgres, redis, jaeger = service("postgres"), service("redis"), service("jaeger")
     return {
-        "QUARKUS_DATASOURCE_JDBC_URL": f"jdbc:postgresql://{POSTGRES_HOST}:{POSTGRES_PORT}/{DATABASE}",
+        "QUARKUS_DATASOURCE_JDBC_URL": f"jdbc:postgresql://{postgres.address}/{DATABASE}",
         "QUARKUS_DATASOURCE_USERNAME": APP_USER,
         "QUARKUS_DATASOURCE_PASSWORD": db_password,
-        "QUARKUS_REDIS_HOSTS": f"redis://{REDIS_HOST}:{REDIS_PORT}",
+        "QUARKUS_REDIS_HOSTS": f"redis://{redis.address}",
         "QUARKUS_REDIS_PASSWORD": redis_password,
-        "QUARKUS_OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"http://{JAEGER_HOST}:{OTLP_GRPC_PORT}",
+        "QUARKUS_OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": jaeger.url(),
     }
 
 
@@ -65,52 +79,60 @@ class AurigraphCluster(pulumi.ComponentResource):
     endpoints: pulumi.Output[dict[str, str]]
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("aurigraph:index:AurigraphCluster", name, None, opts)
-        settings, topology = args.settings, args.topology
+        super().__init__(TYPE, name, None, opts)
+        topology, images = args.topology, args.service_images
 
         child = pulumi.ResourceOptions(parent=self)
         self.network = docker.Network(
             f"{name}-network",
-            name=f"{settings.stack}-net",
+            name=f"{args.stack}-net",
             driver="bridge",
-            labels=[docker.NetworkLabelArgs(label="io.aurigraph.stack", value=settings.stack)],
+            labels=[docker.NetworkLabelArgs(label="io.aurigraph.stack", value=args.stack)],
             opts=child,
         )
 
-        placement = c.Placement(stack=settings.stack, network_name=self.network.name,
-                                protect_data=settings.protect_data)
-        images, ports = settings.service_images, settings.ports
+        placement = c.Placement(stack=args.stack, network_name=self.network.name, protect_data=args.protect_data,
+                                admin_bind_address=args.admin_bind_address, api_bind_address=args.api_bind_address,
+                                ports=args.ports)
+        self.database = Database("postgres", DatabaseArgs(placement, images["postgres"], args.db_password),
+                                 opts=child)
+        self.cache = Cache("redis", CacheArgs(placement, images["redis"], args.cache, args.redis_password), opts=child)
+        self.tracing = Tracing("jaeger", TracingArgs(placement, images["jaeger"]), opts=child)
 
-        self.database = Database("postgres", DatabaseArgs(placement, images["postgres"],
-                                                          settings.secrets.db_password), opts=child)
-        self.cache = Cache("redis", CacheArgs(placement, images["redis"], settings.cache,
-                                              settings.secrets.redis_password), opts=child)
-        self.tracing = Tracing("jaeger", TracingArgs(placement, images["jaeger"], settings.admin_bind_address,
-                                                     ports["jaeger"]), opts=child)
-        self.monitoring = Monitoring("monitoring", MonitoringArgs(
-            placement=placement, images=images, topology=topology, density=settings.density,
-            settings=settings.monitoring, admin_bind_address=settings.admin_bind_address,
-            prometheus_host_port=ports["prometheus"], grafana_host_port=ports["grafana"],
-            metrics_db_password=self.database.metrics_password, redis_password=self.cache.password,
-            grafana_admin_password=password("grafana-admin-password", settings.secrets.grafana_admin_password, self),
-        ), opts=child)
-        self.load_balancer = LoadBalancer("haproxy", LoadBalancerArgs(
-            placement=placement, image=images["haproxy"], topology=topology,
-            api_bind_address=settings.api_bind_address, api_host_port=ports["api"],
-            admin_bind_address=settings.admin_bind_address, stats_host_port=ports["haproxyStats"],
-        ), opts=child)
+        # Monitoring was one component until the service registry split it; its children keep
+        # their state through an alias to where they were.
+        moved = [pulumi.Alias(parent=f"urn:pulumi:{pulumi.get_stack()}::{pulumi.get_project()}::{TYPE}"
+                                     f"$aurigraph:index:Monitoring::monitoring")]
+        exporter_args = {
+            "postgres-exporter": exporters.postgres_exporter(METRICS_USER, self.database.metrics_password),
+            "redis-exporter": exporters.redis_exporter(self.cache.password),
+            "cadvisor": exporters.cadvisor(),
+            "node-exporter": exporters.node_exporter(),
+        }
+        self.exporters = {
+            key: Exporter(key, ExporterArgs(placement, images[service(key).image_key], aliases=moved, **extra),
+                          opts=child)
+            for key, extra in exporter_args.items()}
+        self.prometheus = Prometheus("prometheus", PrometheusArgs(
+            placement, images["prometheus"], topology, args.density, args.monitoring, aliases=moved), opts=child)
+        self.grafana = Grafana("grafana", GrafanaArgs(
+            placement, images["grafana"], args.grafana_admin_password, depends_on=[self.prometheus.container],
+            aliases=moved, password_aliases=[pulumi.Alias(name="grafana-admin-password", parent=self)]), opts=child)
+        self.load_balancer = LoadBalancer("haproxy", LoadBalancerArgs(placement, images["haproxy"], topology),
+                                          opts=child)
 
-        shared_env = {**settings.tuning.as_env(), **consensus_env(topology),
+        shared_env = {**args.node_env, **consensus_env(topology),
                       **service_env(self.database.app_password, self.cache.password)}
         self.groups: dict[str, NodeGroup] = {}
         for plan in topology.groups:
             self.groups[plan.name] = NodeGroup(
                 plan.name,
                 NodeGroupArgs(
-                    plan=plan,
+                    layout=plan,
+                    max_unavailable=args.max_unavailable[plan.name],
                     placement=placement,
                     env=shared_env,
-                    pull_image=settings.pull_image,
+                    pull_image=args.pull_image,
                     depends_on=[self.database.container, self.cache.container],
                 ),
                 opts=child,
@@ -118,11 +140,11 @@ class AurigraphCluster(pulumi.ComponentResource):
 
         self.nodes = pulumi.Output.from_input(node_inventory(topology))
         self.endpoints = pulumi.Output.from_input(args.host_address).apply(
-            lambda host: endpoints(settings, host))
+            lambda host: endpoints(args.admin_bind_address, args.api_bind_address, args.ports, host))
         self.register_outputs({"nodes": self.nodes, "endpoints": self.endpoints})
 
 
-def endpoints(settings: Settings, host_address: str) -> dict[str, str]:
+def endpoints(admin_bind: str, api_bind: str, ports: Mapping[str, int], host_address: str) -> dict[str, str]:
     """Published URLs: the bind address where it is specific, else the host's own address."""
 
     def url(bind: str, port: int, path: str = "") -> str:
@@ -130,14 +152,7 @@ def endpoints(settings: Settings, host_address: str) -> dict[str, str]:
         host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{port}{path}"
 
-    admin, ports = settings.admin_bind_address, settings.ports
-    return {
-        "api": url(settings.api_bind_address, ports["api"], "/api/v11"),
-        "grafana": url(admin, ports["grafana"]),
-        "prometheus": url(admin, ports["prometheus"]),
-        "jaeger": url(admin, ports["jaeger"]),
-        "haproxyStats": url(admin, ports["haproxyStats"]),
-    }
+    return {p.key: url(admin_bind if p.admin else api_bind, ports[p.key], p.path) for p in PUBLISHED}
 
 
 def node_inventory(topology: Topology) -> dict[str, Any]:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_docker as docker
 
-from .topology import SERVICE_RESOURCES
+from model.services import ServiceSpec
 
 LABEL_PREFIX = "io.aurigraph"
 
@@ -47,7 +47,7 @@ def healthcheck(command: str, *, interval: str = "10s", timeout: str = "5s", ret
 
 
 def data_volume(resource_name: str, docker_name: str, labels: Mapping[str, str], *, protect: bool,
-                parent: pulumi.Resource) -> docker.Volume:
+                parent: pulumi.Resource, aliases: Sequence[pulumi.Alias] = ()) -> docker.Volume:
     """A named volume that outlives its container and, on protected stacks, `pulumi destroy`.
 
     retain_on_delete: removing a container from the config (or the whole stack) leaves the
@@ -58,7 +58,7 @@ def data_volume(resource_name: str, docker_name: str, labels: Mapping[str, str],
         resource_name,
         name=docker_name,
         labels=[docker.VolumeLabelArgs(label=k, value=v) for k, v in sorted(labels.items())],
-        opts=pulumi.ResourceOptions(parent=parent, retain_on_delete=True, protect=protect),
+        opts=pulumi.ResourceOptions(parent=parent, retain_on_delete=True, protect=protect, aliases=list(aliases)),
     )
 
 
@@ -66,7 +66,8 @@ def network_attachment(network_name: pulumi.Input[str], aliases: Sequence[str]) 
     return [docker.ContainerNetworksAdvancedArgs(name=network_name, aliases=list(aliases))]
 
 
-def container_options(parent: pulumi.Resource, depends_on: Optional[Sequence[pulumi.Resource]] = None) -> pulumi.ResourceOptions:
+def container_options(parent: pulumi.Resource, depends_on: Optional[Sequence[pulumi.Resource]] = None,
+                      aliases: Sequence[pulumi.Alias] = ()) -> pulumi.ResourceOptions:
     """Options every long-running container gets.
 
     delete_before_replace: names and published ports are fixed, so the old container must go
@@ -77,6 +78,7 @@ def container_options(parent: pulumi.Resource, depends_on: Optional[Sequence[pul
         delete_before_replace=True,
         replace_on_changes=REPLACE_ON,
         depends_on=list(depends_on or []),
+        aliases=list(aliases),
     )
 
 
@@ -87,22 +89,30 @@ class Placement:
     stack: str
     network_name: pulumi.Input[str]
     protect_data: bool
+    # Where published ports go: admin UIs on one address, the API on another; host port by key.
+    admin_bind_address: str = "127.0.0.1"
+    api_bind_address: str = "0.0.0.0"
+    ports: Mapping[str, int] = field(default_factory=dict)
 
 
 def service_labels(placement: Placement, service: str) -> dict[str, str]:
     return {f"{LABEL_PREFIX}.stack": placement.stack, f"{LABEL_PREFIX}.service": service}
 
 
-def service_volume(resource_name: str, service: str, placement: Placement, parent: pulumi.Resource) -> docker.Volume:
-    """A service's retained data volume, `<stack>-<service>-data`."""
-    return data_volume(resource_name, f"{placement.stack}-{service}-data", service_labels(placement, service),
-                       protect=placement.protect_data, parent=parent)
+def service_volume(resource_name: str, service: ServiceSpec, placement: Placement, parent: pulumi.Resource,
+                   aliases: Sequence[pulumi.Alias] = ()) -> docker.ContainerVolumeArgs:
+    """A service's retained data volume, `<stack>-<service>-data`, mounted at its data path."""
+    volume = data_volume(resource_name, f"{placement.stack}-{service.name}-data",
+                         service_labels(placement, service.name), protect=placement.protect_data, parent=parent,
+                         aliases=aliases)
+    return docker.ContainerVolumeArgs(volume_name=volume.name, container_path=service.data_path)
 
 
-def pulled_image(resource_name: str, ref: str, parent: pulumi.Resource) -> pulumi.Output[str]:
+def pulled_image(resource_name: str, ref: str, parent: pulumi.Resource,
+                 aliases: Sequence[pulumi.Alias] = ()) -> pulumi.Output[str]:
     """A public, pinned service image, pulled once and kept on the host when no longer used."""
     return docker.RemoteImage(resource_name, name=ref, keep_locally=True,
-                              opts=pulumi.ResourceOptions(parent=parent)).image_id
+                              opts=pulumi.ResourceOptions(parent=parent, aliases=list(aliases))).image_id
 
 
 def published(internal: int, host_ip: str, host_port: int) -> docker.ContainerPortArgs:
@@ -113,31 +123,32 @@ def upload(path: str, content: pulumi.Input[str]) -> docker.ContainerUploadArgs:
     return docker.ContainerUploadArgs(file=path, content=content)
 
 
-def service_container(name: str, placement: Placement, image_ref: str, parent: pulumi.Resource, *,
-                      health: str, env: Optional[Mapping[str, pulumi.Input[str]]] = None,
-                      limits: Optional[tuple[float, int]] = None,
-                      depends_on: Optional[Sequence[pulumi.Resource]] = None, **docker_args) -> docker.Container:
-    """A long-running infrastructure container, named and reachable as `name` on the cluster network.
+def service_container(name: str, service: ServiceSpec, placement: Placement, image_ref: str,
+                      parent: pulumi.Resource, *, env: Optional[Mapping[str, pulumi.Input[str]]] = None,
+                      memory_mb: Optional[int] = None, depends_on: Optional[Sequence[pulumi.Resource]] = None,
+                      aliases: Sequence[pulumi.Alias] = (), **docker_args) -> docker.Container:
+    """A long-running infrastructure container: resource `name` (its image `<name>-image`), Docker
+    name `<stack>-<service>`, reachable as `<service>` on the cluster network.
 
-    Every one is limited (by default as SERVICE_RESOURCES says), health-checked and waited
-    for, like the node containers.
+    Every one is limited as its ServiceSpec says, health-checked and waited for, like the nodes.
     """
-    cpus, memory_mb = limits if limits is not None else SERVICE_RESOURCES[name]
     return docker.Container(
         name,
-        name=f"{placement.stack}-{name}",
-        hostname=name,
-        image=pulled_image(f"{name}-image", image_ref, parent),
+        name=f"{placement.stack}-{service.name}",
+        hostname=service.name,
+        image=pulled_image(f"{name}-image", image_ref, parent, aliases),
         envs=env_list(env) if env else None,
-        labels=label_args(service_labels(placement, name)),
-        networks_advanced=network_attachment(placement.network_name, [name]),
-        cpus=f"{cpus:g}",
-        memory=memory_mb,
-        healthcheck=healthcheck(health),
+        labels=label_args(service_labels(placement, service.name)),
+        networks_advanced=network_attachment(placement.network_name, [service.name]),
+        cpus=f"{service.cpus:g}",
+        memory=memory_mb or service.memory_mb,
+        healthcheck=healthcheck(service.health),
+        ports=[published(p.port, placement.admin_bind_address if p.admin else placement.api_bind_address,
+                         placement.ports[p.key]) for p in service.published] or None,
         wait=True,
         wait_timeout=120,
         restart="unless-stopped",
         must_run=True,
-        opts=container_options(parent, depends_on=depends_on),
+        opts=container_options(parent, depends_on=depends_on, aliases=aliases),
         **docker_args,
     )

@@ -6,24 +6,23 @@ from dataclasses import dataclass
 from typing import Optional
 
 import pulumi
-import pulumi_docker as docker
+
+from model.services import DATABASE, service
+from render.datastores import render_postgres_init
 
 from . import containers as c
 from .credentials import password
-from .render.datastores import render_postgres_init
-from .topology import POSTGRES_HOST
 
-DATABASE = "aurigraph"
 APP_USER = "aurigraph"
 METRICS_USER = "aurigraph_metrics"
-DATA_PATH = "/var/lib/postgresql/data"
+POSTGRES = service("postgres")
 
 
 @dataclass
 class DatabaseArgs:
     placement: c.Placement
     image: str
-    app_password: Optional[pulumi.Output[str]]
+    app_password: Optional[str]  # configured (secret), or None to generate one
 
 
 class Database(pulumi.ComponentResource):
@@ -39,13 +38,11 @@ class Database(pulumi.ComponentResource):
         init_sql = pulumi.Output.all(self.app_password, self.metrics_password).apply(
             lambda pw: render_postgres_init(DATABASE, APP_USER, pw[0], METRICS_USER, pw[1]))
 
-        volume = c.service_volume(f"{name}-data", POSTGRES_HOST, args.placement, self)
         self.container = c.service_container(
-            POSTGRES_HOST, args.placement, args.image, self,
-            health=f"pg_isready -q -h 127.0.0.1 -U postgres -d {DATABASE}",
-            env={"POSTGRES_USER": "postgres", "POSTGRES_PASSWORD": superuser, "PGDATA": f"{DATA_PATH}/pgdata"},
+            name, POSTGRES, args.placement, args.image, self,
+            env={"POSTGRES_USER": "postgres", "POSTGRES_PASSWORD": superuser, "PGDATA": f"{POSTGRES.data_path}/pgdata"},
             uploads=[c.upload("/docker-entrypoint-initdb.d/10-aurigraph.sql", init_sql)],
-            volumes=[docker.ContainerVolumeArgs(volume_name=volume.name, container_path=DATA_PATH)],
+            volumes=[volume := c.service_volume(f"{name}-data", POSTGRES, args.placement, self)],
         )
-        self.register_outputs({"host": POSTGRES_HOST, "database": DATABASE, "user": APP_USER,
-                               "volume": volume.name})
+        self.register_outputs({"host": POSTGRES.name, "database": DATABASE, "user": APP_USER,
+                               "volume": volume.volume_name})

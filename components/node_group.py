@@ -14,8 +14,10 @@ from typing import Mapping, Sequence
 import pulumi
 import pulumi_docker as docker
 
+from model.planning import wave_predecessor
+from model.topology import DATA_PATH, HEALTH_PATH, ContainerSpec, GroupLayout
+
 from . import containers as c
-from .topology import DATA_PATH, HEALTH_PATH, ContainerSpec, GroupPlan
 
 # How long one container may take to turn healthy before `pulumi up` gives up on it.
 HEALTH_WAIT_SECONDS = 180
@@ -25,7 +27,8 @@ STOP_GRACE_SECONDS = 30
 
 @dataclass
 class NodeGroupArgs:
-    plan: GroupPlan
+    layout: GroupLayout
+    max_unavailable: int  # containers replaced at once; the rollout plan's
     placement: c.Placement  # the stack, the cluster network, and whether data is protected
     # Env shared by every container of the group: tuning, consensus seeds, service endpoints.
     env: Mapping[str, pulumi.Input[str]]
@@ -68,21 +71,23 @@ class NodeGroup(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: NodeGroupArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aurigraph:index:NodeGroup", name, None, opts)
-        plan, stack = args.plan, args.placement.stack
-        images = self._images(plan, args.pull_image)
+        layout, stack = args.layout, args.placement.stack
+        images = self._images(name, layout, args.pull_image)
 
         self.containers = {}
         self.volumes = {}
-        for spec in plan.containers:
+        for spec in layout.containers:
+            # Resource names derive from this component's name; Docker names from the topology.
+            resource = f"{name}-{spec.ordinal}"
             labels = node_labels(spec, stack)
-            volume = c.data_volume(f"{spec.name}-data", f"{stack}-{spec.name}-data", labels,
+            volume = c.data_volume(f"{resource}-data", f"{stack}-{spec.name}-data", labels,
                                    protect=args.placement.protect_data, parent=self)
-            previous = plan.wave_predecessor(spec.ordinal)
+            previous = wave_predecessor(spec.ordinal, args.max_unavailable)
             waits_for = list(args.depends_on)
             if previous:
-                waits_for.append(self.containers[plan.containers[previous - 1].name])
+                waits_for.append(self.containers[layout.containers[previous - 1].name])
             self.containers[spec.name] = docker.Container(
-                spec.name,
+                resource,
                 name=f"{stack}-{spec.name}",
                 hostname=spec.name,
                 image=images[spec.image],
@@ -107,15 +112,15 @@ class NodeGroup(pulumi.ComponentResource):
             "volumes": {k: v.name for k, v in self.volumes.items()},
         })
 
-    def _images(self, plan: GroupPlan, pull: bool) -> dict[str, pulumi.Input[str]]:
+    def _images(self, name: str, layout: GroupLayout, pull: bool) -> dict[str, pulumi.Input[str]]:
         """Image reference per distinct image in the group.
 
         Without pull, the container names the image and Docker uses the copy already on the
         host (creating a container never pulls through the API). With pull, a RemoteImage
         fetches it and is kept on the host when the stack lets go of it.
         """
-        refs = sorted({spec.image for spec in plan.containers})
+        refs = sorted({spec.image for spec in layout.containers})
         if not pull:
             return {ref: ref for ref in refs}
         # Named by the reference itself, so adding a canary image never renames another.
-        return {ref: c.pulled_image(f"{plan.name}-image-{ref}", ref, self) for ref in refs}
+        return {ref: c.pulled_image(f"{name}-image-{ref}", ref, self) for ref in refs}

@@ -6,30 +6,26 @@ from dataclasses import dataclass
 
 import pulumi
 
-from . import containers as c
-from .topology import JAEGER_HOST
+from model.services import service
 
-UI_PORT = 16686
-ADMIN_PORT = 14269  # health and metrics
+from . import containers as c
+
+JAEGER = service("jaeger")
 
 
 @dataclass
 class TracingArgs:
     placement: c.Placement
     image: str
-    admin_bind_address: str
-    ui_host_port: int
 
 
 class Tracing(pulumi.ComponentResource):
     def __init__(self, name: str, args: TracingArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aurigraph:index:Tracing", name, None, opts)
         self.container = c.service_container(
-            JAEGER_HOST, args.placement, args.image, self,
-            health=f"wget -q -O /dev/null http://127.0.0.1:{ADMIN_PORT}/",
+            name, JAEGER, args.placement, args.image, self,
             env={"COLLECTOR_OTLP_ENABLED": "true", "SPAN_STORAGE_TYPE": "memory"},
             # In-memory storage, bounded: traces are for debugging the last minutes, not for keeping.
             command=["--memory.max-traces=50000"],
-            ports=[c.published(UI_PORT, args.admin_bind_address, args.ui_host_port)],
         )
-        self.register_outputs({"host": JAEGER_HOST})
+        self.register_outputs({"host": JAEGER.name})

@@ -10,15 +10,21 @@ camelCase inputs), `.opts.protect` and `.get_config()`.
 from __future__ import annotations
 
 import ipaddress
+import sys
+from pathlib import Path
 from typing import Any, Callable, Iterable
+
+# The service registry (standard library only, so the pack's own virtualenv can import it).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from model.services import SERVICES  # noqa: E402
 
 CONTAINER = "docker:index/container:Container"
 VOLUME = "docker:index/volume:Volume"
 SERVICE_LABEL = "io.aurigraph.service"
 STACK_LABEL = "io.aurigraph.stack"
-ADMIN_SERVICES = {"grafana", "prometheus", "jaeger"}
-HAPROXY_STATS_PORT = 8404
-DATASTORES = {"postgres", "redis"}
+# (service, container port) of every admin UI, and the services that publish nothing.
+ADMIN_PORTS = {(s.name, p.port) for s in SERVICES for p in s.published if p.admin}
+UNPUBLISHED = {s.name for s in SERVICES if not s.published}
 RESTART_POLICIES = {"unless-stopped", "always", "on-failure"}
 WORLD = {"0.0.0.0/0", "::/0", "*", "internet", "any", "0.0.0.0"}
 SSH = 22
@@ -69,8 +75,8 @@ def no_datastore_host_port(args, report_violation: Report) -> None:
     if args.resource_type != CONTAINER:
         return
     service = _labels(args.props).get(SERVICE_LABEL)
-    if service in DATASTORES and (args.props.get("ports") or args.props.get("publishAllPorts")):
-        report_violation(f"{service} must publish no host port; nodes reach it by name on the cluster network")
+    if service in UNPUBLISHED and (args.props.get("ports") or args.props.get("publishAllPorts")):
+        report_violation(f"{service} must publish no host port; it is reached by name on the cluster network")
 
 
 def admin_ui_not_public(args, report_violation: Report) -> None:
@@ -78,8 +84,7 @@ def admin_ui_not_public(args, report_violation: Report) -> None:
         return
     service = _labels(args.props).get(SERVICE_LABEL)
     for port in args.props.get("ports") or []:
-        admin = service in ADMIN_SERVICES or (service == "haproxy" and port.get("internal") == HAPROXY_STATS_PORT)
-        if admin and _is_public(port.get("ip")):
+        if (service, port.get("internal")) in ADMIN_PORTS and _is_public(port.get("ip")):
             report_violation(f"{service} admin UI (port {port.get('internal')}) is published on every address; "
                              "bind it to adminBindAddress (loopback by default) or set allowPublicAdminUi")
 
@@ -153,7 +158,8 @@ POLICIES = (
     ("container-healthcheck", "Every container has a healthcheck", container_healthcheck),
     ("container-limits", "Every container has CPU and memory limits", container_limits),
     ("container-restart-policy", "Every container restarts by itself", container_restart_policy),
-    ("no-datastore-host-port", "PostgreSQL and Redis publish no host port", no_datastore_host_port),
+    ("no-datastore-host-port", "services that publish nothing (PostgreSQL, Redis, the exporters) have no host port",
+     no_datastore_host_port),
     ("admin-ui-not-public", "Admin UIs are not published on 0.0.0.0", admin_ui_not_public),
     ("data-volume-protected", "Data volumes are protected on production stacks", data_volume_protected),
     ("no-world-ssh", "No SSH ingress from 0.0.0.0/0", no_world_ssh),

@@ -19,6 +19,11 @@ NETWORK = "docker:index/network:Network"
 DOCKER_PROVIDER = "pulumi:providers:docker"
 
 
+def env(reg) -> dict[str, str]:
+    """A recorded container's environment as a dict."""
+    return dict(e.split("=", 1) for e in reg.inputs.get("envs", []))
+
+
 def require_tool(name: str) -> str:
     """The path of a real tool; missing means skip locally, but fail in CI."""
     path = shutil.which(name)

@@ -294,3 +294,37 @@ def test_offline_plan_agrees_with_the_engine(project):
         for key in {path.split(".")[0] for path in change}:
             project.run("config", "rm", key, "--stack", stack)
     assert disagreements == [], "\n".join(disagreements)
+
+
+# ---------------------------------------------------------------- 10. upgrading a deployed stack
+
+# `pulumi stack export` of option-b as deployed (through the stand-ins) by the program before the
+# service registry split the Monitoring component (commit a8f6340). Secrets in it are encrypted
+# with the harness's passphrase.
+BEFORE_RESTRUCTURE = REPO / "tests" / "engine" / "fixtures" / "option-b-before-restructure.json.gz"
+
+
+def test_a_stack_deployed_before_the_monitoring_split_upgrades_without_touching_a_resource(project, tmp_path):
+    import gzip
+
+    project.init("option-b")
+    state = tmp_path / "before.json"
+    state.write_text(gzip.open(BEFORE_RESTRUCTURE, "rt").read())
+    project.run("stack", "import", "--stack", "option-b", "--file", str(state))
+    before = {r["urn"]: r for r in project.export("option-b")["deployment"]["resources"]}
+
+    changes = {urn: op for urn, op in steps_by_urn(project.preview_json("option-b")).items() if op != "same"}
+    # Only components change: the new ones are created and the old Monitoring goes. Every
+    # container, volume, image and password kept its state through an alias.
+    assert {urn_token(u) for u in changes} <= {"aurigraph:index:Exporter", "aurigraph:index:Prometheus",
+                                               "aurigraph:index:Grafana", "aurigraph:index:Monitoring"}
+    assert sorted(op for u, op in changes.items() if urn_token(u) == "aurigraph:index:Monitoring") == ["delete"]
+    assert len([op for op in changes.values() if op == "create"]) == 6
+
+    project.reset_timeline()
+    project.up("option-b")
+    assert project.timeline() == [], "no provider operation: nothing was created, updated or deleted"
+    after = {r["urn"]: r for r in project.export("option-b")["deployment"]["resources"]}
+    moved = {u: r for u, r in after.items() if r.get("custom") and u not in before}
+    assert moved and all(r["id"] in {b.get("id") for b in before.values()} for r in moved.values())
+    project.run("preview", "--expect-no-changes", "--stack", "option-b")

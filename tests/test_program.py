@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import CONTAINER, DOCKER_PROVIDER, NETWORK, VOLUME
+from tests.helpers import CONTAINER, DOCKER_PROVIDER, NETWORK, VOLUME, env
 
 EXPECTED = {
     "option-b": {"validator": (4, 20), "business": (4, 16), "slim": (6, 15)},
@@ -24,10 +24,6 @@ def node_containers(run):
 
 def labels(reg):
     return {item["label"]: item["value"] for item in reg.inputs.get("labels", [])}
-
-
-def env(reg):
-    return dict(e.split("=", 1) for e in reg.inputs["envs"])
 
 
 @pytest.mark.parametrize("stack", sorted(EXPECTED))
@@ -197,8 +193,8 @@ def test_business_containers_roll_two_at_a_time(stack_run):
 def test_components_use_the_project_type_tokens(stack_run):
     types = {r.type for r in stack_run("option-b").resources if not r.custom}
     assert types == {"aurigraph:index:AurigraphCluster", "aurigraph:index:NodeGroup", "aurigraph:index:Database",
-                     "aurigraph:index:Cache", "aurigraph:index:Monitoring", "aurigraph:index:Tracing",
-                     "aurigraph:index:LoadBalancer"}
+                     "aurigraph:index:Cache", "aurigraph:index:Prometheus", "aurigraph:index:Grafana",
+                     "aurigraph:index:Exporter", "aurigraph:index:Tracing", "aurigraph:index:LoadBalancer"}
 
 
 def test_children_are_parented_to_their_component(stack_run):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from components.render.datastores import render_postgres_init, render_redis_conf, sql_literal
+from render.datastores import render_postgres_init, render_redis_conf, sql_literal
 from tests.helpers import require_tool
 from tools.demo import free_port
 

@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 import yaml
 
-from components.render.grafana import (
+from render.grafana import (
     JAEGER_UID,
     PROMETHEUS_UID,
     dashboards,
@@ -20,10 +20,10 @@ from components.render.grafana import (
     render_dashboards,
     render_datasources,
 )
-from components.render.prometheus import EXPORTERS, NODE_METRICS, render_prometheus_config
-from components.topology import build_topology
+from render.prometheus import EXPORTERS, NODE_METRICS, render_prometheus_config
+from model.topology import build_topology
 from tests.helpers import REPO
-from tests.test_settings import settings_for
+from tools.mockrun import stack_settings as settings_for
 
 GRAFANA_DIR = REPO / "tests" / "node_tools"
 SCHEMAS = REPO / "tests" / "schemas"

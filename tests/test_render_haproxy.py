@@ -6,10 +6,10 @@ import subprocess
 
 import pytest
 
-from components.render.haproxy import API_GROUPS, render_haproxy_config
-from components.topology import build_topology
+from render.haproxy import API_GROUPS, render_haproxy_config
+from model.topology import build_topology
 from tests.helpers import require_tool
-from tests.test_settings import settings_for
+from tools.mockrun import stack_settings as settings_for
 
 
 def haproxy_check(tmp_path, text: str) -> subprocess.CompletedProcess:

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.render.prometheus import render_alert_rules, render_prometheus_config
-from components.topology import build_topology
+from render.prometheus import render_alert_rules, render_prometheus_config
+from model.topology import build_topology
 from tests.helpers import require_tool
-from tests.test_settings import settings_for
+from tools.mockrun import stack_settings as settings_for
 
 
 def topology(stack: str, overrides=None):

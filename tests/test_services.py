@@ -7,8 +7,9 @@ import json
 import pytest
 import yaml
 
-from components.settings import SERVICE_IMAGES, ConfigError
-from tests.helpers import CONTAINER
+from model.services import SERVICE_IMAGES
+from model.settings import ConfigError
+from tests.helpers import CONTAINER, env
 from tools.mockrun import run_program
 
 SERVICES = ("postgres", "redis", "prometheus", "grafana", "haproxy", "jaeger", "postgres-exporter",
@@ -19,10 +20,6 @@ REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
 
 def uploads(reg) -> dict[str, str]:
     return {u["file"]: u["content"] for u in reg.inputs.get("uploads", [])}
-
-
-def env(reg) -> dict[str, str]:
-    return dict(e.split("=", 1) for e in reg.inputs.get("envs", []))
 
 
 @pytest.mark.parametrize("stack", ["option-b", "option-c"])

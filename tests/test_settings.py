@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from components.settings import ConfigError
-from tools.mockrun import run_program
+from model.settings import ConfigError
+from tools.mockrun import run_program, stack_plan
 from tools.mockrun import stack_settings as settings_for
 
 
@@ -59,19 +59,19 @@ def test_custom_density_takes_every_group_from_config():
 
 @pytest.mark.parametrize("stack, expected", [("option-b", 1), ("option-c", 1), ("dev", 1)])
 def test_validator_max_unavailable_defaults_to_the_fault_budget(stack, expected):
-    assert settings_for(stack).group("validator").max_unavailable == expected
+    assert stack_plan(stack).max_unavailable["validator"] == expected
 
 
 def test_business_and_slim_keep_half_their_nodes_serving():
-    s = settings_for("option-b")
-    assert s.group("business").max_unavailable == 2  # 2 x 4 = 8 of 16 down at most
-    assert s.group("slim").max_unavailable == 2  # 3 + 3 = 6 of 15 down at most
+    plan = stack_plan("option-b")
+    assert plan.max_unavailable["business"] == 2  # 2 x 4 = 8 of 16 down at most
+    assert plan.max_unavailable["slim"] == 2  # 3 + 3 = 6 of 15 down at most
 
 
 def test_quorum_risk_is_accepted_only_when_asked_for_and_then_warned():
-    s = settings_for("option-b", {"groups.validator.maxUnavailable": 2, "groups.validator.allowQuorumRisk": True})
-    assert s.group("validator").max_unavailable == 2
-    assert any("groups.validator.maxUnavailable" in w and "fault budget" in w for w in s.warnings)
+    plan = stack_plan("option-b", {"groups.validator.maxUnavailable": 2, "groups.validator.allowQuorumRisk": True})
+    assert plan.max_unavailable["validator"] == 2
+    assert any("groups.validator.maxUnavailable" in w and "fault budget" in w for w in plan.warnings)
 
 
 def test_the_quorum_warning_reaches_the_pulumi_log():
@@ -91,23 +91,23 @@ BAD_CONFIGS = [
     ("typo in a top-level key", {"protectdata": True}, "protectdata", "did you mean 'protectData'"),
     ("typo in a tuning key", {"tuning.heartbeat": 30}, "tuning.heartbeat", "did you mean 'heartbeatMs'"),
     ("groups not an object", {"groups": "validator=4"}, "groups", "an object"),
-    ("zero containers", {"groups.validator.containers": 0}, "groups.validator.containers", "a whole number >= 1"),
-    ("negative containers", {"groups.business.containers": -2}, "groups.business.containers", ">= 1"),
+    ("zero containers", {"groups.validator.containers": 0}, "groups.validator.containers", "a whole number from 1 to 500"),
+    ("negative containers", {"groups.business.containers": -2}, "groups.business.containers", "from 1 to 500"),
     ("fractional containers", {"groups.business.containers": 2.5}, "groups.business.containers", "whole number"),
     ("word for containers", {"groups.business.containers": "four"}, "groups.business.containers", "whole number"),
     ("boolean for containers", {"groups.slim.containers": True}, "groups.slim.containers", "whole number"),
-    ("zero nodes", {"groups.slim.nodes": 0}, "groups.slim.nodes", ">= 1"),
+    ("zero nodes", {"groups.slim.nodes": 0}, "groups.slim.nodes", "from 1 to"),
     ("more containers than nodes", {"groups.slim.containers": 16}, "groups.slim.containers",
      "at most groups.slim.nodes (15)"),
     ("too many nodes per container", {"groups.business.nodes": 200}, "groups.business.nodes",
      "at most 26 nodes per container"),
-    ("memory not a number", {"groups.business.memoryMb": "lots"}, "groups.business.memoryMb", ">= 64"),
-    ("memory too small", {"groups.business.memoryMb": 32}, "groups.business.memoryMb", ">= 64"),
+    ("memory not a number", {"groups.business.memoryMb": "lots"}, "groups.business.memoryMb", "from 64 to"),
+    ("memory too small", {"groups.business.memoryMb": 32}, "groups.business.memoryMb", "from 64 to"),
     ("zero cpus", {"groups.validator.cpus": 0}, "groups.validator.cpus", "a number from 0.01"),
     ("cpus not a number", {"groups.validator.cpus": "twelve"}, "groups.validator.cpus", "a number"),
     ("cpus too precise", {"groups.validator.cpus": 0.001}, "groups.validator.cpus", "two decimals"),
-    ("zero thread pool", {"tuning.threadPoolSize": 0}, "tuning.threadPoolSize", ">= 1"),
-    ("negative batch size", {"tuning.batchSize": -5}, "tuning.batchSize", ">= 1"),
+    ("zero thread pool", {"tuning.threadPoolSize": 0}, "tuning.threadPoolSize", "from 1 to"),
+    ("negative batch size", {"tuning.batchSize": -5}, "tuning.batchSize", "from 1 to"),
     ("timeout not a number", {"tuning.consensusTimeoutMs": "fast"}, "tuning.consensusTimeoutMs", "whole number"),
     ("heartbeat too slow for the timeout", {"tuning.heartbeatMs": 100}, "tuning.heartbeatMs",
      "at most half of tuning.consensusTimeoutMs (120)"),

@@ -8,8 +8,8 @@ import subprocess
 import pytest
 import yaml
 
-from components.render.cloud_init import render_cloud_init
-from components.settings import ConfigError
+from render.cloud_init import render_cloud_init
+from model.settings import ConfigError
 from tests.helpers import CONTAINER, require_tool
 from tools.fills import FILLS, OPERATOR_CIDR, TEST_SSH_KEY, fills_for
 from tests.test_policy import rules as policy_rules, violations

@@ -1,17 +1,13 @@
-"""Topology: names, spreading, ports, peers and totals (pure, no Pulumi runtime)."""
+"""Topology and planning: names, spreading, ports, peers, waves and totals (pure, no Pulumi runtime)."""
 
 from __future__ import annotations
 
 import pytest
 
-from components.topology import (
-    bft_fault_budget,
-    build_topology,
-    largest_safe_unavailable,
-    spread,
-    worst_case_down,
-)
-from tests.test_settings import settings_for
+from model.planning import largest_safe_unavailable, worst_case_down
+from model.topology import bft_fault_budget, build_topology, spread
+from tools.mockrun import stack_plan
+from tools.mockrun import stack_settings as settings_for
 
 
 @pytest.mark.parametrize("nodes, containers, expected", [
@@ -82,7 +78,7 @@ def test_validator_peers_name_every_validator_by_container_dns_name():
 
 
 def test_capacity_plan_counts_the_specs_node_limits_plus_the_services():
-    plan = settings_for("option-b").capacity
+    plan = stack_plan("option-b").capacity
     # Nodes: 4 x 12 + 4 x 11 + 6 x 6 = 128 CPUs; 4 x 384 + 4 x 320 + 6 x 192 = 3968 MB.
     # Services: 7.25 CPUs and 4032 MB (Redis 256 MB of maxmemory + 128).
     assert (plan.containers, plan.container_cpus, plan.container_memory_mb) == (24, 135.25, 8000)
@@ -90,6 +86,6 @@ def test_capacity_plan_counts_the_specs_node_limits_plus_the_services():
 
 
 def test_each_container_waits_for_the_one_max_unavailable_before_it():
-    t = build_topology(settings_for("option-b"))
-    assert [t.group("validator").wave_predecessor(i) for i in (1, 2, 3, 4)] == [None, 1, 2, 3]
-    assert [t.group("business").wave_predecessor(i) for i in (1, 2, 3, 4)] == [None, None, 1, 2]
+    plan = stack_plan("option-b")
+    assert [plan.wave_predecessor("validator", i) for i in (1, 2, 3, 4)] == [None, 1, 2, 3]
+    assert [plan.wave_predecessor("business", i) for i in (1, 2, 3, 4)] == [None, None, 1, 2]

@@ -27,9 +27,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from components.render.haproxy import render_haproxy_config
-from components.render.prometheus import render_alert_rules, render_prometheus_config
-from components.topology import build_topology
+from render.haproxy import render_haproxy_config
+from render.prometheus import render_alert_rules, render_prometheus_config
+from model.topology import build_topology
 from tools.mockrun import run_program, stack_settings
 from tools.ops import Prometheus, poll
 from tools.stubnode import Fleet

@@ -23,7 +23,7 @@ FILLS = {
     "ssh": {"ssh.cpus": 64, "ssh.memoryMb": 262144},
     "aws": VM_FILLS,
     "azure": VM_FILLS,
-    "gcp": {**VM_FILLS, "vm.project": "aurigraph-test"},
+    "gcp": {**VM_FILLS, "vm.project": "aurigraph-test", "gcp:project": "aurigraph-test"},
 }
 
 

@@ -26,10 +26,9 @@ import yaml
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime import rpc
-from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.stack import run_in_stack
-from pulumi.runtime.sync_await import _sync_await
+
+import pulumi_adapter as sdk
 
 REPO = Path(__file__).resolve().parent.parent
 PROJECT = "aurigraph-cluster"
@@ -174,12 +173,23 @@ def stack_config(stack: str, overrides: Optional[Mapping[str, Any]] = None, root
 def stack_settings(stack: str, overrides: Optional[Mapping[str, Any]] = None, root: Path = REPO,
                    secrets: Optional[Mapping[str, str]] = None):
     """The validated Settings the program would build for this stack (no Pulumi runtime needed)."""
-    from components.settings import parse_settings
+    from model.settings import parse_settings
 
     config, secret_keys = stack_config(stack, overrides, root, secrets)
     prefix = f"{PROJECT}:"
     return parse_settings({k[len(prefix):]: v for k, v in config.items() if k.startswith(prefix)}, stack,
-                          frozenset(k[len(prefix):] for k in secret_keys))
+                          frozenset(k[len(prefix):] for k in secret_keys),
+                          {k: v for k, v in config.items() if not k.startswith(prefix)})
+
+
+def stack_plan(stack: str, overrides: Optional[Mapping[str, Any]] = None, root: Path = REPO,
+               secrets: Optional[Mapping[str, str]] = None):
+    """The rollout and capacity plan the program would make for this stack."""
+    from model.planning import make_plan
+    from model.topology import build_topology
+
+    settings = stack_settings(stack, overrides, root, secrets)
+    return make_plan(settings, build_topology(settings))
 
 
 @dataclass
@@ -227,7 +237,7 @@ class ProgramRun:
 
 def _contains_secret(value: Any) -> bool:
     if isinstance(value, dict):
-        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+        if value.get(sdk.SECRET_SIGNATURE_KEY) == sdk.SECRET_SIGNATURE:
             return True
         return any(_contains_secret(v) for v in value.values())
     if isinstance(value, list):
@@ -237,7 +247,7 @@ def _contains_secret(value: Any) -> bool:
 
 def _unwrap(value: Any) -> Any:
     if isinstance(value, dict):
-        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+        if value.get(sdk.SECRET_SIGNATURE_KEY) == sdk.SECRET_SIGNATURE:
             return _unwrap(value.get("value"))
         return {k: _unwrap(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -360,23 +370,21 @@ def run_program(stack: str, overrides: Optional[Mapping[str, Any]] = None, *, pr
     config, secret_keys = stack_config(stack, overrides, root, secrets)
     run = ProgramRun(stack=stack, secret_values={config[k] for k in secret_keys})
 
-    runtime_settings.reset_options(project=PROJECT, stack=stack, preview=preview)
+    sdk.reset_options(PROJECT, stack, preview)
     pulumi.runtime.set_all_config(config, secret_keys)
     mocks = RecordingMocks(run)
     monitor = RecordingMonitor(mocks, run)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
-    runtime_settings.SETTINGS.engine = _RecordingEngine(run)
+    sdk.install_test_engine(_RecordingEngine(run))
     # set_mocks installs a bare root stack; the language host instead runs the program inside
     # a fresh one whose outputs are the program's exports. Do as the language host does.
-    runtime_settings.ROOT.set(None)
-    runtime_settings.SETTINGS.rpc_manager.clear()
-    runtime_settings.SETTINGS.outputs.clear()
+    sdk.fresh_root_stack()
 
     root_str = str(root)
     if root_str not in sys.path:
         sys.path.insert(0, root_str)
     try:
-        _sync_await(run_in_stack(lambda: runpy.run_path(str(root / "__main__.py"), run_name="__main__")))
+        sdk.sync_await(run_in_stack(lambda: runpy.run_path(str(root / "__main__.py"), run_name="__main__")))
     except Exception as exc:  # the program's own error, kept for the caller to assert on
         run.error = exc
     return run

@@ -24,8 +24,8 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Optional
 
-from components.render.prometheus import NODE_JOB_PREFIX, Kpis, kpis_for
-from components.render.haproxy import API_BACKEND
+from render.prometheus import NODE_JOB_PREFIX, Kpis, kpis_for
+from render.haproxy import API_BACKEND
 
 VALIDATORS = f'job="{NODE_JOB_PREFIX}validator"'
 NODES = f'job=~"{NODE_JOB_PREFIX}.*"'

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Optional
 
-from components.topology import HEALTH_PATH, METRICS_PATH, LogicalNode, Topology, bft_fault_budget
+from model.topology import HEALTH_PATH, METRICS_PATH, LogicalNode, Topology, bft_fault_budget
 
 TPS_PER_VALIDATOR = 300_000
 LATENCY_MS = {"0.5": 80.0, "0.95": 120.0, "0.99": 200.0}
@@ -256,7 +256,7 @@ def _control_handler(fleet: Fleet):
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    from components.topology import build_topology
+    from model.topology import build_topology
     from tools.mockrun import stack_settings
 
     parser = argparse.ArgumentParser(prog="python -m tools.stubnode", description=__doc__.split("\n\n")[0])

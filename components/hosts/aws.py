@@ -5,9 +5,11 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
-from ..render.cloud_init import render_cloud_init
-from ..settings import Settings
-from . import Host, firewall_rules, vm_host, wait_for_docker
+from model.planning import Plan
+from model.settings import Settings
+from render.cloud_init import render_cloud_init
+
+from . import Host, VmHostArgs, vm_args, vm_host, wait_for_docker
 
 DEBIAN_OWNER = "136693071363"  # Debian's AWS account, publisher of the official images
 DATA_DEVICE_NAME = "/dev/sdf"
@@ -15,9 +17,9 @@ DATA_DEVICE = "/dev/nvme1n1"  # how a Nitro instance presents the first extra EB
 
 
 class AwsHost(pulumi.ComponentResource):
-    def __init__(self, name: str, settings: Settings, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: VmHostArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aurigraph:index:AwsHost", name, None, opts)
-        vm, stack = settings.vm, settings.stack
+        vm, stack = args.vm, args.stack
         tags = {"Name": f"aurigraph-{stack}", "aurigraph:stack": stack}
         child = pulumi.ResourceOptions(parent=self)
 
@@ -34,7 +36,7 @@ class AwsHost(pulumi.ComponentResource):
             ingress=[aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=rule.port, to_port=rule.port,
                                                       cidr_blocks=rule.ipv4, ipv6_cidr_blocks=rule.ipv6,
                                                       description=rule.name)
-                     for rule in firewall_rules(settings)],
+                     for rule in args.firewall],
             egress=[aws.ec2.SecurityGroupEgressArgs(protocol="-1", from_port=0, to_port=0, cidr_blocks=["0.0.0.0/0"],
                                                     description="all outbound")])
         key = aws.ec2.KeyPair(f"{name}-key", public_key=vm.ssh_public_key, tags=tags, opts=child)
@@ -42,7 +44,7 @@ class AwsHost(pulumi.ComponentResource):
                                 filters=[aws.ec2.GetAmiFilterArgs(name="name", values=["debian-12-amd64-*"]),
                                          aws.ec2.GetAmiFilterArgs(name="architecture", values=["x86_64"])])
         self.instance = aws.ec2.Instance(
-            f"{name}-vm", ami=image.id, instance_type=vm.size, subnet_id=subnet.id,
+            f"{name}-vm", ami=image.id, instance_type=args.size, subnet_id=subnet.id,
             vpc_security_group_ids=[firewall.id], key_name=key.key_name,
             user_data=render_cloud_init(vm.ssh_user, vm.ssh_public_key, DATA_DEVICE),
             metadata_options=aws.ec2.InstanceMetadataOptionsArgs(http_tokens="required"),
@@ -52,12 +54,12 @@ class AwsHost(pulumi.ComponentResource):
                 device_name=DATA_DEVICE_NAME, volume_size=vm.data_disk_gb, volume_type="gp3", encrypted=True,
                 delete_on_termination=False)],
             tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, protect=settings.protect_data))
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect_data))
         address = aws.ec2.Eip(f"{name}-ip", domain="vpc", instance=self.instance.id, tags=tags, opts=child)
         self.address = address.public_ip
         self.ready = wait_for_docker(f"{name}-docker-ready", self.address, vm.ssh_user, self, self.instance)
-        self.register_outputs({"address": self.address, "size": vm.size})
+        self.register_outputs({"address": self.address, "size": args.size})
 
 
-def create(settings: Settings) -> Host:
-    return vm_host(AwsHost("aws", settings), settings)
+def create(settings: Settings, plan: Plan) -> Host:
+    return vm_host("aws", AwsHost("aws", vm_args(settings, plan)), settings.vm.ssh_user)

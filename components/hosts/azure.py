@@ -7,9 +7,11 @@ import base64
 import pulumi
 from pulumi_azure_native import compute, network, resources
 
-from ..render.cloud_init import render_cloud_init
-from ..settings import Settings
-from . import Host, firewall_rules, vm_host, wait_for_docker
+from model.planning import Plan
+from model.settings import Settings
+from render.cloud_init import render_cloud_init
+
+from . import Host, VmHostArgs, vm_args, vm_host, wait_for_docker
 
 # Azure Native has no marketplace-image lookup; this reference is resolved by Azure at create
 # time ("latest" Debian 12 gen2 image of the Debian publisher).
@@ -18,9 +20,9 @@ DATA_DEVICE = "/dev/disk/azure/scsi1/lun0"
 
 
 class AzureHost(pulumi.ComponentResource):
-    def __init__(self, name: str, settings: Settings, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: VmHostArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aurigraph:index:AzureHost", name, None, opts)
-        vm, stack = settings.vm, settings.stack
+        vm, stack = args.vm, args.stack
         tags = {"aurigraph-stack": stack}
         child = pulumi.ResourceOptions(parent=self)
 
@@ -35,7 +37,7 @@ class AzureHost(pulumi.ComponentResource):
                                      access="Allow", protocol="Tcp", source_port_range="*",
                                      destination_port_range=str(rule.port), destination_address_prefix="*",
                                      source_address_prefixes=list(rule.cidrs))
-            for i, rule in enumerate(firewall_rules(settings))], **common)
+            for i, rule in enumerate(args.firewall)], **common)
         public_ip = network.PublicIPAddress(f"{name}-ip", public_ip_allocation_method="Static",
                                             sku={"name": "Standard"}, **common)
         nic = network.NetworkInterface(f"{name}-nic", network_security_group={"id": firewall.id},
@@ -46,7 +48,7 @@ class AzureHost(pulumi.ComponentResource):
         self.instance = compute.VirtualMachine(
             f"{name}-vm",
             resource_group_name=group.name, location=vm.region, tags=tags,
-            hardware_profile={"vm_size": vm.size},
+            hardware_profile={"vm_size": args.size},
             os_profile={
                 "computer_name": f"aurigraph-{stack}",
                 "admin_username": vm.ssh_user,
@@ -67,11 +69,11 @@ class AzureHost(pulumi.ComponentResource):
                                 "managed_disk": {"storage_account_type": "Premium_LRS"}}],
             },
             network_profile={"network_interfaces": [{"id": nic.id, "primary": True}]},
-            opts=pulumi.ResourceOptions(parent=self, protect=settings.protect_data))
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect_data))
         self.address = public_ip.ip_address
         self.ready = wait_for_docker(f"{name}-docker-ready", self.address, vm.ssh_user, self, self.instance)
-        self.register_outputs({"address": self.address, "size": vm.size})
+        self.register_outputs({"address": self.address, "size": args.size})
 
 
-def create(settings: Settings) -> Host:
-    return vm_host(AzureHost("azure", settings), settings)
+def create(settings: Settings, plan: Plan) -> Host:
+    return vm_host("azure", AzureHost("azure", vm_args(settings, plan)), settings.vm.ssh_user)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pulumi_docker as docker
 
-from ..settings import Settings
+from model.planning import Plan
+from model.settings import Settings
+
 from . import Host
 
 
-def create(settings: Settings) -> Host:
+def create(settings: Settings, plan: Plan) -> Host:
     # No `host` argument: the provider then honours DOCKER_HOST (and DOCKER_CERT_PATH etc.)
     # exactly as the docker CLI does, falling back to unix:///var/run/docker.sock.
     provider = docker.Provider("docker-local")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from ..settings import Settings
+from model.planning import Plan
+from model.settings import Settings
+
 from . import Host, remote_docker, ssh_url
 
 
-def create(settings: Settings) -> Host:
+def create(settings: Settings, plan: Plan) -> Host:
     ssh = settings.ssh
     provider = remote_docker("docker-ssh", ssh.host, ssh.user, ssh.port, ssh.ssh_opts)
-    return Host(provider=provider, address=ssh.host, cpus=ssh.cpus, memory_mb=ssh.memory_mb,
-                docker_host=ssh_url(ssh.user, ssh.host, ssh.port))
+    return Host(provider=provider, address=ssh.host, docker_host=ssh_url(ssh.user, ssh.host, ssh.port))

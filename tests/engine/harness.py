@@ -24,8 +24,8 @@ REPO = Path(__file__).resolve().parents[2]
 ENGINE_BIN = REPO / "tests" / "engine" / "bin"
 PASSPHRASE = "engine-tests-passphrase"
 PROJECT = "aurigraph-cluster"
-PROGRAM_FILES = ("__main__.py", "Pulumi.yaml", "requirements.txt", "README.md")
-PROGRAM_DIRS = ("components", "policy")
+PROGRAM_FILES = ("__main__.py", "pulumi_adapter.py", "Pulumi.yaml", "requirements.txt", "README.md")
+PROGRAM_DIRS = ("model", "render", "components", "policy")
 CONTAINER = "docker:index/container:Container"
 VOLUME = "docker:index/volume:Volume"
 

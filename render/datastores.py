@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-REDIS_POLICIES = ("noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random",
-                  "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl")
+from model.config import REDIS_POLICIES
+from model.services import service
 
 
 def sql_literal(value: str) -> str:
@@ -39,7 +39,7 @@ def render_redis_conf(password: str, max_memory_mb: int, policy: str) -> str:
     quoted = '"' + password.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return f"""\
 bind 0.0.0.0
-port 6379
+port {service('redis').port}
 protected-mode yes
 requirepass {quoted}
 maxmemory {max_memory_mb}mb

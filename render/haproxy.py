@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ..topology import HEALTH_PATH, LogicalNode, Topology
+from model.services import service
+from model.topology import HEALTH_PATH, LogicalNode, Topology
+
 from .prometheus import dns_address
 
 # Groups whose nodes serve /api/v11 behind the frontend: the business tier. Validators keep
@@ -15,8 +17,10 @@ from .prometheus import dns_address
 # slim nodes are archives.
 API_GROUPS = ("business",)
 
-API_PORT = 8080  # inside the HAProxy container
-STATS_PORT = 8404
+# Inside the HAProxy container: the ports the registry publishes as `api` and `haproxyStats`.
+_PORTS = {p.key: p.port for p in service("haproxy").published}
+API_PORT = _PORTS["api"]
+STATS_PORT = _PORTS["haproxyStats"]
 API_BACKEND = "aurigraph_api"
 
 

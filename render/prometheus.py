@@ -11,7 +11,8 @@ from typing import Callable
 
 import yaml
 
-from ..topology import METRICS_PATH, LogicalNode, Topology
+from model.services import SERVICES
+from model.topology import METRICS_PATH, LogicalNode, Topology
 
 # Metrics every node exposes on METRICS_PATH (the node image contract). The first six are the
 # spec's; the consensus ones feed the election alert, the quorum check and the smoke tool.
@@ -41,16 +42,12 @@ class Exporter:
     metrics_path: str = "/metrics"
 
 
-# Infrastructure scrape targets, by container name on the cluster network.
-EXPORTERS = (
-    Exporter("prometheus", "localhost:9090", ("prometheus_",)),
-    Exporter("postgres", "postgres-exporter:9187", ("pg_",)),
-    Exporter("redis", "redis-exporter:9121", ("redis_",)),
-    Exporter("cadvisor", "cadvisor:8080", ("container_", "machine_")),
-    Exporter("node", "node-exporter:9100", ("node_",)),
-    Exporter("haproxy", "haproxy:8404", ("haproxy_",)),
-    Exporter("jaeger", "jaeger:14269", ("jaeger_",)),
-)
+# Infrastructure scrape targets, by container name on the cluster network (Prometheus itself
+# at localhost), from the service registry.
+EXPORTERS = tuple(
+    Exporter(s.metrics.job, f"{'localhost' if s.name == 'prometheus' else s.name}:{s.metrics.port}",
+             s.metrics.prefixes, s.metrics.path)
+    for s in SERVICES if s.metrics is not None)
 
 
 def node_job(group: str) -> str:

@@ -1,0 +1,17 @@
+"""Azure: regions like westeurope, availability zones 1 to 3, and Dsv5 sizes (4 GB per vCPU)."""
+
+from __future__ import annotations
+
+from . import CloudSpec
+
+CLOUD = CloudSpec(
+    name="azure",
+    region_pattern=r"[a-z]+[a-z0-9]*",
+    example_region="westeurope",
+    zone_pattern=lambda region: r"[1-3]",
+    example_zone=lambda region: "1",
+    catalog=(("Standard_D8s_v5", 8, 32768), ("Standard_D16s_v5", 16, 65536), ("Standard_D32s_v5", 32, 131072),
+             ("Standard_D48s_v5", 48, 196608), ("Standard_D64s_v5", 64, 262144),
+             ("Standard_D96s_v5", 96, 393216)),
+    provider_keys={"azure-native:location": "region"},
+)

@@ -1,0 +1,24 @@
+"""GCP: regions like europe-west1, zones like europe-west1-b, and n2-standard sizes (4 GB per vCPU).
+
+A zone and a project are required: GCP has no default zone for a disk and an instance.
+"""
+
+from __future__ import annotations
+
+import re
+
+from . import CloudSpec
+
+CLOUD = CloudSpec(
+    name="gcp",
+    region_pattern=r"[a-z]+-[a-z]+[0-9]",
+    example_region="europe-west1",
+    zone_pattern=lambda region: re.escape(region) + r"-[a-z]",
+    example_zone=lambda region: f"{region}-b",
+    catalog=(("n2-standard-8", 8, 32768), ("n2-standard-16", 16, 65536), ("n2-standard-32", 32, 131072),
+             ("n2-standard-48", 48, 196608), ("n2-standard-64", 64, 262144), ("n2-standard-80", 80, 327680),
+             ("n2-standard-96", 96, 393216), ("n2-standard-128", 128, 524288)),
+    requires_zone=True,
+    requires_project=True,
+    provider_keys={"gcp:region": "region", "gcp:project": "project"},
+)

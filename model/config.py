@@ -1,0 +1,293 @@
+"""The stack config as typed models: each key's type, default, bounds and description, once.
+
+Pulumi.yaml's config declarations and the README's config reference are generated from these
+models (`python -m tools.configdoc --write`; a test fails when either is out of date). Values
+arrive as the Pulumi CLI hands them over; model/settings.py validates them against these
+models and adds the checks that span keys (presets, quorum, placeholders, secrets, clouds).
+
+Field names are snake_case; the config keys are their camelCase aliases.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic.alias_generators import to_camel
+
+from .services import PUBLISHED, SERVICES
+from .types import (
+    USER,
+    Bool,
+    Choice,
+    Cidrs,
+    Duration,
+    Host,
+    Image,
+    Int,
+    IpAddress,
+    Number,
+    Secret,
+    SshOpts,
+    SshPublicKey,
+    Text,
+)
+
+GROUP_NAMES = ("validator", "business", "slim")
+DENSITIES = ("option-b", "option-c", "custom")
+TARGETS = ("local", "ssh", "aws", "azure", "gcp")
+MAX_CONTAINERS_PER_GROUP = 500
+MAX_NODES_PER_GROUP = 26 * MAX_CONTAINERS_PER_GROUP
+REDIS_POLICIES = ("noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random",
+                  "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl")
+
+
+@dataclass(frozen=True)
+class GroupPreset:
+    containers: int
+    nodes: int
+    cpus: float
+    memory_mb: int
+
+
+# The spec's per-container resources, the same for both options.
+_VALIDATOR = dict(cpus=12.0, memory_mb=384)
+_BUSINESS = dict(cpus=11.0, memory_mb=320)
+_SLIM = dict(cpus=6.0, memory_mb=192)
+
+PRESETS: dict[str, dict[str, GroupPreset]] = {
+    "option-b": {
+        "validator": GroupPreset(containers=4, nodes=20, **_VALIDATOR),
+        "business": GroupPreset(containers=4, nodes=16, **_BUSINESS),
+        "slim": GroupPreset(containers=6, nodes=15, **_SLIM),
+    },
+    "option-c": {
+        "validator": GroupPreset(containers=5, nodes=25, **_VALIDATOR),
+        "business": GroupPreset(containers=5, nodes=20, **_BUSINESS),
+        "slim": GroupPreset(containers=8, nodes=20, **_SLIM),
+    },
+}
+
+# Option B's values are the spec's; option C "tunes harder" and the spec gives no numbers, so
+# these are ours: more threads and bigger batches for more nodes, a tighter consensus timeout
+# and heartbeat for the lower latency target, a smaller cache for the lower memory per node.
+TUNING_PRESETS: dict[str, dict[str, int]] = {
+    "option-b": dict(thread_pool_size=512, batch_size=100_000, leveldb_cache_mb=200, consensus_timeout_ms=120,
+                     heartbeat_ms=40),
+    "option-c": dict(thread_pool_size=768, batch_size=150_000, leveldb_cache_mb=128, consensus_timeout_ms=100,
+                     heartbeat_ms=30),
+}
+
+
+
+def _per_density(values: dict[str, Any]) -> str:
+    """'512 (option-c 768)': a default that differs by density."""
+    b, c = values["option-b"], values["option-c"]
+    return f"{b:g}" if b == c else f"{b:g} (option-c {c:g})"
+
+
+def _tuned(name: str, description: str) -> Any:
+    return unset(_per_density({d: TUNING_PRESETS[d][name] for d in TUNING_PRESETS}), description)
+
+
+def unset(shown: str, description: str, **extra: Any) -> Any:
+    """A key with no default value of its own: `shown` says what applies instead."""
+    return Field(None, description=description, json_schema_extra={"shown": shown, **extra})
+
+
+class ConfigModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=False)
+    # Said after "missing; " when a required key of this object is absent.
+    missing_hint: ClassVar[str] = "required"
+
+
+class CanaryConfig(ConfigModel):
+    """A canary: run `image` on the group's first `containers` containers; the rest keep the group's image."""
+
+    image: Image = Field(description="the image to try")
+    containers: Int(1, MAX_CONTAINERS_PER_GROUP) = Field(1, description="how many containers run it; fewer than "
+                                                                        "the group has")
+    missing_hint: ClassVar[str] = "a canary needs the image to try"
+
+
+class GroupConfig(ConfigModel):
+    """One node group's overrides of the density preset."""
+
+    containers: Int(1, MAX_CONTAINERS_PER_GROUP) = unset("density preset", "containers in the group")
+    nodes: Int(1, MAX_NODES_PER_GROUP) = unset("density preset", "logical nodes, spread evenly over the containers "
+                                                                "(remainder on the first), at most 26 per container")
+    cpus: Number(0.01, 512) = unset(" / ".join(f"{p.cpus:g}" for p in PRESETS["option-b"].values()),
+                                          "CPU limit per container (validator / business / slim)")
+    memory_mb: Int(64, 1_048_576) = unset(" / ".join(str(p.memory_mb) for p in PRESETS["option-b"].values()),
+                                                "memory limit per container, MB (validator / business / slim)")
+    image: Image = unset("`image`", "the group's node image")
+    max_unavailable: Int(1, MAX_CONTAINERS_PER_GROUP) = unset(
+        "derived", "containers replaced at once in a rollout; derived from the BFT fault budget for "
+                          "validators and half the nodes for the others")
+    allow_quorum_risk: Bool = Field(False, description="validators only: accept a layout whose rollout can take "
+                                                      "down more than the fault budget")
+    canary: Optional[CanaryConfig] = unset("none", "run another image on the group's first containers only")
+
+
+class GroupsConfig(ConfigModel):
+    """Per-group overrides, keyed by validator, business and slim."""
+
+    validator: GroupConfig = Field(default_factory=GroupConfig)
+    business: GroupConfig = Field(default_factory=GroupConfig)
+    slim: GroupConfig = Field(default_factory=GroupConfig)
+
+
+class TuningConfig(ConfigModel):
+    """Node tuning; every default comes from the density preset."""
+
+    thread_pool_size: Int(1, 65_536) = _tuned("thread_pool_size", "worker threads per node")
+    batch_size: Int(1, 10_000_000) = _tuned("batch_size", "transactions per batch")
+    leveldb_cache_mb: Int(1, 1_048_576) = _tuned("leveldb_cache_mb", "LevelDB cache per validator container, MB; "
+                                                                 "less than its memory")
+    consensus_timeout_ms: Int(10, 600_000) = _tuned("consensus_timeout_ms", "consensus election timeout, ms")
+    heartbeat_ms: Int(1, 300_000) = _tuned("heartbeat_ms", "leader heartbeat, ms; at most half the timeout")
+
+    def as_env(self) -> dict[str, str]:
+        # Strings, always: the spec's "YAML boolean" failure came from a non-string env value.
+        return {f"AURIGRAPH_{name.upper()}": str(value) for name, value in self}
+
+
+class MonitoringConfig(ConfigModel):
+    """Prometheus settings."""
+
+    scrape_interval: Duration("1s", "5m") = Field("30s", description="how often every target is scraped")
+    evaluation_interval: Duration("1s", "5m") = Field("30s", description="how often alert rules are evaluated")
+    retention: Duration("1h", "10y") = Field("15d", description="how long metrics are kept")
+
+
+class CacheConfig(ConfigModel):
+    """Redis settings."""
+
+    max_memory_mb: Int(16, 262_144) = Field(256, description="Redis maxmemory, MB")
+    max_memory_policy: Choice(*REDIS_POLICIES) = Field("allkeys-lru", description="Redis maxmemory-policy")
+
+
+def _from_registry(name: str, doc: str, fields: dict[str, Any]) -> type[ConfigModel]:
+    model = create_model(name, __base__=ConfigModel, **fields)
+    model.__doc__ = doc
+    return model
+
+
+# Derived from the service registry: one key per published port and per service image.
+PortsConfig = _from_registry("PortsConfig", "Host ports of the published services; two services on one port is "
+                                            "an error.", {
+    p.key: (Int(1, 65535), Field(p.default, alias=p.key, description=f"{p.description} ({'admin' if p.admin else 'API'} "
+                                                                        "bind address)"))
+    for p in PUBLISHED})
+ServiceImagesConfig = _from_registry("ServiceImagesConfig", "Overrides of the pinned service images (for a private "
+                                                            "registry mirror), each pinned to a tag or digest.", {
+    s.image_key: (Image, Field(s.image, alias=s.image_key, description=f"the {s.name} image")) for s in SERVICES})
+
+
+class SshConfig(ConfigModel):
+    """target ssh: the existing server and what it has, for the capacity plan."""
+
+    host: Host = Field(description="host name or address")
+    user: Text(USER, "a user name such as subbu") = Field(description="login user, in the docker group")
+    port: Int(1, 65535) = Field(22, description="SSH port")
+    ssh_opts: SshOpts = Field(("-o", "ServerAliveInterval=30"), description="ssh options (-o Name=value; a listed "
+                                                                            "set of names)")
+    cpus: Number(1, 4096) = Field(description="the server's CPUs")
+    memory_mb: Int(1024, 67_108_864) = Field(description="the server's memory, MB")
+    missing_hint: ClassVar[str] = "target ssh needs host, user, and the host's cpus and memoryMb (for the capacity plan)"
+
+
+class VmConfig(ConfigModel):
+    """target aws, azure or gcp: the VM this program creates."""
+
+    region: Text(r".{1,64}", "a cloud region such as eu-west-1") = Field(description="the cloud region")
+    zone: Text(r"[a-z0-9-]{1,40}", "a zone such as eu-west-1a") = unset(
+        "none", "zone (required on gcp; optional on aws and azure)")
+    project: Text(r"[a-z][a-z0-9-]{4,28}[a-z0-9]", "a GCP project id such as aurigraph-prod") = unset(
+        "none", "gcp only: the project id (must match gcp:project)")
+    size: Text(r"[A-Za-z0-9_.-]{1,64}", "a machine type such as m6i.12xlarge") = unset(
+        "chosen", "machine type; when unset, the smallest in the cloud's catalog (model/clouds/) that fits the "
+                  "capacity plan")
+    cpus: Int(2, 4096) = unset("catalog", "with a size outside the catalog: its vCPUs")
+    memory_mb: Int(4096, 67_108_864) = unset("catalog", "with a size outside the catalog: its memory, MB")
+    ssh_user: Text(USER, "a user name such as aurigraph") = Field("aurigraph", description="the login user created")
+    ssh_public_key: SshPublicKey = Field(description="your public key line (the .pub file)")
+    admin_cidrs: Cidrs(allow_world=False) = Field(description="who may reach SSH and the admin ports; never the "
+                                                              "whole internet")
+    api_cidrs: Cidrs(allow_world=True) = unset("`vm.adminCidrs`", "who may call the API; [\"0.0.0.0/0\"] makes "
+                                                                                 "it public")
+    data_disk_gb: Int(20, 65536) = Field(200, description="the data disk for Docker's volumes, GB")
+    missing_hint: ClassVar[str] = "a VM needs vm.region, vm.sshPublicKey and vm.adminCidrs"
+
+
+class CapacityConfig(ConfigModel):
+    """Summed container limits against the host's capacity; above these ratios is a config error."""
+
+    cpu_overcommit: Number(0.1, 100) = Field(3.0, description="summed CPU limits / host CPUs")
+    memory_overcommit: Number(0.1, 10) = Field(1.0, description="summed memory limits / host memory")
+
+
+class StackConfig(ConfigModel):
+    """Every key in the `aurigraph-cluster:` namespace."""
+
+    target: Choice(*TARGETS) = Field(
+        "local", description="Where the cluster runs: local (the Docker daemon at DOCKER_HOST, else the local "
+                             "socket), ssh (an existing server, see ssh), or aws, azure, gcp (a VM this program "
+                             "creates, see vm).")
+    density: Choice(*DENSITIES) = Field(
+        description="Node layout preset: option-b (51 nodes: 20 validator, 16 business, 15 slim), option-c (65 "
+                    "nodes: 25, 20, 20) or custom (every group's containers and nodes set under groups). Required: "
+                    "every stack names its density.")
+    image: Image = Field("aurigraph/v11-native:11.0.0", description="Default node image for every group, pinned to "
+                                                                    "a version tag or digest (':latest' is refused).")
+    pull_image: Bool = Field(False, description="Pull node images from their registry. Off by default: the node "
+                                                "image may exist only on the Docker host.")
+    protect_data: Bool = Field(False, description="Also protect the data volumes (they are always retained on "
+                                                  "delete). On for production stacks.")
+    admin_bind_address: IpAddress = Field("127.0.0.1", description="Host address the admin UIs are published on. "
+                                                                   "Loopback by default; reach them over an SSH tunnel.")
+    api_bind_address: IpAddress = Field("0.0.0.0", description="Host address the node API frontend (HAProxy) is "
+                                                               "published on.")
+    groups: GroupsConfig = Field(default_factory=GroupsConfig)
+    tuning: TuningConfig = Field(default_factory=TuningConfig)
+    ports: PortsConfig = Field(default_factory=PortsConfig)
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+    service_images: ServiceImagesConfig = Field(default_factory=ServiceImagesConfig)
+    ssh: Optional[SshConfig] = unset("none", "target ssh only: the existing server")
+    vm: Optional[VmConfig] = unset("none", "targets aws, azure and gcp only: the VM this program creates")
+    capacity: CapacityConfig = Field(default_factory=CapacityConfig)
+    # Optional secrets, set with `pulumi config set --secret`, else generated. Not declared in
+    # Pulumi.yaml, where a key without a default is one the CLI demands.
+    db_password: Secret = unset("generated", "secret: the application's PostgreSQL password", secret=True)
+    redis_password: Secret = unset("generated", "secret: the Redis password", secret=True)
+    grafana_admin_password: Secret = unset("generated", "secret: Grafana's admin password", secret=True)
+
+
+# Objects reach the program JSON-encoded; these keys are decoded before validation.
+OBJECT_KEYS = ("groups", "tuning", "ports", "monitoring", "cache", "serviceImages", "ssh", "vm", "capacity")
+SECRET_KEYS = tuple(f.alias for f in StackConfig.model_fields.values() if (f.json_schema_extra or {}).get("secret"))
+TOP_LEVEL_KEYS = tuple(f.alias for f in StackConfig.model_fields.values() if f.alias not in SECRET_KEYS)
+
+
+def model_at(path: tuple[Any, ...], model: type[BaseModel] = StackConfig) -> Optional[type[BaseModel]]:
+    """The model a config path points into (('groups', 'validator') -> GroupConfig), or None."""
+    for part in path:
+        field = next((f for f in model.model_fields.values() if f.alias == part), None)
+        inner = _model_of(field.annotation) if field else None
+        if inner is None:
+            return None
+        model = inner
+    return model
+
+
+def _model_of(annotation: Any) -> Optional[type[BaseModel]]:
+    for candidate in (annotation, *getattr(annotation, "__args__", ())):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def keys_of(model: type[BaseModel]) -> tuple[str, ...]:
+    return tuple(f.alias for f in model.model_fields.values())

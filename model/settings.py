@@ -1,0 +1,354 @@
+"""Stack configuration, validated once before any resource is registered.
+
+`parse_settings` takes the project's config values as the Pulumi CLI hands them over, checks
+them against the models in model/config.py, then applies the checks that span keys: the
+density presets, group layouts, placeholders left in a stack file, secrets set without
+--secret, and the cloud's region rules. Every problem found is reported at once, in one
+`ConfigError` line naming each key, what was expected and what was given. Nothing here reads
+the Pulumi runtime; pulumi_adapter.py does that.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
+
+import pulumi
+from pydantic import ValidationError
+
+from .clouds import CLOUDS
+from .config import (
+    GROUP_NAMES,
+    PRESETS,
+    TUNING_PRESETS,
+    OBJECT_KEYS,
+    SECRET_KEYS,
+    CacheConfig,
+    CapacityConfig,
+    MonitoringConfig,
+    SshConfig,
+    StackConfig,
+    TuningConfig,
+    VmConfig,
+    keys_of,
+    model_at,
+)
+from .types import PLACEHOLDER, show
+
+PROJECT = "aurigraph-cluster"
+# Logical nodes are lettered inside their container (validator-1a .. validator-1z).
+MAX_NODES_PER_CONTAINER = 26
+
+
+@dataclass(frozen=True)
+class Group:
+    """One node group with the preset and the overrides merged."""
+
+    name: str
+    containers: int
+    nodes: int
+    cpus: float
+    memory_mb: int
+    image: str
+    max_unavailable: Optional[int]  # None: derived by the rollout plan
+    allow_quorum_risk: bool = False
+    # A canary runs canary_image on the first canary_containers containers; the rest keep image.
+    canary_image: Optional[str] = None
+    canary_containers: int = 0
+
+    def image_of(self, ordinal: int) -> str:
+        return self.canary_image if self.canary_image and ordinal <= self.canary_containers else self.image
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """Configured secrets (set with --secret); None means generate one. Never in a repr."""
+
+    db_password: Optional[str] = field(default=None, repr=False)
+    redis_password: Optional[str] = field(default=None, repr=False)
+    grafana_admin_password: Optional[str] = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Settings:
+    stack: str
+    target: str
+    density: str
+    groups: tuple[Group, ...]
+    tuning: TuningConfig
+    pull_image: bool
+    protect_data: bool
+    admin_bind_address: str
+    api_bind_address: str
+    ports: Mapping[str, int]
+    monitoring: MonitoringConfig
+    cache: CacheConfig
+    service_images: Mapping[str, str]
+    capacity: CapacityConfig
+    secrets: Secrets = Secrets()
+    ssh: Optional[SshConfig] = None
+    vm: Optional[VmConfig] = None
+
+    def group(self, name: str) -> Group:
+        return next(g for g in self.groups if g.name == name)
+
+
+@dataclass(frozen=True)
+class Problem:
+    key: str
+    message: str
+
+
+def _key_text(key: str) -> str:
+    """A key as the error shows it: control characters escaped, so the message stays one line."""
+    return key if key.isprintable() else json.dumps(key)[1:-1]
+
+
+class ConfigError(pulumi.RunError):
+    """Invalid stack configuration: one line naming every offending key. A RunError, so
+    `pulumi up` prints the message and no Python traceback."""
+
+    def __init__(self, stack: str, problems: list[Problem]):
+        self.stack = stack
+        self.problems = tuple(problems)
+        detail = "; ".join(f"'{_key_text(p.key)}': {p.message}" for p in problems)
+        super().__init__(f"invalid configuration for stack '{_key_text(stack)}' ({PROJECT}): {detail}")
+
+
+# ------------------------------------------------------------------ reading the raw values
+
+def _decode(raw: Mapping[str, Any], problems: list[Problem]) -> dict[str, Any]:
+    """Objects arrive JSON-encoded. An empty ssh or vm object means the section is absent, and a
+    section the target does not use is refused (and not validated further)."""
+    values = dict(raw)
+    for key in OBJECT_KEYS:
+        if isinstance(values.get(key), str):
+            try:
+                values[key] = json.loads(values[key])
+            except json.JSONDecodeError:
+                pass  # the model reports it: expected an object
+    target = values.get("target", "local")
+    for key, targets, says in (("ssh", ("ssh",), "target: ssh"), ("vm", tuple(CLOUDS), "target aws, azure or gcp")):
+        if values.get(key) == {}:
+            del values[key]
+        elif key in values and target not in targets and isinstance(target, str) and target.isprintable():
+            problems.append(Problem(key, f"only used with {says} (this stack's target is {target}); remove it"))
+            del values[key]
+    return values
+
+
+def _path_text(path: tuple[Any, ...]) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+
+
+def _placeholders(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if isinstance(value, str):
+        return [path] if PLACEHOLDER in value else []
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _placeholders(v, path + (k,))]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _placeholders(v, path + (i,))]
+    return []
+
+
+def _problem(error: Mapping[str, Any]) -> Problem:
+    """A pydantic error in this project's words."""
+    path = tuple(error["loc"])
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        model = model_at(path[:-1])
+        allowed = keys_of(model) if model else ()
+        name = str(path[-1])
+        close = difflib.get_close_matches(name, allowed, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        return Problem(_path_text(path), f"unknown key{hint}; known keys here: " + ", ".join(allowed))
+    if kind == "missing":
+        model = model_at(path[:-1])
+        hint = getattr(model, "missing_hint", "required")
+        return Problem(_path_text(path), f"missing; {hint}")
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        model = model_at(path)
+        keys = ", ".join(keys_of(model)) if model else ""
+        return Problem(_path_text(path), f"expected an object with keys {keys}, got {show(error.get('input'))}")
+    if kind == "aurigraph":
+        return Problem(_path_text(path), error["msg"])
+    return Problem(_path_text(path), f"{error['msg']}, got {show(error.get('input'))}")
+
+
+def _validate(values: dict[str, Any], problems: list[Problem]) -> Optional[StackConfig]:
+    # A placeholder is reported on its key (a list item's on the list), and nothing else is.
+    keys = sorted({path[:-1] if isinstance(path[-1], int) else path for path in _placeholders(values)})
+    for key in keys:
+        example = f"'{_path_text(key)}[0]'" if isinstance(_get(values, key), list) else _path_text(key)
+        problems.append(Problem(_path_text(key), "still the placeholder from the stack file; set your own value "
+                                                 f"(pulumi config set --path {example} ...)"))
+    try:
+        return StackConfig.model_validate(values)
+    except ValidationError as error:
+        problems += [_problem(e) for e in error.errors() if not any(tuple(e["loc"])[:len(k)] == k for k in keys)]
+        return None
+
+
+def _get(values: Any, path: tuple[Any, ...]) -> Any:
+    for part in path:
+        values = values[part]
+    return values
+
+
+# ------------------------------------------------------------------ checks across keys
+
+def _groups(config: StackConfig, problems: list[Problem]) -> list[Group]:
+    presets = PRESETS.get(config.density)
+    groups = []
+    for name in GROUP_NAMES:
+        g = getattr(config.groups, name)
+        prefix = f"groups.{name}"
+        preset = presets[name] if presets else None
+        if preset is None:
+            for key in ("containers", "nodes"):
+                if getattr(g, key) is None:
+                    problems.append(Problem(f"{prefix}.{key}", "missing; density 'custom' needs containers and "
+                                                               "nodes for every group"))
+        containers = g.containers or (preset and preset.containers)
+        nodes = g.nodes or (preset and preset.nodes)
+        fallback = PRESETS["option-b"][name]
+        before = len(problems)
+        if g.allow_quorum_risk and name != "validator":
+            problems.append(Problem(f"{prefix}.allowQuorumRisk", "only the validator group has a quorum; remove "
+                                                                 "this key"))
+        if containers and nodes:
+            if containers > nodes:
+                problems.append(Problem(f"{prefix}.containers", f"expected at most groups.{name}.nodes ({nodes}) "
+                                                                f"containers, one node each at least, got {containers}"))
+            elif math.ceil(nodes / containers) > MAX_NODES_PER_CONTAINER:
+                problems.append(Problem(f"{prefix}.nodes", f"expected at most {MAX_NODES_PER_CONTAINER} nodes per "
+                                                           f"container ({containers} containers hold "
+                                                           f"{containers * MAX_NODES_PER_CONTAINER} at most), got {nodes}"))
+            if g.max_unavailable and g.max_unavailable > containers:
+                problems.append(Problem(f"{prefix}.maxUnavailable", f"expected at most groups.{name}.containers "
+                                                                    f"({containers}), got {g.max_unavailable}"))
+            if g.canary and g.canary.containers >= containers:
+                problems.append(Problem(f"{prefix}.canary.containers",
+                                        f"expected fewer than groups.{name}.containers ({containers}); for all of "
+                                        f"them set groups.{name}.image, got {g.canary.containers}"))
+        if len(problems) == before and containers and nodes:
+            groups.append(Group(
+                name=name, containers=containers, nodes=nodes, cpus=g.cpus or fallback.cpus,
+                memory_mb=g.memory_mb or fallback.memory_mb, image=g.image or config.image,
+                max_unavailable=g.max_unavailable, allow_quorum_risk=g.allow_quorum_risk,
+                canary_image=g.canary.image if g.canary else None,
+                canary_containers=g.canary.containers if g.canary else 0))
+    return groups
+
+
+def _tuning(config: StackConfig, groups: list[Group], problems: list[Problem]) -> TuningConfig:
+    preset = TUNING_PRESETS.get(config.density, TUNING_PRESETS["option-b"])
+    tuning = config.tuning.model_copy(update={k: v for k, v in preset.items() if getattr(config.tuning, k) is None})
+    if tuning.heartbeat_ms * 2 > tuning.consensus_timeout_ms:
+        # A follower must see at least two heartbeats per election timeout, or it calls
+        # spurious elections (the spec alerts on more than two an hour).
+        problems.append(Problem("tuning.heartbeatMs", "expected at most half of tuning.consensusTimeoutMs "
+                                                      f"({tuning.consensus_timeout_ms}), got {tuning.heartbeat_ms}"))
+    validator = next((g for g in groups if g.name == "validator"), None)
+    if validator and tuning.leveldb_cache_mb >= validator.memory_mb:
+        problems.append(Problem("tuning.leveldbCacheMb", "expected less than the validator container memory "
+                                                         f"(groups.validator.memoryMb = {validator.memory_mb}), "
+                                                         f"got {tuning.leveldb_cache_mb}"))
+    return tuning
+
+
+def _ports(config: StackConfig, problems: list[Problem]) -> dict[str, int]:
+    ports = config.ports.model_dump(by_alias=True)
+    fields = type(config.ports).model_fields
+    given = {fields[name].alias for name in config.ports.model_fields_set}
+    taken: dict[int, str] = {}
+    # Defaults first, so a collision is reported on the key the operator set.
+    for key, port in sorted(ports.items(), key=lambda kv: kv[0] in given):
+        if port in taken:
+            problems.append(Problem(f"ports.{key}", f"expected a host port no other service publishes "
+                                                    f"(ports.{taken[port]} is {port} too), got {port}"))
+        taken.setdefault(port, key)
+    return ports
+
+
+def _target(config: StackConfig, provider_config: Mapping[str, Any], problems: list[Problem]) -> None:
+    target = config.target
+    if target == "ssh" and config.ssh is None:
+        problems.append(Problem("ssh", f"missing; {SshConfig.missing_hint}"))
+    cloud = CLOUDS.get(target)
+    if cloud is None:
+        return
+    vm = config.vm
+    if vm is None:
+        problems.append(Problem("vm", f"missing; {VmConfig.missing_hint}"))
+        return
+    if not cloud.region_ok(vm.region):
+        problems.append(Problem("vm.region", f"expected a {cloud.name} region such as {cloud.example_region}, "
+                                             f"got {show(vm.region)}"))
+        return
+    for provider_key, key in cloud.provider_keys.items():
+        given, ours = provider_config.get(provider_key), getattr(vm, key)
+        if given is not None and ours is not None and given != ours and PLACEHOLDER not in str(given):
+            problems.append(Problem(f"vm.{key}", f"expected what {provider_key} says ({show(given)}), got "
+                                                 f"{show(ours)}; set both to the same {key}"))
+    for key, required in (("zone", cloud.requires_zone), ("project", cloud.requires_project)):
+        if required and getattr(vm, key) is None:
+            problems.append(Problem(f"vm.{key}", f"missing; target {cloud.name} needs vm.{key}"))
+    if vm.zone is not None and not cloud.zone_ok(vm.region, vm.zone):
+        problems.append(Problem("vm.zone", f"expected a zone of {vm.region} such as "
+                                           f"{cloud.example_zone(vm.region)}, got {show(vm.zone)}"))
+    if vm.project is not None and not cloud.requires_project:
+        problems.append(Problem("vm.project", f"only used with target gcp; remove it"))
+
+
+def _secrets(config: StackConfig, secret_keys: frozenset[str], problems: list[Problem]) -> Secrets:
+    values = {}
+    for name, f in StackConfig.model_fields.items():
+        if f.alias not in SECRET_KEYS or getattr(config, name) is None:
+            continue
+        if f.alias not in secret_keys:
+            # Never echo the value: it is a password that was just stored in plaintext.
+            problems.append(Problem(f.alias, f"must be set as a secret: pulumi config rm {f.alias} && pulumi config "
+                                             f"set --secret {f.alias} <value> (the plaintext value in the stack "
+                                             "file should be treated as leaked)"))
+        values[name] = getattr(config, name)
+    return Secrets(**values)
+
+
+def parse_settings(raw: Mapping[str, Any], stack: str, secret_keys: frozenset[str] = frozenset(),
+                   provider_config: Optional[Mapping[str, Any]] = None) -> Settings:
+    """Validate the project's config values (keys without the `aurigraph-cluster:` prefix).
+
+    `secret_keys`: which of them the CLI marked secret (set with --secret). `provider_config`:
+    other namespaces' values the program must agree with (`aws:region`, ...).
+    """
+    problems: list[Problem] = []
+    provider_config = provider_config or {}
+    for key in sorted(k for k, v in provider_config.items() if isinstance(v, str) and PLACEHOLDER in v):
+        problems.append(Problem(key, f"still the placeholder from the stack file; set your own value (pulumi config "
+                                     f"set {key} ...)"))
+    config = _validate(_decode(raw, problems), problems)
+    if config is None:
+        raise ConfigError(stack, problems)
+    groups = _groups(config, problems)
+    tuning = _tuning(config, groups, problems)
+    ports = _ports(config, problems)
+    _target(config, provider_config, problems)
+    secrets = _secrets(config, secret_keys, problems)
+    if problems:
+        raise ConfigError(stack, problems)
+    vm = config.vm
+    if vm is not None and vm.api_cidrs is None:
+        vm = vm.model_copy(update={"api_cidrs": vm.admin_cidrs})
+    return Settings(
+        stack=stack, target=config.target, density=config.density, groups=tuple(groups), tuning=tuning,
+        pull_image=config.pull_image, protect_data=config.protect_data,
+        admin_bind_address=config.admin_bind_address, api_bind_address=config.api_bind_address,
+        ports=ports, monitoring=config.monitoring, cache=config.cache,
+        service_images=config.service_images.model_dump(by_alias=True), capacity=config.capacity,
+        secrets=secrets, ssh=config.ssh, vm=vm)
+

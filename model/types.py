@@ -1,0 +1,314 @@
+"""The leaf types of the stack config: what each accepts, said once, for errors and the reference.
+
+Each is an `Annotated` type whose validator takes the raw value as the Pulumi CLI hands it
+over (strings for numbers and booleans set on the command line) and either returns it
+converted or raises `Refusal` with an "expected ..., got ..." message. `Rule` metadata on the
+type is what tools/configdoc.py prints in the README's config reference.
+
+Strings are matched whole and never carry control characters: every one of them ends up in a
+file, a command line or a Docker or cloud API.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any, Callable, Optional
+
+from pydantic import PlainValidator
+from pydantic_core import PydanticCustomError
+
+PLACEHOLDER = "PLACEHOLDER"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# The longest number text worth parsing: int() of a 5,000-digit string is slow and refused.
+_MAX_NUMBER_TEXT = 24
+
+
+class Refusal(Exception):
+    """A value refused with a message of its own (not the rule's "expected ..." line)."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    expected: str  # "a whole number from 1 to 500"
+    kind: str  # how Pulumi.yaml types it: string, integer, number, boolean, array
+
+
+def show(value: Any, limit: int = 60) -> str:
+    """A value for an error message: JSON (so control characters are escaped), shortened."""
+    text = json.dumps(value, default=str)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def refused(message: str) -> PydanticCustomError:
+    return PydanticCustomError("aurigraph", "{message}", {"message": message})
+
+
+def leaf(python_type: Any, expected: str, kind: str, convert: Callable[[Any], Any]) -> Any:
+    """`convert` returns the value, or None to refuse it with "expected <expected>, got <value>"."""
+
+    def validate(value: Any) -> Any:
+        if value is None:  # JSON null: as if the key were absent
+            return None
+        try:
+            result = convert(value)
+        except Refusal as refusal:
+            raise refused(str(refusal)) from None
+        if result is None:
+            raise refused(f"expected {expected}, got {show(value)}")
+        return result
+
+    return Annotated[python_type, PlainValidator(validate), Rule(expected, kind)]
+
+
+def text(value: Any, max_length: int = 255) -> Optional[str]:
+    """A string without control characters, at most `max_length` long (else None)."""
+    if not isinstance(value, str) or len(value) > max_length or _CONTROL.search(value):
+        return None
+    return value
+
+
+# ------------------------------------------------------------------ numbers and words
+
+def Int(minimum: int, maximum: int) -> Any:
+    def convert(value: Any) -> Optional[int]:
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, str) and len(value) <= _MAX_NUMBER_TEXT and re.fullmatch(r"[+-]?[0-9]+", value):
+            value = int(value)
+        return value if isinstance(value, int) and minimum <= value <= maximum else None
+
+    return leaf(int, f"a whole number from {minimum} to {maximum}", "integer", convert)
+
+
+def Number(minimum: float, maximum: float) -> Any:
+    def convert(value: Any) -> Optional[float]:
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, str) and len(value) <= _MAX_NUMBER_TEXT and re.fullmatch(r"[+-]?[0-9]*\.?[0-9]+", value):
+            value = float(value)
+        if not isinstance(value, (int, float)):
+            return None
+        number = float(value)
+        ok = math.isfinite(number) and minimum <= number <= maximum and round(number, 2) == number
+        return number if ok else None
+
+    return leaf(float, f"a number from {minimum:g} to {maximum:g} with at most two decimals", "number", convert)
+
+
+def _bool(value: Any) -> Optional[bool]:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return None
+
+
+Bool = leaf(bool, "true or false", "boolean", _bool)
+
+
+def Choice(*choices: str) -> Any:
+    return leaf(str, "one of " + ", ".join(choices), "string", lambda v: v if v in choices else None)
+
+
+def Text(pattern: str, expected: str, max_length: int = 255) -> Any:
+    return leaf(str, expected, "string",
+                lambda v: v if text(v, max_length) and re.fullmatch(pattern, v) else None)
+
+
+# A host name (RFC 1123) or an IP address; a user name as useradd accepts it.
+HOSTNAME = r"(?=.{1,253}\Z)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+USER = r"[a-z_][a-z0-9_-]{0,31}"
+
+
+def _ip(value: Any) -> Optional[str]:
+    try:
+        return str(ipaddress.ip_address(value)) if text(value, 64) else None
+    except ValueError:
+        return None
+
+
+IpAddress = leaf(str, "an IPv4 or IPv6 address such as 127.0.0.1", "string", _ip)
+Host = leaf(str, "a host name or IP address such as dlt.example.com", "string",
+            lambda v: v if text(v, 253) and (re.fullmatch(HOSTNAME, v) or _ip(v)) else None)
+
+
+# ------------------------------------------------------------------ images
+
+# Docker image reference: [registry[:port]/]path[:tag][@digest], lower-case path components.
+_IMAGE = re.compile(
+    r"(?:(?P<registry>[a-zA-Z0-9.-]+(?::[0-9]+)?)/)?"
+    r"(?P<path>[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
+    r"(?:@(?P<digest>sha256:[a-f0-9]{64}))?"
+)
+
+
+def _image(value: Any) -> Optional[str]:
+    match = _IMAGE.fullmatch(value) if text(value, 512) else None
+    if not match:
+        return None
+    if not match.group("tag") and not match.group("digest"):
+        raise Refusal("expected an image pinned to a version tag or digest (rollback by revert needs a pin), "
+                      f"got {show(value)}")
+    if match.group("tag") == "latest" and not match.group("digest"):
+        raise Refusal("expected a pinned version tag or digest, not 'latest' (reverting config could not roll "
+                      f"it back), got {show(value)}")
+    return value
+
+
+Image = leaf(str, "an image reference such as registry.example.com/aurigraph/v11-native:11.0.0", "string", _image)
+
+
+# ------------------------------------------------------------------ durations
+
+# Prometheus's duration grammar (common/model.ParseDuration): units in this order, each at
+# most once. A bare "0" is Prometheus's zero; zero is refused here (no interval may be zero).
+_UNITS = (("y", 365 * 86400_000), ("w", 7 * 86400_000), ("d", 86400_000), ("h", 3600_000), ("m", 60_000),
+          ("s", 1000), ("ms", 1))
+_DURATION = re.compile("".join(rf"(?:(?P<{u}>[0-9]+){u})?" for u, _ in _UNITS))
+_MAX_DURATION_MS = 2 ** 63 // 1_000_000  # Go's time.Duration, in milliseconds
+
+
+def duration_ms(value: str) -> Optional[int]:
+    match = _DURATION.fullmatch(value) if value else None
+    if not match:
+        return None
+    return sum(int(match.group(u)) * ms for u, ms in _UNITS if match.group(u))
+
+
+def Duration(minimum: str, maximum: str) -> Any:
+    lo, hi = duration_ms(minimum), duration_ms(maximum)
+
+    def convert(value: Any) -> Optional[str]:
+        ms = duration_ms(value) if text(value, 32) else None
+        return value if ms is not None and lo <= ms <= min(hi, _MAX_DURATION_MS) else None
+
+    return leaf(str, f"a Prometheus duration from {minimum} to {maximum} such as 30s, 5m or 15d", "string", convert)
+
+
+# ------------------------------------------------------------------ networks
+
+def _cidrs(allow_world: bool) -> Callable[[Any], Optional[tuple[str, ...]]]:
+    def convert(value: Any) -> Optional[tuple[str, ...]]:
+        if not isinstance(value, list) or not value or len(value) > 100:
+            return None
+        networks = []
+        for item in value:
+            try:
+                networks.append(ipaddress.ip_network(item, strict=True) if text(item, 64) else None)
+            except ValueError:
+                networks.append(None)
+            if networks[-1] is None:
+                raise Refusal(f"expected CIDRs such as 203.0.113.0/24 with no host bits set, got {show(item)}")
+        if not allow_world:
+            for version in (4, 6):
+                same = [n for n in networks if n.version == version]
+                if same and any(n.prefixlen == 0 for n in ipaddress.collapse_addresses(same)):
+                    raise Refusal("expected operator CIDRs, never the whole internet (SSH and admin ports are "
+                                  f"behind this list), got {show(value)}, which together cover all of IPv{version}")
+        return tuple(str(n) for n in networks)
+
+    return convert
+
+
+def Cidrs(allow_world: bool) -> Any:
+    return leaf(tuple[str, ...], 'a non-empty list of CIDRs such as ["203.0.113.0/24"]', "array",
+                _cidrs(allow_world))
+
+
+# ------------------------------------------------------------------ SSH
+
+_KEY_TYPES = {"ssh-ed25519": 1, "ssh-rsa": 2, "ecdsa-sha2-nistp256": 2, "ecdsa-sha2-nistp384": 2,
+              "ecdsa-sha2-nistp521": 2}  # how many fields follow the type name in the key blob
+_EC_POINT = {"ecdsa-sha2-nistp256": 65, "ecdsa-sha2-nistp384": 97, "ecdsa-sha2-nistp521": 133}
+
+
+def _fields(blob: bytes) -> list[bytes]:
+    out, pos = [], 0
+    while pos < len(blob):
+        length = int.from_bytes(blob[pos:pos + 4], "big")
+        if pos + 4 + length > len(blob):
+            raise ValueError("truncated")
+        out.append(blob[pos + 4:pos + 4 + length])
+        pos += 4 + length
+    return out
+
+
+def _key_material_ok(kind: str, fields: list[bytes]) -> bool:
+    if len(fields) != 1 + _KEY_TYPES[kind] or fields[0].decode() != kind:
+        return False
+    if kind == "ssh-ed25519":
+        return len(fields[1]) == 32
+    if kind == "ssh-rsa":
+        return int.from_bytes(fields[2], "big").bit_length() >= 2048 and int.from_bytes(fields[1], "big") > 1
+    return fields[1].decode() == kind.rsplit("-", 1)[1] and len(fields[2]) == _EC_POINT[kind] and fields[2][0] == 4
+
+
+def _public_key(value: Any) -> Optional[str]:
+    if isinstance(value, str) and "PRIVATE KEY" in value:
+        # Not a line of it is repeated: the config (and this message) may be shared.
+        raise Refusal("this is a private key: remove it from the stack config now and give the public key line "
+                      "(the .pub file) instead; treat the private key as exposed")
+    parts = value.split(" ") if text(value, 16384) else []
+    if len(parts) in (2, 3) and parts[0] in _KEY_TYPES and (len(parts) == 2 or re.fullmatch(r"[!-~]+", parts[2])):
+        try:
+            if _key_material_ok(parts[0], _fields(base64.b64decode(parts[1], validate=True))):
+                return value
+        except (ValueError, UnicodeDecodeError):
+            pass
+    return None
+
+
+SshPublicKey = leaf(str, "an OpenSSH public key line such as 'ssh-ed25519 AAAAC3Nza... you@host' (the .pub file; "
+                         "RSA keys of 2048 bits or more)", "string", _public_key)
+
+# ssh options the docker provider may pass to ssh: -o Name=value, with these names only. No
+# ProxyCommand or LocalCommand (they run local commands), and host keys are always checked.
+SSH_OPTIONS: dict[str, str] = {
+    "ServerAliveInterval": r"[0-9]{1,4}", "ServerAliveCountMax": r"[0-9]{1,3}",
+    "ConnectTimeout": r"[0-9]{1,4}", "ConnectionAttempts": r"[0-9]{1,2}",
+    "StrictHostKeyChecking": r"yes", "BatchMode": r"yes|no", "Compression": r"yes|no",
+    "IdentitiesOnly": r"yes|no", "IdentityFile": r"[A-Za-z0-9_./~-]{1,255}",
+    "UserKnownHostsFile": r"[A-Za-z0-9_./~-]{1,255}",
+}
+
+
+def _ssh_opts(value: Any) -> Optional[tuple[str, ...]]:
+    if not isinstance(value, list) or len(value) > 40 or not all(isinstance(o, str) for o in value):
+        return None
+    options, items = [], iter(value)
+    for item in items:
+        option = next(items, None) if item == "-o" else item[2:] if item.startswith("-o") else None
+        name, _, setting = (option or "").partition("=")
+        if name not in SSH_OPTIONS or not re.fullmatch(SSH_OPTIONS[name], setting):
+            raise Refusal("expected ssh options as \"-o\", \"Name=value\" with Name one of "
+                          f"{', '.join(SSH_OPTIONS)} (StrictHostKeyChecking only =yes), got {show(option or item)}")
+        options += ["-o", f"{name}={setting}"]
+    return tuple(options)
+
+
+SshOpts = leaf(tuple[str, ...], 'a list of ssh options such as ["-o", "ServerAliveInterval=30"]', "array", _ssh_opts)
+
+
+# ------------------------------------------------------------------ secrets
+
+MIN_SECRET_LENGTH = 12
+MAX_SECRET_LENGTH = 128
+
+
+def _secret(value: Any) -> Optional[str]:
+    # Never echo the value, even in part: the message may be shared.
+    if not text(value, MAX_SECRET_LENGTH) or len(value) < MIN_SECRET_LENGTH:
+        raise Refusal(f"expected a password of at least {MIN_SECRET_LENGTH} characters (at most {MAX_SECRET_LENGTH}, "
+                      "no control characters) (value not shown)")
+    return value
+
+
+Secret = leaf(str, f"a password of {MIN_SECRET_LENGTH} to {MAX_SECRET_LENGTH} characters", "string", _secret)
