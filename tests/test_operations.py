@@ -146,8 +146,12 @@ def test_drill_refuses_when_stopping_the_leader_would_exceed_f(healthy):
     assert healthy.fleet.status()["leader"] == leader  # nothing was stopped
 
 
-def test_drill_refuses_a_protected_stack_without_yes(healthy, tmp_path):
-    protected = dict(healthy.outputs, protectData=True)
+@pytest.mark.parametrize("protect", [True, "missing", "false", None, 0])
+def test_drill_refuses_a_protected_or_unknown_stack_without_yes(healthy, tmp_path, protect):
+    """Fail closed: anything but protectData false counts as production."""
+    protected = {k: v for k, v in healthy.outputs.items() if k != "protectData"}
+    if protect != "missing":
+        protected["protectData"] = protect
     path = tmp_path / "outputs.json"
     path.write_text(json.dumps(protected))
     from contextlib import redirect_stderr

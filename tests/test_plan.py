@@ -165,6 +165,26 @@ def test_snapshots_hold_no_secret():
     assert re.search(r"QUARKUS_DATASOURCE_PASSWORD=\[secret:[0-9a-f]{8}\]", text)
 
 
+HOSTILE_SECRETS = {
+    "dbPassword": "it's-a \"db\" pass\\word $HOME",
+    "redisPassword": 'quote"back\\slash\'single',
+    "grafanaAdminPassword": "ünïcode-%2F-pass/word&x=1",
+}
+
+
+def test_snapshots_mask_every_rendered_form_of_a_secret():
+    """The init SQL doubles quotes, redis.conf backslash-escapes, JSON escapes: each form is masked."""
+    run = run_program("option-b", secrets=HOSTILE_SECRETS)
+    assert run.error is None, run.error
+    text = planner.dumps(planner.snapshot(run))
+    for secret in HOSTILE_SECRETS.values():
+        for form in planner._forms(secret):
+            assert form not in text, form
+    # The renderers did write these forms, so the masking was exercised rather than vacuous.
+    uploads = " ".join(u["content"] for r in run.resources for u in r.inputs.get("uploads", []))
+    assert "it''s-a" in uploads and 'quote\\"back\\\\slash' in uploads
+
+
 def test_a_changed_password_is_a_change_in_the_plan():
     base = planner.stack_snapshot("option-b")
     plan = planner.diff(base, planner.stack_snapshot("option-b", secrets={"dbPassword": "db-chosen-password-1"}))

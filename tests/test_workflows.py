@@ -80,6 +80,19 @@ def test_pull_requests_run_the_tests_then_preview_every_stack_with_the_policy_pa
     assert "tools.plan" in doc["jobs"]["plan"]["steps"][-1]["run"]
 
 
+def test_previews_that_hold_the_passphrase_run_only_for_trusted_branches_behind_an_environment():
+    doc = load("pull-request.yml")
+    preview = doc["jobs"]["preview"]
+    assert preview["environment"] == "pr-preview"
+    assert preview["if"] == "github.event.pull_request.head.repo.full_name == github.repository"
+    assert preview["permissions"]["id-token"] == "write"
+    # Nothing else in the workflow may mint a cloud token or see the passphrase.
+    assert "id-token" not in doc.get("permissions", {})
+    for name, job in doc["jobs"].items():
+        if name != "preview":
+            assert "secrets." not in yaml.safe_dump(job) and "id-token" not in job.get("permissions", {}), name
+
+
 def test_main_deploys_only_the_stacks_the_team_opts_into():
     doc = load("deploy.yml")
     assert doc["on"] == {"push": {"branches": ["main"]}}

@@ -162,9 +162,14 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 def _drill(args) -> int:
     outputs = ops.load_outputs(args.stack, args.outputs)
-    if outputs.get("protectData") and not args.yes:
-        print("drill: this stack protects its data (a production stack); stopping its leader is a real outage "
-              "risk. Run again with --yes to go ahead.", file=sys.stderr)
+    # Fail closed: only outputs that say protectData is false let the drill run without --yes.
+    protect = outputs.get("protectData")
+    if protect is not False and not args.yes:
+        why = ("this stack protects its data (a production stack)" if protect is True else
+               "the outputs do not say whether this stack protects its data (no boolean protectData), so it is "
+               "treated as production")
+        print(f"drill: {why}; stopping its leader is a real outage risk. Run again with --yes to go ahead.",
+              file=sys.stderr)
         return 1
     runtime = StubRuntime(args.stub_control) if args.stub_control else DockerRuntime(
         outputs.get("host", {}).get("dockerHost"))

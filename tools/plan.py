@@ -26,10 +26,12 @@ live state (drift), which only `pulumi preview --refresh` can.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import subprocess
 import sys
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
@@ -54,6 +56,22 @@ def _masked(secret: str) -> str:
     return f"[secret:{hashlib.sha256(secret.encode()).hexdigest()[:8]}]"
 
 
+def _forms(secret: str) -> set[str]:
+    """Every way a renderer may write the secret: as is, in a SQL or YAML single-quoted literal,
+    backslash-escaped in a double-quoted one (redis.conf), JSON-escaped, shell-quoted, URL-encoded
+    and base64-encoded."""
+    return {
+        secret,
+        secret.replace("'", "''"),
+        secret.replace("\\", "\\\\").replace('"', '\\"'),
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        secret.replace("'", "'\\''"),
+        urllib.parse.quote(secret, safe=""),
+        base64.b64encode(secret.encode()).decode(),
+    }
+
+
 def _mask(value: Any, masks: Sequence[tuple[str, str]]) -> Any:
     """Each (secret, mask) replaced in every string of value."""
     if isinstance(value, str):
@@ -75,8 +93,9 @@ def snapshot(run: ProgramRun) -> dict[str, Any]:
     """A normalized, secret-free JSON view of the registered graph."""
     if run.error is not None:
         raise run.error
-    # Longest first, so a secret that contains another is masked whole.
-    secrets = [(s, _masked(s)) for s in sorted((s for s in run.secret_values if s), key=len, reverse=True)]
+    # Every rendered form of every secret, longest first, so a form that contains another is masked whole.
+    forms = {form: _masked(secret) for secret in run.secret_values if secret for form in _forms(secret)}
+    secrets = sorted(forms.items(), key=lambda item: len(item[0]), reverse=True)
     resources = []
     for r in sorted(run.resources, key=lambda r: r.urn):
         resources.append({
