@@ -8,7 +8,7 @@ from typing import Optional
 import pulumi
 
 from model.services import DATABASE, service
-from render.datastores import render_postgres_init
+from render.datastores import POSTGRES_START, render_postgres_init, render_postgres_roles
 
 from . import containers as c
 from .credentials import password
@@ -16,6 +16,8 @@ from .credentials import password
 APP_USER = "aurigraph"
 METRICS_USER = "aurigraph_metrics"
 POSTGRES = service("postgres")
+START = "/usr/local/bin/aurigraph-postgres-start"
+ROLES_SQL = "/etc/aurigraph/roles.sql"
 
 
 @dataclass
@@ -35,13 +37,19 @@ class Database(pulumi.ComponentResource):
         self.app_password = password(f"{name}-app-password", args.app_password, self)
         self.metrics_password = password(f"{name}-metrics-password", None, self)
         # Secret in, secret out: the rendered SQL carries the passwords and stays encrypted in state.
-        init_sql = pulumi.Output.all(self.app_password, self.metrics_password).apply(
-            lambda pw: render_postgres_init(DATABASE, APP_USER, pw[0], METRICS_USER, pw[1]))
+        passwords = pulumi.Output.all(self.app_password, self.metrics_password)
+        init_sql = passwords.apply(lambda pw: render_postgres_init(DATABASE, APP_USER, pw[0], METRICS_USER, pw[1]))
+        # Applied on every start, so a rotated password reaches a database initialised with the old one.
+        roles_sql = passwords.apply(lambda pw: render_postgres_roles(APP_USER, pw[0], METRICS_USER, pw[1]))
 
         self.container = c.service_container(
             name, POSTGRES, args.placement, args.image, self,
-            env={"POSTGRES_USER": "postgres", "POSTGRES_PASSWORD": superuser, "PGDATA": f"{POSTGRES.data_path}/pgdata"},
-            uploads=[c.upload("/docker-entrypoint-initdb.d/10-aurigraph.sql", init_sql)],
+            env={"POSTGRES_USER": "postgres", "POSTGRES_PASSWORD": superuser, "PGDATA": f"{POSTGRES.data_path}/pgdata",
+                 "AURIGRAPH_ROLES_SQL": ROLES_SQL},
+            entrypoints=[START],
+            uploads=[c.upload("/docker-entrypoint-initdb.d/10-aurigraph.sql", init_sql),
+                     c.upload(ROLES_SQL, roles_sql),
+                     c.upload(START, POSTGRES_START, executable=True)],
             volumes=[volume := c.service_volume(f"{name}-data", POSTGRES, args.placement, self)],
         )
         self.register_outputs({"host": POSTGRES.name, "database": DATABASE, "user": APP_USER,

@@ -8,6 +8,7 @@ from typing import Optional, Sequence
 import pulumi
 
 from model.services import service
+from render.datastores import GRAFANA_START
 from render.grafana import DASHBOARDS_PATH, render_dashboard_provider, render_dashboards, render_datasources
 
 from . import containers as c
@@ -15,6 +16,7 @@ from .credentials import password
 
 GRAFANA = service("grafana")
 PROVISIONING = "/etc/grafana/provisioning"
+START = "/usr/local/bin/aurigraph-grafana-start"
 
 
 @dataclass
@@ -42,7 +44,10 @@ class Grafana(pulumi.ComponentResource):
                 "GF_AUTH_ANONYMOUS_ENABLED": "false",
                 "GF_ANALYTICS_REPORTING_ENABLED": "false",
             },
+            # Sets the configured admin password on every start, so a rotation reaches an existing database.
+            entrypoints=[START],
             uploads=[
+                c.upload(START, GRAFANA_START, executable=True),
                 c.upload(f"{PROVISIONING}/datasources/aurigraph.yaml",
                          render_datasources(service("prometheus").url(), service("jaeger").url("jaeger"))),
                 c.upload(f"{PROVISIONING}/dashboards/aurigraph.yaml", render_dashboard_provider()),

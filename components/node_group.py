@@ -104,6 +104,7 @@ class NodeGroup(pulumi.ComponentResource):
                 must_run=True,
                 destroy_grace_seconds=STOP_GRACE_SECONDS,
                 opts=c.container_options(self, depends_on=waits_for),
+                **c.hardening(),
             )
             self.volumes[spec.name] = volume
 

@@ -193,6 +193,8 @@ class SshConfig(ConfigModel):
     port: Int(1, 65535) = Field(22, description="SSH port")
     ssh_opts: SshOpts = Field(("-o", "ServerAliveInterval=30"), description="ssh options (-o Name=value; a listed "
                                                                             "set of names)")
+    host_key: SshPublicKey = unset("your known_hosts", "the server's SSH host key line (ssh-keyscan, checked against "
+                                                     "its fingerprint); pinned: no other key is accepted")
     cpus: Number(1, 4096) = Field(description="the server's CPUs")
     memory_mb: Int(1024, 67_108_864) = Field(description="the server's memory, MB")
     missing_hint: ClassVar[str] = "target ssh needs host, user, and the host's cpus and memoryMb (for the capacity plan)"
@@ -206,6 +208,9 @@ class VmConfig(ConfigModel):
         "none", "zone (required on gcp; optional on aws and azure)")
     project: Text(r"[a-z][a-z0-9-]{4,28}[a-z0-9]", "a GCP project id such as aurigraph-prod") = unset(
         "none", "gcp only: the project id (must match gcp:project)")
+    image: Text(r"[A-Za-z0-9_./:-]{1,255}", "an image id such as ami-0123456789abcdef0") = unset(
+        "looked up once", "the base image: an AMI id (aws), an image name or link (gcp), a Debian 12 image version "
+                          "(azure); unset, the newest Debian 12 when the VM is created, kept until you set this")
     size: Text(r"[A-Za-z0-9_.-]{1,64}", "a machine type such as m6i.12xlarge") = unset(
         "chosen", "machine type; when unset, the smallest in the cloud's catalog (model/clouds/) that fits the "
                   "capacity plan")

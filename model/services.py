@@ -55,6 +55,8 @@ class ServiceSpec:
     metrics: Optional[Metrics] = None
     data_path: Optional[str] = None  # where its retained volume is mounted
     memory_follows_cache: bool = False  # Redis: limit = cache.maxMemoryMb + memory_mb
+    # Linux capabilities it keeps; every other is dropped.
+    capabilities: tuple[str, ...] = ()
 
     @property
     def address(self) -> str:
@@ -73,6 +75,8 @@ def http_check(port: int, path: str) -> str:
     return f"wget -q -O /dev/null http://127.0.0.1:{port}{path}"
 
 
+# Capabilities: the PostgreSQL and Redis entrypoints chown their data directory and drop to
+# their own user (gosu); cAdvisor reads root-only state; the rest run as non-root users.
 # In the order Prometheus scrapes them (the rendered prometheus.yml follows this order).
 SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec(
@@ -88,7 +92,8 @@ SERVICES: tuple[ServiceSpec, ...] = (
         http_check(9121, "/health"), 0.25, 128, metrics=Metrics("redis", 9121, ("redis_",))),
     ServiceSpec(
         "cadvisor", "cadvisor", "gcr.io/cadvisor/cadvisor:v0.47.2", 8080, http_check(8080, "/healthz"), 0.5, 256,
-        metrics=Metrics("cadvisor", 8080, ("container_", "machine_"))),
+        metrics=Metrics("cadvisor", 8080, ("container_", "machine_")),
+        capabilities=("DAC_READ_SEARCH",)),  # reads root-only paths under /var/lib/docker and /rootfs
     ServiceSpec(
         "node-exporter", "nodeExporter", "prom/node-exporter:v1.7.0", 9100, http_check(9100, "/metrics"), 0.25, 64,
         metrics=Metrics("node", 9100, ("node_",))),
@@ -106,11 +111,12 @@ SERVICES: tuple[ServiceSpec, ...] = (
         metrics=Metrics("jaeger", 14269, ("jaeger_",))),
     ServiceSpec(
         "postgres", "postgres", "postgres:16.2", 5432, f"pg_isready -q -h 127.0.0.1 -U postgres -d {DATABASE}",
-        2.0, 1024, data_path="/var/lib/postgresql/data"),
+        2.0, 1024, data_path="/var/lib/postgresql/data",
+        capabilities=("CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID")),
     # No `memory_mb` of its own: Redis itself, client buffers and the AOF rewrite above maxmemory.
     ServiceSpec(
         "redis", "redis", "redis:7.0.15", 6379, "redis-cli ping | grep -q PONG", 1.0, 128,
-        data_path="/data", memory_follows_cache=True),
+        data_path="/data", memory_follows_cache=True, capabilities=("CHOWN", "SETGID", "SETUID")),
     ServiceSpec(
         "grafana", "grafana", "grafana/grafana:10.2.3", 3000, http_check(3000, "/api/health"), 0.5, 256,
         published=(Published("grafana", 3000, 3000, admin=True, description="Grafana"),),

@@ -40,6 +40,8 @@ from .config import (
 from .types import PLACEHOLDER, show
 
 PROJECT = "aurigraph-cluster"
+# The port sshd listens on, on the VMs this program creates.
+VM_SSH_PORT = 22
 # Logical nodes are lettered inside their container (validator-1a .. validator-1z).
 MAX_NODES_PER_CONTAINER = 26
 
@@ -262,7 +264,14 @@ def _tuning(config: StackConfig, groups: list[Group], problems: list[Problem]) -
 
 
 def _ports(config: StackConfig, problems: list[Problem]) -> dict[str, int]:
+    """Host ports: no two services on one, and none on the port the host's sshd listens on."""
     ports = config.ports.model_dump(by_alias=True)
+    sshd = config.ssh.port if config.target == "ssh" and config.ssh else VM_SSH_PORT if config.target in CLOUDS else None
+    for key, port in ports.items():
+        if port == sshd:
+            where = "ssh.port" if config.target == "ssh" else f"SSH on the {config.target} VM"
+            problems.append(Problem(f"ports.{key}", f"expected a port other than {port}, which {where} takes "
+                                                    f"(publishing there would shadow or expose SSH), got {port}"))
     fields = type(config.ports).model_fields
     given = {fields[name].alias for name in config.ports.model_fields_set}
     taken: dict[int, str] = {}
@@ -301,6 +310,12 @@ def _target(config: StackConfig, provider_config: Mapping[str, Any], problems: l
     if vm.zone is not None and not cloud.zone_ok(vm.region, vm.zone):
         problems.append(Problem("vm.zone", f"expected a zone of {vm.region} such as "
                                            f"{cloud.example_zone(vm.region)}, got {show(vm.zone)}"))
+    if vm.image is not None and not re.fullmatch(cloud.image_pattern, vm.image):
+        problems.append(Problem("vm.image", f"expected a {cloud.name} image such as {cloud.example_image}, got "
+                                            f"{show(vm.image)}"))
+    if vm.data_disk_gb > cloud.max_data_disk_gb:
+        problems.append(Problem("vm.dataDiskGb", f"expected at most {cloud.max_data_disk_gb} GB, the largest data disk "
+                                                 f"{cloud.name} offers, got {vm.data_disk_gb}"))
     if vm.project is not None and not cloud.requires_project:
         problems.append(Problem("vm.project", f"only used with target gcp; remove it"))
 

@@ -117,7 +117,19 @@ def _azure_port_covers_ssh(spec: Any) -> bool:
 
 
 def _world(cidrs: Iterable[Any]) -> bool:
-    return any(str(c).lower() in WORLD for c in cidrs if c)
+    """Whether the sources together cover all of IPv4 or all of IPv6 (two /1 halves do)."""
+    networks = []
+    for c in cidrs:
+        if not c:
+            continue
+        if str(c).lower() in WORLD:
+            return True
+        try:
+            networks.append(ipaddress.ip_network(str(c), strict=False))
+        except ValueError:
+            continue  # an Azure service tag or a name: not a range this rule can judge
+    return any(n.prefixlen == 0 for version in (4, 6)
+               for n in ipaddress.collapse_addresses(x for x in networks if x.version == version))
 
 
 def _ssh_rules(resource_type: str, props: dict) -> Iterable[tuple[bool, bool]]:
@@ -154,6 +166,29 @@ def no_world_ssh(args, report_violation: Report) -> None:
             report_violation("SSH (22) is open to the whole internet; allow only the operators' CIDRs")
 
 
+def no_published_ssh_port(args, report_violation: Report) -> None:
+    """A container on the host's SSH port would shadow sshd, or expose SSH where the API is open."""
+    if args.resource_type != CONTAINER:
+        return
+    for port in args.props.get("ports") or []:
+        if port.get("external") == SSH:
+            report_violation(f"a container publishes host port {SSH}, the host's SSH port")
+
+
+def container_hardened(args, report_violation: Report) -> None:
+    if args.resource_type != CONTAINER:
+        return
+    props = args.props
+    if props.get("privileged"):
+        report_violation("no container runs privileged")
+    if "ALL" not in ((props.get("capabilities") or {}).get("drops") or []):
+        report_violation("every container drops all capabilities (capabilities.drops: [ALL]) and adds back what it needs")
+    if "no-new-privileges:true" not in (props.get("securityOpts") or []):
+        report_violation("every container sets no-new-privileges:true")
+    if not (props.get("logOpts") or {}).get("max-size"):
+        report_violation("every container rotates its logs (logOpts max-size and max-file)")
+
+
 POLICIES = (
     ("container-healthcheck", "Every container has a healthcheck", container_healthcheck),
     ("container-limits", "Every container has CPU and memory limits", container_limits),
@@ -162,5 +197,7 @@ POLICIES = (
      no_datastore_host_port),
     ("admin-ui-not-public", "Admin UIs are not published on 0.0.0.0", admin_ui_not_public),
     ("data-volume-protected", "Data volumes are protected on production stacks", data_volume_protected),
-    ("no-world-ssh", "No SSH ingress from 0.0.0.0/0", no_world_ssh),
+    ("no-world-ssh", "No SSH ingress from the whole internet, however the ranges are split", no_world_ssh),
+    ("no-published-ssh-port", "No container publishes the host's SSH port", no_published_ssh_port),
+    ("container-hardened", "Containers drop capabilities, gain no privileges and rotate logs", container_hardened),
 )

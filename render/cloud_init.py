@@ -1,4 +1,5 @@
-"""cloud-init for a cluster VM: Docker from Debian, the operator's key, the data disk at /var/lib/docker."""
+"""cloud-init for a cluster VM: Docker from Debian, the operator's key, the pinned SSH host key,
+and the data disk at /var/lib/docker."""
 
 from __future__ import annotations
 
@@ -8,14 +9,34 @@ import yaml
 
 DOCKER_DATA = "/var/lib/docker"
 DATA_LABEL = "aurigraph"
+DATA_DISK_SCRIPT = "/usr/local/sbin/aurigraph-data-disk"
 
-# Container logs rotate, so a chatty node cannot fill the disk.
+# Container logs rotate, so a chatty node cannot fill the disk (each container also sets its own).
 DAEMON_JSON = {"log-driver": "json-file", "log-opts": {"max-size": "50m", "max-file": "5"}, "live-restore": True}
 SYSCTL = "vm.max_map_count = 262144\nnet.core.somaxconn = 4096\nfs.file-max = 1048576\n"
 
+# The data disk is a resource of its own, attached possibly after boot (and again to a
+# replacement VM), so it is set up by this script, not at boot: wait for it, format it only
+# if it holds no filesystem (or partition table) yet, mount it at /var/lib/docker, then start
+# Docker on it.
+DATA_DISK = f"""#!/bin/sh
+set -eu
+device="$1"
+for attempt in $(seq 1 180); do [ -b "$device" ] && break; sleep 5; done
+[ -b "$device" ] || {{ echo "data disk $device did not appear within 15 minutes" >&2; exit 1; }}
+systemctl stop docker.socket docker 2>/dev/null || true
+blkid "$device" >/dev/null 2>&1 || mkfs.ext4 -q -L {DATA_LABEL} "$device"
+mkdir -p {DOCKER_DATA}
+grep -q "^LABEL={DATA_LABEL} " /etc/fstab || echo "LABEL={DATA_LABEL} {DOCKER_DATA} ext4 defaults,nofail 0 2" >> /etc/fstab
+mountpoint -q {DOCKER_DATA} || mount {DOCKER_DATA}
+systemctl enable --now docker
+"""
 
-def render_cloud_init(ssh_user: str, ssh_public_key: str, data_device: str) -> str:
-    """`data_device`: where the cloud attaches the data disk (its stable path on that cloud)."""
+
+def render_cloud_init(ssh_user: str, ssh_public_key: str, data_device: str, host_key: tuple[str, str]) -> str:
+    """`data_device`: the data disk's stable path on that cloud. `host_key`: (private key file,
+    public key line), the only SSH host key the VM will have."""
+    private, public = host_key
     doc = {
         # The group exists before the user is created, so the user can be put in it.
         "groups": ["docker"],
@@ -28,25 +49,27 @@ def render_cloud_init(ssh_user: str, ssh_public_key: str, data_device: str) -> s
         }],
         "ssh_pwauth": False,
         "disable_root": True,
-        # The data disk holds Docker's images, containers and volumes; formatted once, never again.
-        "disk_setup": {data_device: {"table_type": "gpt", "layout": True, "overwrite": False}},
-        "fs_setup": [{"label": DATA_LABEL, "filesystem": "ext4", "device": data_device, "partition": "auto",
-                      "overwrite": False}],
-        "mounts": [[f"LABEL={DATA_LABEL}", DOCKER_DATA, "ext4", "defaults,nofail", "0", "2"]],
+        # The host key the program pins. With ssh_keys given, cloud-init generates no other.
+        "ssh_deletekeys": True,
+        "ssh_keys": {"ed25519_private": private, "ed25519_public": public},
         "package_update": True,
         "packages": ["docker.io", "ca-certificates", "curl"],
         "write_files": [
             {"path": "/etc/docker/daemon.json", "permissions": "0644", "content": json.dumps(DAEMON_JSON, indent=2) + "\n"},
             {"path": "/etc/sysctl.d/90-aurigraph.conf", "permissions": "0644", "content": SYSCTL},
+            {"path": DATA_DISK_SCRIPT, "permissions": "0755", "content": DATA_DISK},
         ],
-        "runcmd": [["sysctl", "--system"], ["systemctl", "enable", "--now", "docker"]],
+        "runcmd": [["sysctl", "--system"], [DATA_DISK_SCRIPT, data_device]],
     }
     return "#cloud-config\n" + yaml.safe_dump(doc, sort_keys=False)
 
 
-# Run over SSH once the VM answers: done when cloud-init has finished and Docker answers.
+# Run over SSH once the VM answers: done when cloud-init has finished and Docker answers with
+# its data on the data disk (never on the boot disk).
 WAIT_FOR_DOCKER = (
     "cloud-init status --wait >/dev/null 2>&1 || true; "
-    "for attempt in $(seq 1 120); do docker info >/dev/null 2>&1 && exit 0; sleep 5; done; "
-    "echo 'docker did not answer within 10 minutes of cloud-init finishing' >&2; exit 1"
+    f"for attempt in $(seq 1 120); do mountpoint -q {DOCKER_DATA} && docker info >/dev/null 2>&1 && exit 0; "
+    "sleep 5; done; "
+    f"echo 'docker did not answer on the data disk ({DOCKER_DATA}) within 10 minutes of cloud-init finishing' >&2; "
+    "exit 1"
 )

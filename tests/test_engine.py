@@ -304,7 +304,7 @@ def test_offline_plan_agrees_with_the_engine(project):
 BEFORE_RESTRUCTURE = REPO / "tests" / "engine" / "fixtures" / "option-b-before-restructure.json.gz"
 
 
-def test_a_stack_deployed_before_the_monitoring_split_upgrades_without_touching_a_resource(project, tmp_path):
+def test_a_stack_deployed_before_the_monitoring_split_keeps_every_resource_through_aliases(project, tmp_path):
     import gzip
 
     project.init("option-b")
@@ -314,17 +314,53 @@ def test_a_stack_deployed_before_the_monitoring_split_upgrades_without_touching_
     before = {r["urn"]: r for r in project.export("option-b")["deployment"]["resources"]}
 
     changes = {urn: op for urn, op in steps_by_urn(project.preview_json("option-b")).items() if op != "same"}
-    # Only components change: the new ones are created and the old Monitoring goes. Every
-    # container, volume, image and password kept its state through an alias.
-    assert {urn_token(u) for u in changes} <= {"aurigraph:index:Exporter", "aurigraph:index:Prometheus",
-                                               "aurigraph:index:Grafana", "aurigraph:index:Monitoring"}
+    components = {"aurigraph:index:Exporter", "aurigraph:index:Prometheus", "aurigraph:index:Grafana",
+                  "aurigraph:index:Monitoring"}
+    # Only components come and go: the new ones are created and the old Monitoring goes. Every
+    # container, volume, image and password kept its identity through an alias: none is created
+    # or deleted. (Containers are updated or replaced in place for the later hardening; volumes,
+    # images and passwords are untouched.)
     assert sorted(op for u, op in changes.items() if urn_token(u) == "aurigraph:index:Monitoring") == ["delete"]
-    assert len([op for op in changes.values() if op == "create"]) == 6
+    assert len([u for u, op in changes.items() if op == "create"]) == 6
+    assert {op for u, op in changes.items() if urn_token(u) not in components} <= {"update", "replace"}
+    kept = {"docker:index/volume:Volume", "docker:index/remoteImage:RemoteImage", "random:index/randomPassword:RandomPassword"}
+    assert not [u for u in changes if urn_token(u) in kept]
 
     project.reset_timeline()
     project.up("option-b")
-    assert project.timeline() == [], "no provider operation: nothing was created, updated or deleted"
+    assert not [e for e in project.timeline() if e["type"] in kept], "no volume, image or password was touched"
     after = {r["urn"]: r for r in project.export("option-b")["deployment"]["resources"]}
-    moved = {u: r for u, r in after.items() if r.get("custom") and u not in before}
+    moved = {u: r for u, r in after.items() if r.get("custom") and r["type"] in kept and u not in before}
     assert moved and all(r["id"] in {b.get("id") for b in before.values()} for r in moved.values())
     project.run("preview", "--expect-no-changes", "--stack", "option-b")
+
+
+# ---------------------------------------------------------------- 11. a VM and its data disk
+
+NEWER_AMI = {"aws:ec2/getAmi:getAmi": {"id": "ami-0newer0debian12", "imageId": "ami-0newer0debian12",
+                                       "name": "debian-12-amd64-20991231-0000", "architecture": "x86_64"}}
+
+
+def test_a_newer_image_never_replaces_the_vm_and_its_data_volume_outlives_a_replacement(project):
+    stack = "aws-option-b"
+    project.init(stack, fills_for(stack))
+    project.up(stack)
+    # The distribution publishes a newer AMI: nothing changes.
+    project.run("preview", "--expect-no-changes", "--stack", stack,
+                env={"AURIGRAPH_STANDIN_INVOKES": json.dumps(NEWER_AMI)})
+
+    # Upgrading the base image is deliberate: vm.image. The instance is replaced (deleted first),
+    # the attachment follows it, and the data volume is neither touched nor replaced.
+    project.set(stack, "vm.image", "ami-0123456789abcdef0")
+    steps = steps_by_urn(project.preview_json(stack))
+    assert {urn_token(u): op for u, op in steps.items()
+            if urn_token(u) in ("aws:ec2/instance:Instance", "aws:ec2/volumeAttachment:VolumeAttachment")} == {
+        "aws:ec2/instance:Instance": "replace", "aws:ec2/volumeAttachment:VolumeAttachment": "replace"}
+    assert all(op == "same" for u, op in steps.items() if urn_token(u) == "aws:ebs/volume:Volume")
+    project.reset_timeline()
+    project.up(stack)
+    touched = {(e["op"], e["type"]) for e in project.timeline()}
+    assert ("delete", "aws:ec2/instance:Instance") in touched and ("create", "aws:ec2/instance:Instance") in touched
+    assert not [t for t in touched if t[1] == "aws:ebs/volume:Volume"], touched
+    (volume,) = _custom_resources(project, stack, "aws:ebs/volume:Volume").values()
+    assert volume["protect"] is True

@@ -185,10 +185,23 @@ def test_snapshots_mask_every_rendered_form_of_a_secret():
     assert "it''s-a" in uploads and 'quote\\"back\\\\slash' in uploads
 
 
-def test_a_changed_password_is_a_change_in_the_plan():
+def test_a_changed_password_is_a_change_in_the_plan_that_names_what_it_replaces():
     base = planner.stack_snapshot("option-b")
     plan = planner.diff(base, planner.stack_snapshot("option-b", secrets={"dbPassword": "db-chosen-password-1"}))
-    assert {"postgres", "validator-1", "business-1"} <= {c.name for c in plan.changes}
+    rotated = {c.name for c in plan.changes if c.secret}
+    # PostgreSQL applies it on start; every node gets it in its env; nothing else carries it.
+    assert rotated == {"postgres"} | {f"{g}-{i}" for g, n in (("validator", 4), ("business", 4), ("slim", 6))
+                                      for i in range(1, n + 1)}
+    text = planner.render(plan, "rotation")
+    assert "a changed secret (password rotation) reaches: business-1" in text
+
+
+def test_a_grafana_password_rotation_replaces_grafana_only():
+    base = planner.stack_snapshot("option-b")
+    plan = planner.diff(base, planner.stack_snapshot("option-b", secrets={"grafanaAdminPassword": "grafana-pass-12"}))
+    assert {c.name for c in plan.changes if c.secret} == {"grafana"}
+    # Besides Grafana, only the generated password it no longer needs goes.
+    assert {(c.name, c.action) for c in plan.changes} == {("grafana", "replace"), ("grafana-admin-password", "delete")}
 
 
 def test_cli_prints_the_plan_of_a_config_change(capsys):

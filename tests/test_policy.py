@@ -115,6 +115,18 @@ WORLD_SSH = [
     ("gcp:compute/firewall:Firewall",
      {"sourceRanges": ["0.0.0.0/0"], "allows": [{"protocol": "tcp", "ports": ["22"]}]},
      {"sourceRanges": ["203.0.113.0/24"], "allows": [{"protocol": "tcp", "ports": ["22"]}]}),
+    ("aws:ec2/securityGroup:SecurityGroup split in halves",
+     {"ingress": [{"fromPort": 22, "toPort": 22, "protocol": "tcp", "cidrBlocks": ["0.0.0.0/1", "128.0.0.0/1"]}]},
+     {"ingress": [{"fromPort": 22, "toPort": 22, "protocol": "tcp", "cidrBlocks": ["0.0.0.0/1"]}]}),
+    ("gcp:compute/firewall:Firewall in quarters",
+     {"sourceRanges": ["0.0.0.0/2", "64.0.0.0/2", "128.0.0.0/2", "192.0.0.0/2"],
+      "allows": [{"protocol": "tcp", "ports": ["22"]}]},
+     {"sourceRanges": ["0.0.0.0/2", "64.0.0.0/2"], "allows": [{"protocol": "tcp", "ports": ["22"]}]}),
+    ("azure-native:network:NetworkSecurityGroup v6 halves",
+     {"securityRules": [{"direction": "Inbound", "access": "Allow", "destinationPortRange": "22",
+                         "sourceAddressPrefixes": ["::/1", "8000::/1"]}]},
+     {"securityRules": [{"direction": "Inbound", "access": "Allow", "destinationPortRange": "22",
+                         "sourceAddressPrefixes": ["2001:db8::/32"]}]}),
     ("azure-native:network:NetworkSecurityGroup",
      {"securityRules": [{"direction": "Inbound", "access": "Allow", "destinationPortRange": "*",
                          "sourceAddressPrefix": "Internet"}]},
@@ -125,14 +137,42 @@ WORLD_SSH = [
 ]
 
 
-@pytest.mark.parametrize("resource_type, violating, passing", WORLD_SSH, ids=[w[0].split(":")[0] for w in WORLD_SSH])
+@pytest.mark.parametrize("resource_type, violating, passing", WORLD_SSH, ids=[w[0] for w in WORLD_SSH])
 def test_ssh_open_to_the_world_is_refused(resource_type, violating, passing):
+    resource_type = resource_type.split(" ")[0]
     assert violations(rules.no_world_ssh, resource_type, violating)
     assert violations(rules.no_world_ssh, resource_type, passing) == []
 
 
+def test_a_container_on_the_hosts_ssh_port_is_refused(stack_run):
+    props = recorded(stack_run("option-b"), "haproxy")
+    assert violations(rules.no_published_ssh_port, CONTAINER, props) == []
+    props["ports"][0]["external"] = 22
+    assert violations(rules.no_published_ssh_port, CONTAINER, props)
+
+
+@pytest.mark.parametrize("change", ["privileged", "capabilities", "securityOpts", "logOpts"])
+def test_a_container_that_is_not_hardened_is_refused(stack_run, change):
+    props = recorded(stack_run("option-b"), "cadvisor")
+    if change == "privileged":
+        props["privileged"] = True
+    else:
+        del props[change]
+    assert violations(rules.container_hardened, CONTAINER, props)
+
+
+def test_every_container_drops_all_capabilities_but_what_the_registry_lists(stack_run):
+    from model.services import BY_NAME
+
+    for reg in stack_run("option-b").of_type(CONTAINER):
+        service = BY_NAME.get(reg.name)
+        assert reg.inputs["capabilities"]["drops"] == ["ALL"]
+        assert sorted(reg.inputs["capabilities"].get("adds", [])) == sorted(service.capabilities if service else [])
+        assert not reg.inputs.get("privileged") and reg.inputs["logDriver"] == "json-file"
+
+
 def test_the_pack_lists_every_policy_once():
     names = [p[0] for p in rules.POLICIES]
-    assert len(names) == len(set(names)) == 7
+    assert len(names) == len(set(names)) == 9
     source = (REPO / "policy" / "__main__.py").read_text()
     assert "PolicyPack(" in source and "POLICIES" in source

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from render.datastores import render_postgres_init, render_redis_conf, sql_literal
+from render.datastores import POSTGRES_START, render_postgres_init, render_postgres_roles, render_redis_conf, sql_literal
 from tests.helpers import require_tool
 from tools.demo import free_port
 
@@ -25,10 +27,42 @@ def test_sql_literal_doubles_quotes():
     assert sql_literal("it's") == "'it''s'"
 
 
-@contextmanager
-def postgres16():
+@dataclass
+class Postgres16:
     """A throwaway PostgreSQL 16 (the pgserver wheel's binaries): trust on its private socket for
     the superuser, scram-sha-256 on 127.0.0.1 for everyone, as the postgres image does."""
+
+    bin_dir: Path
+    base: Path
+    port: int
+    run_as: list[str]
+
+    @property
+    def data(self) -> Path:
+        return self.base / "data"
+
+    def __call__(self, *args: str, user: str, password: str | None = None, database: str = "postgres",
+                 stdin: str | None = None) -> subprocess.CompletedProcess:
+        host = "127.0.0.1" if password is not None else str(self.base)
+        env = {**os.environ, "PGPASSWORD": password or ""}
+        return subprocess.run([str(self.bin_dir / "psql"), "-X", "-v", "ON_ERROR_STOP=1", "-h", host, "-p",
+                               str(self.port), "-U", user, "-d", database, "-tA", *args],
+                              input=stdin, env=env, capture_output=True, text=True)
+
+    def pg_ctl(self, *args: str) -> None:
+        subprocess.run(self.run_as + [str(self.bin_dir / "pg_ctl"), "-D", str(self.data), *args], check=True,
+                       capture_output=True)
+
+    def start(self) -> None:
+        self.pg_ctl("-w", "-l", str(self.base / "log"), "-o", self.server_options, "start")
+
+    @property
+    def server_options(self) -> str:
+        return f"-h 127.0.0.1 -p {self.port} -k {self.base}"
+
+
+@contextmanager
+def postgres16():
     try:
         import pgserver
     except ImportError:
@@ -45,24 +79,15 @@ def postgres16():
         ensure_prefix_permissions(bin_dir)
         shutil.chown(base, "pgserver")
         run_as = ["runuser", "-u", "pgserver", "--"]
-    data, port = base / "data", free_port()
-    subprocess.run(run_as + [str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth-local=trust",
+    pg = Postgres16(bin_dir, base, free_port(), run_as)
+    subprocess.run(run_as + [str(bin_dir / "initdb"), "-D", str(pg.data), "-U", "postgres", "--auth-local=trust",
                              "--auth-host=scram-sha-256", "--encoding=UTF8"], check=True, capture_output=True)
-    subprocess.run(run_as + [str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-l", str(base / "log"),
-                             "-o", f"-h 127.0.0.1 -p {port} -k {base}", "start"], check=True, capture_output=True)
-
-    def psql(*args: str, user: str, password: str | None = None, database: str = "postgres",
-             stdin: str | None = None) -> subprocess.CompletedProcess:
-        host = "127.0.0.1" if password is not None else str(base)
-        env = {**os.environ, "PGPASSWORD": password or ""}
-        return subprocess.run([str(bin_dir / "psql"), "-X", "-v", "ON_ERROR_STOP=1", "-h", host, "-p", str(port),
-                               "-U", user, "-d", database, "-tA", *args],
-                              input=stdin, env=env, capture_output=True, text=True)
-
+    pg.start()
     try:
-        yield psql
+        yield pg
     finally:
-        subprocess.run(run_as + [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"], capture_output=True)
+        subprocess.run(run_as + [str(bin_dir / "pg_ctl"), "-D", str(pg.data), "-m", "fast", "stop"],
+                       capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -90,6 +115,53 @@ def test_app_user_logs_in_with_its_password_and_owns_its_schema(initialised_post
 def test_a_wrong_password_is_refused(initialised_postgres):
     r = initialised_postgres("-c", "SELECT 1", user="aurigraph", password="not-it", database="aurigraph")
     assert r.returncode != 0 and "password authentication failed" in r.stderr
+
+
+NEW_APP_PASSWORD = "rotated 'app' pa$$word"
+
+
+def test_a_rotated_password_reaches_a_database_initialised_with_the_old_one(tmp_path):
+    """The container's real start script on real PostgreSQL 16: initialised with one password,
+    restarted with another, the new one works, the old one is refused, and a stop signal reaches
+    the server."""
+    with postgres16() as pg:
+        init = render_postgres_init("aurigraph", "aurigraph", APP_PASSWORD, "aurigraph_metrics", METRICS_PASSWORD)
+        assert pg(user="postgres", stdin=init).returncode == 0
+        pg.pg_ctl("-m", "fast", "-w", "stop")
+
+        # The image's entrypoint stands in as `docker-entrypoint.sh postgres`: it runs the server.
+        tools = pg.base / "bin"
+        tools.mkdir()
+        (tools / "docker-entrypoint.sh").write_text(
+            f"#!/bin/sh\nexec {pg.bin_dir / 'postgres'} -D {pg.data} {pg.server_options}\n")
+        (tools / "start").write_text(POSTGRES_START)
+        roles = pg.base / "roles.sql"
+        roles.write_text(render_postgres_roles("aurigraph", NEW_APP_PASSWORD, "aurigraph_metrics", METRICS_PASSWORD))
+        for path in (tools, tools / "docker-entrypoint.sh", tools / "start", roles):
+            path.chmod(0o755)
+            shutil.chown(path, "pgserver") if pg.run_as else None
+        env = {**os.environ, "PATH": f"{tools}:{pg.bin_dir}:{os.environ['PATH']}", "PGPORT": str(pg.port),
+               "PGHOST": str(pg.base), "AURIGRAPH_ROLES_SQL": str(roles)}
+        server = subprocess.Popen(pg.run_as + [str(tools / "start"), "postgres"], env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)
+        try:
+            for _ in range(60):
+                if pg("-c", "SELECT 1", user="aurigraph", password=NEW_APP_PASSWORD, database="aurigraph").returncode == 0:
+                    break
+                time.sleep(0.5)
+            new = pg("-c", "SELECT current_user", user="aurigraph", password=NEW_APP_PASSWORD, database="aurigraph")
+            assert new.returncode == 0 and new.stdout.strip() == "aurigraph", new.stderr
+            old = pg("-c", "SELECT 1", user="aurigraph", password=APP_PASSWORD, database="aurigraph")
+            assert old.returncode != 0 and "password authentication failed" in old.stderr
+        finally:
+            # docker stop: SIGTERM to the entrypoint (under runuser, to runuser's child, the script).
+            script = (subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True, text=True).stdout.split()
+                      if pg.run_as else [str(server.pid)])
+            os.kill(int(script[0]), signal.SIGTERM)
+            output = server.communicate(timeout=60)[0]
+        assert server.returncode == 0, output
+        assert "role passwords applied" in output
+        assert pg(user="postgres", stdin="SELECT 1").returncode != 0, "the server stopped with the script"
 
 
 def test_metrics_user_can_read_statistics_but_not_write(initialised_postgres):

@@ -8,7 +8,8 @@ import subprocess
 import pytest
 import yaml
 
-from render.cloud_init import render_cloud_init
+from render.cloud_init import DATA_DISK_SCRIPT, render_cloud_init
+from render.host_key import host_key_pair
 from model.settings import ConfigError
 from tests.helpers import CONTAINER, require_tool
 from tools.fills import FILLS, OPERATOR_CIDR, TEST_SSH_KEY, fills_for
@@ -100,9 +101,12 @@ def test_aws_vm_runs_debian_from_its_publisher_with_the_key_a_data_disk_and_imds
     (vm,) = run.of_type(MACHINE["aws"])
     assert vm.inputs["ami"] == "ami-0debian12mock" and vm.inputs["instanceType"] == "m6i.12xlarge"
     assert vm.inputs["metadataOptions"]["httpTokens"] == "required"
-    (disk,) = vm.inputs["ebsBlockDevices"]
-    assert disk["volumeSize"] == 500 and disk["deleteOnTermination"] is False and disk["encrypted"] is True
-    assert vm.protect  # protectData
+    (disk,) = run.of_type("aws:ebs/volume:Volume")
+    assert disk.inputs["size"] == 500 and disk.inputs["encrypted"] is True and disk.protect and disk.retain_on_delete
+    (attachment,) = run.of_type("aws:ec2/volumeAttachment:VolumeAttachment")
+    assert attachment.delete_before_replace and attachment.inputs["stopInstanceBeforeDetaching"] is True
+    assert "ebsBlockDevices" not in vm.inputs  # the data volume is not the instance's: it survives it
+    assert vm.delete_before_replace and not vm.protect  # the volume (protected) moves to a replacement
     assert run.named("aws-key", "aws:ec2/keyPair:KeyPair").inputs["publicKey"] == TEST_SSH_KEY
     assert "docker.io" in vm.inputs["userData"]
 
@@ -115,6 +119,7 @@ def test_gcp_vm_finds_debian_by_invoke_and_attaches_a_retained_data_disk(stack_r
     assert vm.inputs["metadata"]["ssh-keys"] == f"aurigraph:{TEST_SSH_KEY}"
     (disk,) = run.of_type("gcp:compute/disk:Disk")
     assert disk.retain_on_delete and disk.protect and disk.inputs["size"] == 500
+    assert vm.delete_before_replace  # a read-write disk attaches to one instance at a time
     assert all(r.inputs.get("project") == "aurigraph-test" for r in run.resources if r.type.startswith("gcp:"))
 
 
@@ -124,7 +129,10 @@ def test_azure_vm_gets_cloud_init_as_custom_data_and_keeps_its_data_disk(stack_r
     assert os_profile["linuxConfiguration"]["disablePasswordAuthentication"] is True
     assert base64.b64decode(os_profile["customData"]).decode().startswith("#cloud-config")
     (data,) = vm.inputs["storageProfile"]["dataDisks"]
-    assert data["deleteOption"] == "Detach" and data["diskSizeGB"] == 500
+    (disk,) = stack_run("azure-option-b").of_type("azure-native:compute:Disk")
+    assert data["deleteOption"] == "Detach" and data["createOption"] == "Attach"
+    assert data["managedDisk"]["id"] == "azure-data-id" and disk.inputs["diskSizeGB"] == 500
+    assert disk.protect and disk.retain_on_delete and vm.delete_before_replace
     assert vm.inputs["storageProfile"]["imageReference"]["publisher"] == "Debian"
 
 
@@ -204,11 +212,15 @@ def test_bad_target_config_fails_naming_the_key(stack, overrides, key, expected)
     assert "b3BlbnNzaC1rZXkt" not in str(run.error)  # no part of a private key is ever repeated
 
 
-@pytest.mark.parametrize("device", ["/dev/nvme1n1", "/dev/disk/azure/scsi1/lun0", "/dev/disk/by-id/google-aurigraph-data"])
+HOST_KEY = host_key_pair(base64.b64encode(bytes(32)).decode(), "aurigraph-test")
+
+
+@pytest.mark.parametrize("device", ["/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol0123", "/dev/disk/azure/scsi1/lun0",
+                                    "/dev/disk/by-id/google-aurigraph-data"])
 def test_rendered_cloud_init_passes_cloud_init_schema(tmp_path, device):
     tool = require_tool("cloud-init")
     path = tmp_path / "user-data.yaml"
-    path.write_text(render_cloud_init("aurigraph", TEST_SSH_KEY, device))
+    path.write_text(render_cloud_init("aurigraph", TEST_SSH_KEY, device, HOST_KEY))
     result = subprocess.run([tool, "schema", "--config-file", str(path)], capture_output=True, text=True)
     assert result.returncode == 0 and "Valid cloud-config" in result.stdout, result.stdout + result.stderr
 
@@ -221,9 +233,14 @@ def test_cloud_init_schema_rejects_a_broken_config(tmp_path):
 
 
 def test_cloud_init_installs_docker_mounts_the_data_disk_and_adds_the_operator():
-    doc = yaml.safe_load(render_cloud_init("aurigraph", TEST_SSH_KEY, "/dev/nvme1n1"))
+    doc = yaml.safe_load(render_cloud_init("aurigraph", TEST_SSH_KEY, "/dev/sdx", HOST_KEY))
     assert "docker.io" in doc["packages"]
-    assert doc["mounts"][0][1] == "/var/lib/docker" and doc["fs_setup"][0]["overwrite"] is False
+    script = next(f["content"] for f in doc["write_files"] if f["path"] == DATA_DISK_SCRIPT)
+    assert [DATA_DISK_SCRIPT, "/dev/sdx"] in doc["runcmd"]
+    # Formats only a disk with no filesystem, and mounts it at /var/lib/docker before Docker starts.
+    assert 'blkid "$device" >/dev/null 2>&1 || mkfs.ext4' in script
+    assert script.index("mount /var/lib/docker") < script.index("systemctl enable --now docker")
+    assert doc["ssh_keys"] == {"ed25519_private": HOST_KEY[0], "ed25519_public": HOST_KEY[1]}
     (user,) = doc["users"]
     assert user["ssh_authorized_keys"] == [TEST_SSH_KEY] and "docker" in user["groups"] and user["lock_passwd"]
     assert doc["ssh_pwauth"] is False

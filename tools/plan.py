@@ -29,6 +29,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import subprocess
 import sys
 import urllib.parse
@@ -72,11 +73,22 @@ def _forms(secret: str) -> set[str]:
     }
 
 
+_PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S)
+
+
 def _mask(value: Any, masks: Sequence[tuple[str, str]]) -> Any:
-    """Each (secret, mask) replaced in every string of value."""
+    """Each (secret, mask) replaced in every string of value; private keys, and base64 text that
+    carries one (Azure's customData), masked whole."""
     if isinstance(value, str):
         for secret, mask in masks:
             value = value.replace(secret, mask)
+        value = _PRIVATE_KEY.sub(lambda m: _masked(m.group(0)), value)
+        if len(value) > 64 and re.fullmatch(r"[A-Za-z0-9+/]+={0,2}", value):
+            try:
+                if b"PRIVATE KEY" in base64.b64decode(value):
+                    return _masked(value)
+            except ValueError:
+                pass
         return value
     if isinstance(value, list):
         return [_mask(v, masks) for v in value]
@@ -141,6 +153,7 @@ class Change:
     replace_keys: list[str] = field(default_factory=list)  # the ones forcing replacement
     note: str = ""
     wave: int = 0
+    secret: bool = False  # a secret it carries changed (a password rotation)
 
 
 @dataclass
@@ -193,6 +206,9 @@ def _changed_paths(old: Any, new: Any, path: tuple[str, ...] = ()) -> list[tuple
     return [] if old == new else [path]
 
 
+_SECRET_TOKEN = re.compile(r"\[secret:[0-9a-f]{8}\]")
+
+
 def _decide(old: dict, new: dict, rules: Mapping[str, list[tuple[str, ...]]]) -> Optional[Change]:
     paths = _changed_paths(old["inputs"], new["inputs"])
     provider_changed = old["provider"] != new["provider"]
@@ -208,7 +224,9 @@ def _decide(old: dict, new: dict, rules: Mapping[str, list[tuple[str, ...]]]) ->
     keys = sorted({p[0] for p in paths})
     action = "replace" if replace_keys else "update"
     note = "delete before replace" if action == "replace" and new["options"]["deleteBeforeReplace"] else ""
-    return Change(new["urn"], new["type"], new["name"], action, keys, replace_keys, note)
+    secret = any(_SECRET_TOKEN.findall(json.dumps(old["inputs"].get(k))) != _SECRET_TOKEN.findall(
+        json.dumps(new["inputs"].get(k))) for k in keys)
+    return Change(new["urn"], new["type"], new["name"], action, keys, replace_keys, note, secret=secret)
 
 
 def diff(old: Mapping[str, Any], new: Mapping[str, Any],
@@ -271,6 +289,9 @@ def render(plan: Plan, title: str) -> str:
             note = f"  ({c.note})" if c.note else ""
             lines.append(f"  {c.type.split(':')[-1]:<16} {c.name}{detail}{note}")
         lines.append("")
+    rotated = sorted(c.name for c in plan.changes if c.secret and c.action in ("replace", "update"))
+    if rotated:
+        lines += ["a changed secret (password rotation) reaches: " + ", ".join(rotated), ""]
     waves = plan.waves()
     if waves:
         lines.append("replacement waves (each waits for the one before to turn healthy):")

@@ -15,19 +15,18 @@ from typing import Optional, Sequence
 import pulumi
 import pulumi_command as command
 import pulumi_docker as docker
+import pulumi_random as random
 
 from model.config import VmConfig
 from model.planning import Plan
 from model.services import PUBLISHED
-from model.settings import Settings
-from render.cloud_init import WAIT_FOR_DOCKER
+from model.settings import VM_SSH_PORT, Settings
+from render.cloud_init import WAIT_FOR_DOCKER, render_cloud_init
+from render.host_key import host_key_pair, known_hosts_options
 
 HOSTS: dict[str, str] = {"local": "local", "ssh": "ssh", "aws": "aws", "azure": "azure", "gcp": "gcp"}
 
-VM_SSH_PORT = 22
-# Host-key policy for connections to a VM this program just created: accept its first key,
-# refuse a changed one later.
-CLOUD_SSH_OPTS = ("-o", "StrictHostKeyChecking=accept-new", "-o", "ServerAliveInterval=30")
+KEEPALIVE = ("-o", "ServerAliveInterval=30")
 
 
 @dataclass(frozen=True)
@@ -65,6 +64,42 @@ class VmHostArgs:
     firewall: tuple[FirewallRule, ...]
 
 
+@dataclass(frozen=True)
+class HostKey:
+    """A VM's SSH host key: the private file (secret, for cloud-init) and the public line (pinned)."""
+
+    private: pulumi.Output[str]
+    public: pulumi.Output[str]
+
+
+def generated_host_key(name: str, parent: pulumi.Resource, comment: str) -> HostKey:
+    """An Ed25519 host key from 32 random bytes kept (secret) in the state: stable across runs."""
+    seed = random.RandomBytes(name, length=32, opts=pulumi.ResourceOptions(parent=parent))
+    pair = seed.base64.apply(lambda b64: host_key_pair(b64, comment))
+    return HostKey(private=pulumi.Output.secret(pair.apply(lambda p: p[0])),
+                   public=pulumi.Output.unsecret(pair.apply(lambda p: p[1])))
+
+
+def user_data(args: "VmHostArgs", host_key: HostKey, data_device: pulumi.Input[str]) -> pulumi.Output[str]:
+    """The VM's cloud-init, secret (it carries the host's private key)."""
+    return pulumi.Output.all(host_key.private, host_key.public, data_device).apply(
+        lambda a: render_cloud_init(args.vm.ssh_user, args.vm.ssh_public_key, a[2], (a[0], a[1])))
+
+
+def machine_options(parent: pulumi.Resource, args: "VmHostArgs", image_input: str) -> pulumi.ResourceOptions:
+    """The VM itself holds no data (the data disk is its own, protected resource), so it is not
+    protected: replacing it is routine. It is replaced by deleting it first, so its data disk can
+    move to the new one; and a looked-up image (`image_input` names that input) is kept, so a
+    newer image from the distribution never replaces it. Setting vm.image is how it changes."""
+    return pulumi.ResourceOptions(parent=parent, delete_before_replace=True,
+                                  ignore_changes=[image_input] if args.vm.image is None else [])
+
+
+def disk_options(parent: pulumi.Resource, args: "VmHostArgs") -> pulumi.ResourceOptions:
+    """The data disk, a resource of its own: it outlives the VM, and `pulumi destroy` too."""
+    return pulumi.ResourceOptions(parent=parent, protect=args.protect_data, retain_on_delete=True)
+
+
 def firewall_rules(vm: VmConfig, admin_bind_address: str, ports: dict[str, int]) -> tuple[FirewallRule, ...]:
     """What a VM lets in: SSH from the operators, the API from its CIDRs, and the admin UIs from
     the operators only when they are bound beyond loopback (else they are reached by SSH tunnel)."""
@@ -88,27 +123,29 @@ def ssh_url(user: str, address: pulumi.Input[str], port: int) -> pulumi.Output[s
     return pulumi.Output.concat("ssh://", user, "@", address, ":", str(port))
 
 
-def remote_docker(name: str, address: pulumi.Input[str], user: str, port: int, ssh_opts: Sequence[str],
+def remote_docker(name: str, address: pulumi.Input[str], user: str, port: int,
+                  ssh_opts: pulumi.Input[Sequence[str]],
                   parent: Optional[pulumi.Resource] = None,
                   depends_on: Sequence[pulumi.Resource] = ()) -> docker.Provider:
     """The docker provider over SSH (`ssh://user@host:port`, the system ssh client and agent)."""
     return docker.Provider(
         name,
         host=ssh_url(user, address, port),
-        ssh_opts=list(ssh_opts),
+        ssh_opts=ssh_opts,
         opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
     )
 
 
-def wait_for_docker(name: str, address: pulumi.Input[str], user: str, parent: pulumi.Resource,
-                    machine: pulumi.Resource) -> command.remote.Command:
-    """Blocks until cloud-init has finished on the VM and `docker info` answers.
+def wait_for_docker(name: str, address: pulumi.Input[str], user: str, host_key: pulumi.Input[str],
+                    parent: pulumi.Resource, machine: pulumi.Resource) -> command.remote.Command:
+    """Blocks until cloud-init has finished on the VM and `docker info` answers on the data disk.
 
-    Connects with the operator's SSH agent (SSH_AUTH_SOCK). Runs again when the VM is replaced.
+    Connects with the operator's SSH agent (SSH_AUTH_SOCK), accepting only the VM's pinned host
+    key. Runs again when the VM is replaced.
     """
     return command.remote.Command(
         name,
-        connection=command.remote.ConnectionArgs(host=address, user=user, dial_error_limit=60),
+        connection=command.remote.ConnectionArgs(host=address, user=user, host_key=host_key, dial_error_limit=60),
         create=WAIT_FOR_DOCKER,
         triggers=[machine.id],
         opts=pulumi.ResourceOptions(parent=parent, depends_on=[machine]),
@@ -116,11 +153,13 @@ def wait_for_docker(name: str, address: pulumi.Input[str], user: str, parent: pu
 
 
 def vm_host(target: str, machine: pulumi.ComponentResource, user: str) -> Host:
-    """The Host of a cloud VM: the docker provider over SSH waits until the VM runs Docker.
+    """The Host of a cloud VM: the docker provider over SSH, pinned to the VM's host key, waits
+    until the VM runs Docker.
 
-    `machine` is the cloud's component, with `.address` (its public IP) and `.ready`.
+    `machine` is the cloud's component, with `.address` (its public IP), `.host_key` and `.ready`.
     """
-    provider = remote_docker(f"docker-{target}", machine.address, user, VM_SSH_PORT, CLOUD_SSH_OPTS,
+    ssh_opts = machine.host_key.public.apply(lambda key: known_hosts_options(key, VM_SSH_PORT) + list(KEEPALIVE))
+    provider = remote_docker(f"docker-{target}", machine.address, user, VM_SSH_PORT, ssh_opts,
                              depends_on=[machine.ready])
     return Host(provider=provider, address=machine.address, docker_host=ssh_url(user, machine.address, VM_SSH_PORT))
 

@@ -1,4 +1,5 @@
-"""A VM in AWS: its own VPC and public subnet, a security group, Debian 12, a data disk, cloud-init."""
+"""A VM in AWS: its own VPC and public subnet, a security group, Debian 12, a data volume of its own
+(attached, so it survives the instance), cloud-init with a pinned host key."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ import pulumi_aws as aws
 
 from model.planning import Plan
 from model.settings import Settings
-from render.cloud_init import render_cloud_init
 
-from . import Host, VmHostArgs, vm_args, vm_host, wait_for_docker
+from . import (Host, VmHostArgs, disk_options, generated_host_key, machine_options, user_data, vm_args, vm_host,
+               wait_for_docker)
 
 DEBIAN_OWNER = "136693071363"  # Debian's AWS account, publisher of the official images
 DATA_DEVICE_NAME = "/dev/sdf"
-DATA_DEVICE = "/dev/nvme1n1"  # how a Nitro instance presents the first extra EBS volume
+# How a Nitro instance names an attached EBS volume, whatever order it arrived in.
+NVME_BY_ID = "/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_"
 
 
 class AwsHost(pulumi.ComponentResource):
@@ -40,24 +42,28 @@ class AwsHost(pulumi.ComponentResource):
             egress=[aws.ec2.SecurityGroupEgressArgs(protocol="-1", from_port=0, to_port=0, cidr_blocks=["0.0.0.0/0"],
                                                     description="all outbound")])
         key = aws.ec2.KeyPair(f"{name}-key", public_key=vm.ssh_public_key, tags=tags, opts=child)
-        image = aws.ec2.get_ami(most_recent=True, owners=[DEBIAN_OWNER],
-                                filters=[aws.ec2.GetAmiFilterArgs(name="name", values=["debian-12-amd64-*"]),
-                                         aws.ec2.GetAmiFilterArgs(name="architecture", values=["x86_64"])])
+        ami = vm.image or aws.ec2.get_ami(
+            most_recent=True, owners=[DEBIAN_OWNER],
+            filters=[aws.ec2.GetAmiFilterArgs(name="name", values=["debian-12-amd64-*"]),
+                     aws.ec2.GetAmiFilterArgs(name="architecture", values=["x86_64"])]).id
+        self.host_key = generated_host_key(f"{name}-host-key", self, f"aurigraph-{stack}")
+        data = aws.ebs.Volume(f"{name}-data", availability_zone=subnet.availability_zone, size=vm.data_disk_gb,
+                              type="gp3", encrypted=True, tags=tags, opts=disk_options(self, args))
         self.instance = aws.ec2.Instance(
-            f"{name}-vm", ami=image.id, instance_type=args.size, subnet_id=subnet.id,
+            f"{name}-vm", ami=ami, instance_type=args.size, subnet_id=subnet.id,
             vpc_security_group_ids=[firewall.id], key_name=key.key_name,
-            user_data=render_cloud_init(vm.ssh_user, vm.ssh_public_key, DATA_DEVICE),
+            user_data=user_data(args, self.host_key, data.id.apply(lambda vid: NVME_BY_ID + vid.replace("-", ""))),
             metadata_options=aws.ec2.InstanceMetadataOptionsArgs(http_tokens="required"),
             root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(volume_size=30, volume_type="gp3", encrypted=True),
-            # Attached at boot, so cloud-init finds it; kept when the instance goes.
-            ebs_block_devices=[aws.ec2.InstanceEbsBlockDeviceArgs(
-                device_name=DATA_DEVICE_NAME, volume_size=vm.data_disk_gb, volume_type="gp3", encrypted=True,
-                delete_on_termination=False)],
             tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect_data))
+            opts=machine_options(self, args, "ami"))
+        aws.ec2.VolumeAttachment(f"{name}-data", device_name=DATA_DEVICE_NAME, volume_id=data.id,
+                                 instance_id=self.instance.id, stop_instance_before_detaching=True,
+                                 opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True))
         address = aws.ec2.Eip(f"{name}-ip", domain="vpc", instance=self.instance.id, tags=tags, opts=child)
         self.address = address.public_ip
-        self.ready = wait_for_docker(f"{name}-docker-ready", self.address, vm.ssh_user, self, self.instance)
+        self.ready = wait_for_docker(f"{name}-docker-ready", self.address, vm.ssh_user, self.host_key.public, self,
+                                     self.instance)
         self.register_outputs({"address": self.address, "size": args.size})
 
 

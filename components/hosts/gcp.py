@@ -7,9 +7,8 @@ import pulumi_gcp as gcp
 
 from model.planning import Plan
 from model.settings import Settings
-from render.cloud_init import render_cloud_init
-
-from . import Host, VmHostArgs, vm_args, vm_host, wait_for_docker
+from . import (Host, VmHostArgs, disk_options, generated_host_key, machine_options, user_data, vm_args, vm_host,
+               wait_for_docker)
 
 DATA_DISK_NAME = "aurigraph-data"
 TAG = "aurigraph"
@@ -26,21 +25,23 @@ class GcpHost(pulumi.ComponentResource):
         network = gcp.compute.Network(f"{name}-network", auto_create_subnetworks=False, **common)
         subnet = gcp.compute.Subnetwork(f"{name}-subnet", network=network.id, region=vm.region,
                                         ip_cidr_range="10.42.1.0/24", **common)
+        # GCP refuses a firewall rule that mixes IPv4 and IPv6 sources: one rule per family.
         for rule in args.firewall:
-            gcp.compute.Firewall(f"{name}-allow-{rule.name}", network=network.id, direction="INGRESS",
-                                 source_ranges=list(rule.cidrs), target_tags=[TAG],
-                                 allows=[gcp.compute.FirewallAllowArgs(protocol="tcp", ports=[str(rule.port)])],
-                                 **common)
+            for suffix, cidrs in (("", rule.ipv4), ("-v6", rule.ipv6)):
+                if cidrs:
+                    gcp.compute.Firewall(f"{name}-allow-{rule.name}{suffix}", network=network.id, direction="INGRESS",
+                                         source_ranges=cidrs, target_tags=[TAG],
+                                         allows=[gcp.compute.FirewallAllowArgs(protocol="tcp", ports=[str(rule.port)])],
+                                         **common)
         address = gcp.compute.Address(f"{name}-ip", region=vm.region, **common)
         data = gcp.compute.Disk(f"{name}-data", zone=vm.zone, size=vm.data_disk_gb, type="pd-balanced",
-                                labels=labels, project=vm.project,
-                                opts=pulumi.ResourceOptions(parent=self, protect=args.protect_data,
-                                                            retain_on_delete=True))
-        image = gcp.compute.get_image(family="debian-12", project="debian-cloud")
+                                labels=labels, project=vm.project, opts=disk_options(self, args))
+        image = vm.image or gcp.compute.get_image(family="debian-12", project="debian-cloud").self_link
+        self.host_key = generated_host_key(f"{name}-host-key", self, f"aurigraph-{stack}")
         self.instance = gcp.compute.Instance(
             f"{name}-vm", machine_type=args.size, zone=vm.zone, tags=[TAG], labels=labels,
             boot_disk=gcp.compute.InstanceBootDiskArgs(initialize_params=gcp.compute.InstanceBootDiskInitializeParamsArgs(
-                image=image.self_link, size=30)),
+                image=image, size=30)),
             attached_disks=[gcp.compute.InstanceAttachedDiskArgs(source=data.id, device_name=DATA_DISK_NAME)],
             network_interfaces=[gcp.compute.InstanceNetworkInterfaceArgs(
                 subnetwork=subnet.id,
@@ -48,13 +49,13 @@ class GcpHost(pulumi.ComponentResource):
             metadata={
                 "ssh-keys": f"{vm.ssh_user}:{vm.ssh_public_key}",
                 "block-project-ssh-keys": "true",
-                "user-data": render_cloud_init(vm.ssh_user, vm.ssh_public_key,
-                                               f"/dev/disk/by-id/google-{DATA_DISK_NAME}"),
+                "user-data": user_data(args, self.host_key, f"/dev/disk/by-id/google-{DATA_DISK_NAME}"),
             },
             project=vm.project,
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect_data))
+            opts=machine_options(self, args, "bootDisk.initializeParams.image"))
         self.address = address.address
-        self.ready = wait_for_docker(f"{name}-docker-ready", self.address, vm.ssh_user, self, self.instance)
+        self.ready = wait_for_docker(f"{name}-docker-ready", self.address, vm.ssh_user, self.host_key.public, self,
+                                     self.instance)
         self.register_outputs({"address": self.address, "size": args.size})
 
 

@@ -24,6 +24,9 @@ class CloudSpec:
     zone_pattern: Callable[[str], str]
     example_zone: Callable[[str], str]
     catalog: tuple[Size, ...]
+    max_data_disk_gb: int  # the largest data disk the program's disk type allows
+    image_pattern: str  # what vm.image looks like here (a full match)
+    example_image: str
     requires_zone: bool = False
     requires_project: bool = False
     # The provider's own config keys that must agree with vm.<key>: {"aws:region": "region"}.

@@ -14,6 +14,7 @@ What it does:
 - Create, Update and Delete sleep for the time that AURIGRAPH_STANDIN_SECONDS gives
   ("0.5", or "docker:index/container:Container=2,*=0") and append one JSON line each to the
   file AURIGRAPH_STANDIN_TIMELINE: {"op", "urn", "type", "start", "end"}.
+- Invokes get canned answers (AURIGRAPH_STANDIN_INVOKES overrides them).
 - Outputs are the inputs plus stable computed values (ids, a password's `result`, an
   image id, a VM's address), all derived from the URN, so a second run computes the same.
 - Invokes get canned answers (a Debian image for aws and gcp).
@@ -26,6 +27,7 @@ values, and server-side drift are not modelled).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -70,6 +72,11 @@ def computed_outputs(token: str, urn: str, inputs: dict[str, Any]) -> dict[str, 
         n = int(inputs.get("length") or 16)
         out["result"] = "".join(alphabet[int(h[(2 * i) % 64:(2 * i) % 64 + 2], 16) % len(alphabet)] for i in range(n))
         out["bcryptHash"] = "$2a$10$" + h[:53]
+    elif token == "random:index/randomBytes:RandomBytes":
+        raw = bytes.fromhex(h)[: int(inputs.get("length") or 32)]
+        out["base64"], out["hex"] = base64.b64encode(raw).decode(), raw.hex()
+    elif token == "aws:ec2/subnet:Subnet" and not inputs.get("availabilityZone"):
+        out["availabilityZone"] = "eu-west-1a"
     elif token == "docker:index/remoteImage:RemoteImage":
         out["imageId"] = "sha256:" + _digest(str(inputs.get("name")))
         out["repoDigest"] = f"{inputs.get('name')}@sha256:{_digest(str(inputs.get('name')), 'repo')}"
@@ -215,9 +222,12 @@ class StandIn(provider_pb2_grpc.ResourceProviderServicer):
         return empty_pb2.Empty()
 
     def Invoke(self, request, context):
-        if request.tok not in INVOKES:
+        # AURIGRAPH_STANDIN_INVOKES (JSON, token -> answer) stands for a provider whose answer
+        # changed since the last run, e.g. a distribution that published a newer image.
+        answers = {**INVOKES, **json.loads(os.environ.get("AURIGRAPH_STANDIN_INVOKES") or "{}")}
+        if request.tok not in answers:
             context.abort(grpc.StatusCode.UNIMPLEMENTED, f"stand-in {self.provider}: no canned answer for {request.tok}")
-        return provider_pb2.InvokeResponse(**{"return": _struct(INVOKES[request.tok])})
+        return provider_pb2.InvokeResponse(**{"return": _struct(answers[request.tok])})
 
     # --- resources ---
     def Check(self, request, context):

@@ -1,0 +1,219 @@
+"""Hostile and careless config, by class of defect: each case refused with one line naming the key,
+before anything is registered. The classes: strings matched whole and free of control characters,
+numbers parsed defensively with bounds, Prometheus's duration grammar, network exposure judged by
+meaning, cloud consistency, SSH trust, and the error line itself."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from model.settings import ConfigError
+from tools.fills import FILLS, TEST_SSH_KEY
+from tools.mockrun import run_program
+
+AWS = ("aws-option-b", FILLS["aws"])
+AZURE = ("azure-option-b", FILLS["azure"])
+GCP = ("gcp-option-b", FILLS["gcp"])
+SSH = ("ssh-option-b", FILLS["ssh"])
+LOCAL = ("option-b", {})
+
+
+def _key(kind: bytes, *fields: bytes) -> str:
+    blob = b"".join(len(f).to_bytes(4, "big") + f for f in (kind, *fields))
+    return f"{kind.decode()} {base64.b64encode(blob).decode()} someone@host"
+
+
+STRINGS = [
+    ("duration with a newline", LOCAL, {"monitoring.scrapeInterval": "30s\n"}, "monitoring.scrapeInterval"),
+    ("image with a newline", LOCAL, {"image": "aurigraph/v11-native:11.0.0\n"}, "image"),
+    ("group image with a trailing space", LOCAL, {"groups.validator.image": "aurigraph/v11-native:11.0.1 "},
+     "groups.validator.image"),
+    ("service image with a tab", LOCAL, {"serviceImages.redis": "redis:7.0.15\t"}, "serviceImages.redis"),
+    ("image too long", LOCAL, {"image": "a/" * 300 + "b:1"}, "image"),
+    ("bind address with a newline", LOCAL, {"adminBindAddress": "127.0.0.1\n"}, "adminBindAddress"),
+    ("target with a newline", LOCAL, {"target": "local\n"}, "target"),
+    ("density with a trailing space", LOCAL, {"density": "option-b "}, "density"),
+    ("cache policy with a newline", LOCAL, {"cache.maxMemoryPolicy": "allkeys-lru\n"}, "cache.maxMemoryPolicy"),
+    ("ssh host with a newline", SSH, {"ssh.host": "dlt.aurigraph.io\n"}, "ssh.host"),
+    ("ssh user with a newline", SSH, {"ssh.user": "subbu\nroot"}, "ssh.user"),
+    ("vm region with a newline", AWS, {"vm.region": "eu-west-1\n"}, "vm.region"),
+    ("vm zone with a newline", AWS, {"vm.zone": "eu-west-1a\n"}, "vm.zone"),
+    ("vm user with a newline", AWS, {"vm.sshUser": "aurigraph\n"}, "vm.sshUser"),
+    ("vm size with a newline", AWS, {"vm.size": "m6i.12xlarge\n"}, "vm.size"),
+    ("gcp project with a newline", GCP, {"vm.project": "aurigraph-test\n"}, "vm.project"),
+    ("public key with a newline inside", AWS, {"vm.sshPublicKey": TEST_SSH_KEY.replace(" ", "\n", 1)},
+     "vm.sshPublicKey"),
+    ("public key comment with a control character", AWS, {"vm.sshPublicKey": TEST_SSH_KEY + "\x1b[2J"},
+     "vm.sshPublicKey"),
+    ("cidr with a newline", AWS, {"vm.adminCidrs": ["198.51.100.0/24\n"]}, "vm.adminCidrs"),
+]
+SECRETS = [
+    ("password with a newline", {"redisPassword": "abcdefghijkl\nmnop"}, "redisPassword"),
+    ("password with a NUL", {"dbPassword": "abcdefghijkl\x00mnop"}, "dbPassword"),
+    ("password with a tab", {"grafanaAdminPassword": "abcdefghij\tklmnop"}, "grafanaAdminPassword"),
+    ("password too long", {"dbPassword": "p" * 129}, "dbPassword"),
+    ("password too short", {"redisPassword": "short"}, "redisPassword"),
+]
+NUMBERS = [
+    ("5,000-digit count", LOCAL, {"groups.validator.containers": "9" * 5000}, "groups.validator.containers"),
+    ("huge integer", LOCAL, {"tuning.batchSize": 10 ** 30}, "tuning.batchSize"),
+    ("exponent for a count", LOCAL, {"tuning.threadPoolSize": "1e3"}, "tuning.threadPoolSize"),
+    ("port above 65535", LOCAL, {"ports.api": 70000}, "ports.api"),
+    ("port zero", LOCAL, {"ports.grafana": 0}, "ports.grafana"),
+    ("negative port", LOCAL, {"ports.prometheus": -1}, "ports.prometheus"),
+    ("cache beyond any host", LOCAL, {"cache.maxMemoryMb": 10 ** 12}, "cache.maxMemoryMb"),
+    ("a million nodes", LOCAL, {"groups.slim.nodes": 10 ** 6}, "groups.slim.nodes"),
+    ("NaN overcommit", LOCAL, {"capacity.cpuOvercommit": "nan"}, "capacity.cpuOvercommit"),
+    ("infinite overcommit", LOCAL, {"capacity.memoryOvercommit": "inf"}, "capacity.memoryOvercommit"),
+    ("float beyond double", LOCAL, {"groups.validator.cpus": "1e309"}, "groups.validator.cpus"),
+    ("long decimal text", LOCAL, {"groups.validator.cpus": "1." + "0" * 5000}, "groups.validator.cpus"),
+    ("ssh port zero", SSH, {"ssh.port": 0}, "ssh.port"),
+    ("ssh cpus NaN", SSH, {"ssh.cpus": "NaN"}, "ssh.cpus"),
+    ("aws disk above gp3's 16 TiB", AWS, {"vm.dataDiskGb": 20000}, "vm.dataDiskGb"),
+    ("azure disk above 32 TiB", AZURE, {"vm.dataDiskGb": 40000}, "vm.dataDiskGb"),
+    ("gcp disk above 64 TB", GCP, {"vm.dataDiskGb": 70000}, "vm.dataDiskGb"),
+]
+DURATIONS = [
+    ("zero, which Prometheus rewrites", {"monitoring.scrapeInterval": "0s"}, "monitoring.scrapeInterval"),
+    ("bare zero", {"monitoring.evaluationInterval": "0"}, "monitoring.evaluationInterval"),
+    ("units out of order", {"monitoring.scrapeInterval": "30s1m"}, "monitoring.scrapeInterval"),
+    ("a unit twice", {"monitoring.retention": "1d1d"}, "monitoring.retention"),
+    ("fraction", {"monitoring.scrapeInterval": "1.5m"}, "monitoring.scrapeInterval"),
+    ("upper-case unit", {"monitoring.scrapeInterval": "30S"}, "monitoring.scrapeInterval"),
+    ("no unit", {"monitoring.scrapeInterval": "30"}, "monitoring.scrapeInterval"),
+    ("negative", {"monitoring.scrapeInterval": "-30s"}, "monitoring.scrapeInterval"),
+    ("empty", {"monitoring.retention": ""}, "monitoring.retention"),
+    ("beyond Go's duration", {"monitoring.retention": "999999999y"}, "monitoring.retention"),
+    ("scrape interval above 5m", {"monitoring.scrapeInterval": "6m"}, "monitoring.scrapeInterval"),
+    ("retention below an hour", {"monitoring.retention": "30m"}, "monitoring.retention"),
+    ("scrape interval below a second", {"monitoring.scrapeInterval": "500ms"}, "monitoring.scrapeInterval"),
+    ("evaluation interval above 5m", {"monitoring.evaluationInterval": "10m"}, "monitoring.evaluationInterval"),
+]
+NETWORK = [
+    ("two halves cover IPv4", AWS, {"vm.adminCidrs": ["0.0.0.0/1", "128.0.0.0/1"]}, "vm.adminCidrs"),
+    ("four quarters cover IPv4", GCP, {"vm.adminCidrs": ["0.0.0.0/2", "64.0.0.0/2", "128.0.0.0/2",
+                                                         "192.0.0.0/2"]}, "vm.adminCidrs"),
+    ("two halves cover IPv6", AZURE, {"vm.adminCidrs": ["::/1", "8000::/1"]}, "vm.adminCidrs"),
+    ("host bits set", AWS, {"vm.adminCidrs": ["198.51.100.7/24"]}, "vm.adminCidrs"),
+    ("host bits set in the API list", AWS, {"vm.apiCidrs": ["10.0.0.1/8"]}, "vm.apiCidrs"),
+    ("prefix too long", AWS, {"vm.adminCidrs": ["10.0.0.0/33"]}, "vm.adminCidrs"),
+    ("not a CIDR", GCP, {"vm.adminCidrs": ["office"]}, "vm.adminCidrs"),
+    ("empty list", AWS, {"vm.adminCidrs": []}, "vm.adminCidrs"),
+    ("CIDRs as a string", AWS, {"vm.adminCidrs": "198.51.100.0/24"}, "vm.adminCidrs"),
+    ("API on the VM's SSH port", AWS, {"ports.api": 22}, "ports.api"),
+    ("an admin UI on the VM's SSH port", GCP, {"ports.grafana": 22}, "ports.grafana"),
+    ("stats page on the VM's SSH port", AZURE, {"ports.haproxyStats": 22}, "ports.haproxyStats"),
+    ("API on the server's SSH port", SSH, {"ssh.port": 2222, "ports.api": 2222}, "ports.api"),
+    ("two services on one port", LOCAL, {"ports.jaeger": 9090}, "ports.jaeger"),
+]
+CLOUDS = [
+    ("aws zone of another region", AWS, {"vm.zone": "us-east-1a"}, "vm.zone"),
+    ("aws provider region disagrees", AWS, {"aws:region": "us-east-1"}, "vm.region"),
+    ("azure provider location disagrees", AZURE, {"azure-native:location": "northeurope"}, "vm.region"),
+    ("azure zone that does not exist", AZURE, {"vm.zone": "4"}, "vm.zone"),
+    ("gcp zone of another region", GCP, {"vm.zone": "europe-west2-b"}, "vm.zone"),
+    ("gcp provider region disagrees", GCP, {"gcp:region": "us-central1"}, "vm.region"),
+    ("gcp provider project disagrees", GCP, {"gcp:project": "someone-else"}, "vm.project"),
+    ("gcp project on aws", AWS, {"vm.project": "aurigraph-test"}, "vm.project"),
+    ("gcp region on aws", AWS, {"vm.region": "europe-west1", "aws:region": "europe-west1"}, "vm.region"),
+]
+SSH_TRUST = [
+    ("ProxyCommand runs a local command", SSH, {"ssh.sshOpts": ["-o", "ProxyCommand=nc %h %p"]}, "ssh.sshOpts"),
+    ("LocalCommand in one argument", SSH, {"ssh.sshOpts": ["-oLocalCommand=id"]}, "ssh.sshOpts"),
+    ("host key checking off", SSH, {"ssh.sshOpts": ["-o", "StrictHostKeyChecking=no"]}, "ssh.sshOpts"),
+    ("trust on first use", SSH, {"ssh.sshOpts": ["-o", "StrictHostKeyChecking=accept-new"]}, "ssh.sshOpts"),
+    ("another config file", SSH, {"ssh.sshOpts": ["-F", "/tmp/evil"]}, "ssh.sshOpts"),
+    ("known hosts command", SSH, {"ssh.sshOpts": ["-o", "KnownHostsCommand=/bin/echo"]}, "ssh.sshOpts"),
+    ("option with no value", SSH, {"ssh.sshOpts": ["-o"]}, "ssh.sshOpts"),
+    ("host key that is not a key", SSH, {"ssh.hostKey": "ssh-ed25519 notbase64"}, "ssh.hostKey"),
+    ("host key with a host name in front", SSH, {"ssh.hostKey": "dlt.aurigraph.io " + TEST_SSH_KEY},
+     "ssh.hostKey"),
+    ("public key without key material", AWS, {"vm.sshPublicKey": _key(b"ssh-ed25519")}, "vm.sshPublicKey"),
+    ("ed25519 key of the wrong length", AWS, {"vm.sshPublicKey": _key(b"ssh-ed25519", b"\x01" * 31)},
+     "vm.sshPublicKey"),
+    ("1024-bit RSA key", AZURE, {"vm.sshPublicKey": _key(b"ssh-rsa", b"\x01\x00\x01", b"\x00" + b"\xff" * 128)},
+     "vm.sshPublicKey"),
+    ("ECDSA key naming another curve", GCP, {"vm.sshPublicKey": _key(b"ecdsa-sha2-nistp256", b"nistp384",
+                                                                     b"\x04" + b"\x01" * 64)}, "vm.sshPublicKey"),
+    ("key with trailing bytes", AWS, {"vm.sshPublicKey": _key(b"ssh-ed25519", b"\x01" * 32, b"extra")},
+     "vm.sshPublicKey"),
+]
+
+
+def _refused(stack: str, overrides: dict, key: str, secrets: dict | None = None) -> str:
+    run = run_program(stack, overrides, secrets=secrets)
+    assert isinstance(run.error, ConfigError), f"expected a ConfigError, got {run.error!r}"
+    message = str(run.error)
+    assert "\n" not in message and "\r" not in message, "the error must be one line"
+    assert f"'{key}'" in message and f"stack '{stack}'" in message, message
+    assert "Traceback" not in message
+    assert run.resources == [], "nothing may be registered when the config is bad"
+    return message
+
+
+def _cases(table):
+    return pytest.mark.parametrize("target, overrides, key", [(c[1], c[2], c[3]) for c in table],
+                                   ids=[c[0] for c in table])
+
+
+@_cases(STRINGS)
+def test_strings_are_matched_whole_and_free_of_control_characters(target, overrides, key):
+    stack, fills = target
+    _refused(stack, {**fills, **overrides}, key)
+
+
+@pytest.mark.parametrize("secrets, key", [c[1:] for c in SECRETS], ids=[c[0] for c in SECRETS])
+def test_secrets_are_refused_without_echoing_them(secrets, key):
+    message = _refused("option-b", {}, key, secrets=secrets)
+    assert "value not shown" in message
+    assert not any(part in message for part in ("abcdefghijkl", "ppppppppp", "short"))
+
+
+@_cases(NUMBERS)
+def test_numbers_are_parsed_defensively_and_bounded(target, overrides, key):
+    stack, fills = target
+    message = _refused(stack, {**fills, **overrides}, key)
+    assert len(message) < 2000, "a huge value is shortened, not echoed whole"
+
+
+@pytest.mark.parametrize("overrides, key", [c[1:] for c in DURATIONS], ids=[c[0] for c in DURATIONS])
+def test_durations_follow_prometheus_and_its_range(overrides, key):
+    _refused("option-b", overrides, key)
+
+
+@_cases(NETWORK)
+def test_network_exposure_is_judged_by_meaning(target, overrides, key):
+    stack, fills = target
+    _refused(stack, {**fills, **overrides}, key)
+
+
+@_cases(CLOUDS)
+def test_cloud_settings_agree_with_each_other(target, overrides, key):
+    stack, fills = target
+    message = _refused(stack, {**fills, **overrides}, key)
+    assert "None" not in message, "no follow-on error about a value that was refused"
+
+
+@_cases(SSH_TRUST)
+def test_ssh_trust_cannot_be_loosened(target, overrides, key):
+    stack, fills = target
+    _refused(stack, {**fills, **overrides}, key)
+
+
+@pytest.mark.parametrize("config, key", [
+    ({"groups": {"validator": {"contain\ners": 4}}}, "groups.validator.contain\\ners"),
+    ({"tuning": {"batch\rSize": 1}}, "tuning.batch\\rSize"),
+    ({"monitoring": {"\u2028retention": "15d"}}, "monitoring.\\u2028retention"),
+], ids=["newline", "carriage return", "line separator"])
+def test_a_key_with_a_line_break_still_gives_one_line(config, key):
+    run = run_program("option-b", config)
+    assert isinstance(run.error, ConfigError)
+    message = str(run.error)
+    assert len(message.splitlines()) == 1 and key in message, message
+
+
+def test_every_class_has_its_cases():
+    tables = [STRINGS, SECRETS, NUMBERS, DURATIONS, NETWORK, CLOUDS, SSH_TRUST]
+    assert sum(len(t) for t in tables) >= 60
