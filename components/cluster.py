@@ -8,12 +8,13 @@ from typing import Any, Mapping, Optional
 import pulumi
 import pulumi_docker as docker
 
-from model.config import CacheConfig, MonitoringConfig
+from model.config import AlertingConfig, CacheConfig, MonitoringConfig
 from model.services import DATABASE, PUBLISHED, service
 from model.topology import Topology
 
 from . import containers as c
 from . import exporters
+from .alerting import Alerting, AlertingArgs
 from .cache import Cache, CacheArgs
 from .database import APP_USER, METRICS_USER, Database, DatabaseArgs
 from .exporters import Exporter, ExporterArgs
@@ -41,6 +42,9 @@ class ClusterArgs:
     service_images: Mapping[str, str]
     monitoring: MonitoringConfig
     cache: CacheConfig
+    alerting: AlertingConfig
+    # Alert receivers' secrets, None when unset.
+    alert_secrets: Mapping[str, Optional[str]]
     # Configured secrets (None: generated).
     db_password: Optional[str]
     redis_password: Optional[str]
@@ -113,6 +117,8 @@ class AurigraphCluster(pulumi.ComponentResource):
             key: Exporter(key, ExporterArgs(placement, images[service(key).image_key], aliases=moved, **extra),
                           opts=child)
             for key, extra in exporter_args.items()}
+        self.alerting = Alerting("alertmanager", AlertingArgs(placement, images["alertmanager"], args.alerting,
+                                                              **args.alert_secrets), opts=child)
         self.prometheus = Prometheus("prometheus", PrometheusArgs(
             placement, images["prometheus"], topology, args.density, args.monitoring, aliases=moved), opts=child)
         self.grafana = Grafana("grafana", GrafanaArgs(

@@ -27,8 +27,11 @@ from .types import (
     Image,
     Int,
     IpAddress,
+    EMAIL,
     Number,
+    RoutingKey,
     Secret,
+    SecretUrl,
     SshOpts,
     SshPublicKey,
     Text,
@@ -185,6 +188,23 @@ ServiceImagesConfig = _from_registry("ServiceImagesConfig", "Overrides of the pi
     s.image_key: (Image, Field(s.image, alias=s.image_key, description=f"the {s.name} image")) for s in SERVICES})
 
 
+class AlertingConfig(ConfigModel):
+    """Alertmanager's routing: critical alerts reach every configured receiver, warnings all but
+    PagerDuty, info none. Receivers are configured by their secrets (alertWebhookUrl,
+    alertSlackWebhookUrl, alertPagerdutyRoutingKey) and by emailTo."""
+
+    group_wait: Duration("1s", "1h") = Field("30s", description="how long a new alert group waits for more alerts")
+    group_interval: Duration("1s", "1d") = Field("5m", description="how often a group with changes is sent again")
+    repeat_interval: Duration("1m", "30d") = Field("4h", description="how often an unchanged firing group is sent again")
+    slack_channel: Text(r"[#@]?[a-z0-9._-]{1,80}", "a Slack channel such as #aurigraph-alerts") = unset(
+        "the webhook's", "Slack channel (with alertSlackWebhookUrl)")
+    email_to: Text(EMAIL, "an email address such as ops@example.com") = unset("none", "email receiver's address")
+    email_from: Text(EMAIL, "an email address such as alerts@example.com") = unset("none", "sender (with emailTo)")
+    smtp_smarthost: Text(r"[A-Za-z0-9.-]{1,253}:[0-9]{1,5}", "host:port such as smtp.example.com:587") = unset(
+        "none", "SMTP server (with emailTo); STARTTLS required")
+    smtp_username: Text(r"[!-~]{1,128}", "an SMTP user name") = unset("none", "SMTP user (with alertSmtpPassword)")
+
+
 class SshConfig(ConfigModel):
     """target ssh: the existing server and what it has, for the capacity plan."""
 
@@ -263,15 +283,21 @@ class StackConfig(ConfigModel):
     ssh: Optional[SshConfig] = unset("none", "target ssh only: the existing server")
     vm: Optional[VmConfig] = unset("none", "targets aws, azure and gcp only: the VM this program creates")
     capacity: CapacityConfig = Field(default_factory=CapacityConfig)
+    alerting: AlertingConfig = Field(default_factory=AlertingConfig)
     # Optional secrets, set with `pulumi config set --secret`, else generated. Not declared in
     # Pulumi.yaml, where a key without a default is one the CLI demands.
     db_password: Secret = unset("generated", "secret: the application's PostgreSQL password", secret=True)
     redis_password: Secret = unset("generated", "secret: the Redis password", secret=True)
     grafana_admin_password: Secret = unset("generated", "secret: Grafana's admin password", secret=True)
+    alert_webhook_url: SecretUrl = unset("none", "secret: a generic webhook receiver's URL", secret=True)
+    alert_slack_webhook_url: SecretUrl = unset("none", "secret: a Slack incoming webhook URL", secret=True)
+    alert_pagerduty_routing_key: RoutingKey = unset("none", "secret: a PagerDuty Events v2 routing key", secret=True)
+    alert_smtp_password: Secret = unset("none", "secret: the SMTP password (with alerting.smtpUsername)", secret=True)
 
 
 # Objects reach the program JSON-encoded; these keys are decoded before validation.
-OBJECT_KEYS = ("groups", "tuning", "ports", "monitoring", "cache", "serviceImages", "ssh", "vm", "capacity")
+OBJECT_KEYS = ("groups", "tuning", "ports", "monitoring", "cache", "serviceImages", "ssh", "vm", "capacity",
+               "alerting")
 SECRET_KEYS = tuple(f.alias for f in StackConfig.model_fields.values() if (f.json_schema_extra or {}).get("secret"))
 TOP_LEVEL_KEYS = tuple(f.alias for f in StackConfig.model_fields.values() if f.alias not in SECRET_KEYS)
 
@@ -280,14 +306,14 @@ def model_at(path: tuple[Any, ...], model: type[BaseModel] = StackConfig) -> Opt
     """The model a config path points into (('groups', 'validator') -> GroupConfig), or None."""
     for part in path:
         field = next((f for f in model.model_fields.values() if f.alias == part), None)
-        inner = _model_of(field.annotation) if field else None
+        inner = model_of(field.annotation) if field else None
         if inner is None:
             return None
         model = inner
     return model
 
 
-def _model_of(annotation: Any) -> Optional[type[BaseModel]]:
+def model_of(annotation: Any) -> Optional[type[BaseModel]]:
     for candidate in (annotation, *getattr(annotation, "__args__", ())):
         if isinstance(candidate, type) and issubclass(candidate, BaseModel):
             return candidate

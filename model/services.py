@@ -121,6 +121,11 @@ SERVICES: tuple[ServiceSpec, ...] = (
         "grafana", "grafana", "grafana/grafana:10.2.3", 3000, http_check(3000, "/api/health"), 0.5, 256,
         published=(Published("grafana", 3000, 3000, admin=True, description="Grafana"),),
         data_path="/var/lib/grafana"),
+    ServiceSpec(
+        "alertmanager", "alertmanager", "prom/alertmanager:v0.25.0", 9093, http_check(9093, "/-/ready"), 0.25, 128,
+        published=(Published("alertmanager", 9093, 9093, admin=True, description="Alertmanager UI"),),
+        metrics=Metrics("alertmanager", 9093, ("alertmanager_",)),
+        data_path="/alertmanager"),
 )
 
 BY_NAME: dict[str, ServiceSpec] = {s.name: s for s in SERVICES}

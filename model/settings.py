@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from .clouds import CLOUDS
 from .config import (
     GROUP_NAMES,
+    AlertingConfig,
     PRESETS,
     TUNING_PRESETS,
     OBJECT_KEYS,
@@ -73,6 +74,10 @@ class Secrets:
     db_password: Optional[str] = field(default=None, repr=False)
     redis_password: Optional[str] = field(default=None, repr=False)
     grafana_admin_password: Optional[str] = field(default=None, repr=False)
+    alert_webhook_url: Optional[str] = field(default=None, repr=False)
+    alert_slack_webhook_url: Optional[str] = field(default=None, repr=False)
+    alert_pagerduty_routing_key: Optional[str] = field(default=None, repr=False)
+    alert_smtp_password: Optional[str] = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,7 @@ class Settings:
     cache: CacheConfig
     service_images: Mapping[str, str]
     capacity: CapacityConfig
+    alerting: AlertingConfig = AlertingConfig()
     secrets: Secrets = Secrets()
     ssh: Optional[SshConfig] = None
     vm: Optional[VmConfig] = None
@@ -320,6 +326,24 @@ def _target(config: StackConfig, provider_config: Mapping[str, Any], problems: l
         problems.append(Problem("vm.project", f"only used with target gcp; remove it"))
 
 
+def _alerting(config: StackConfig, problems: list[Problem]) -> None:
+    """Each receiver's settings come together: no half-configured receiver, no orphan setting."""
+    a = config.alerting
+    needs = [("alerting.slackChannel", a.slack_channel, config.alert_slack_webhook_url, "alertSlackWebhookUrl"),
+             ("alerting.emailFrom", a.email_from, a.email_to, "alerting.emailTo"),
+             ("alerting.smtpSmarthost", a.smtp_smarthost, a.email_to, "alerting.emailTo"),
+             ("alerting.smtpUsername", a.smtp_username, config.alert_smtp_password, "alertSmtpPassword"),
+             ("alertSmtpPassword", config.alert_smtp_password, a.smtp_username, "alerting.smtpUsername")]
+    for key, value, partner, partner_key in needs:
+        if value is not None and partner is None:
+            problems.append(Problem(key, f"only used with {partner_key}; set it too, or remove this"))
+    if a.email_to is not None:
+        for key, value in (("alerting.emailFrom", a.email_from), ("alerting.smtpSmarthost", a.smtp_smarthost)):
+            if value is None:
+                problems.append(Problem(key, "missing; the email receiver (alerting.emailTo) needs emailFrom and "
+                                             "smtpSmarthost"))
+
+
 def _secrets(config: StackConfig, secret_keys: frozenset[str], problems: list[Problem]) -> Secrets:
     values = {}
     for name, f in StackConfig.model_fields.items():
@@ -354,6 +378,7 @@ def parse_settings(raw: Mapping[str, Any], stack: str, secret_keys: frozenset[st
     ports = _ports(config, problems)
     _target(config, provider_config, problems)
     secrets = _secrets(config, secret_keys, problems)
+    _alerting(config, problems)
     if problems:
         raise ConfigError(stack, problems)
     vm = config.vm
@@ -365,5 +390,5 @@ def parse_settings(raw: Mapping[str, Any], stack: str, secret_keys: frozenset[st
         admin_bind_address=config.admin_bind_address, api_bind_address=config.api_bind_address,
         ports=ports, monitoring=config.monitoring, cache=config.cache,
         service_images=config.service_images.model_dump(by_alias=True), capacity=config.capacity,
-        secrets=secrets, ssh=config.ssh, vm=vm)
+        alerting=config.alerting, secrets=secrets, ssh=config.ssh, vm=vm)
 

@@ -312,3 +312,20 @@ def _secret(value: Any) -> Optional[str]:
 
 
 Secret = leaf(str, f"a password of {MIN_SECRET_LENGTH} to {MAX_SECRET_LENGTH} characters", "string", _secret)
+
+
+def _secret_url(value: Any) -> Optional[str]:
+    if not text(value, 2048) or not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[!-~]*)?", value):
+        raise Refusal("expected an http(s) URL such as https://hooks.example.com/... (value not shown)")
+    return value
+
+
+def _routing_key(value: Any) -> Optional[str]:
+    if not text(value, 64) or not re.fullmatch(r"[A-Za-z0-9]{32}", value):
+        raise Refusal("expected a PagerDuty Events v2 routing key, 32 letters and digits (value not shown)")
+    return value
+
+
+SecretUrl = leaf(str, "an http(s) URL", "string", _secret_url)
+RoutingKey = leaf(str, "a PagerDuty routing key (32 letters and digits)", "string", _routing_key)
+EMAIL = r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+"

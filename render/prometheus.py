@@ -11,7 +11,7 @@ from typing import Callable
 
 import yaml
 
-from model.services import SERVICES
+from model.services import SERVICES, service
 from model.topology import METRICS_PATH, LogicalNode, Topology
 
 # Metrics every node exposes on METRICS_PATH (the node image contract). The first six are the
@@ -61,8 +61,10 @@ def dns_address(node: LogicalNode) -> str:
 def render_prometheus_config(topology: Topology, scrape_interval: str, evaluation_interval: str, *,
                              address: Callable[[LogicalNode], str] = dns_address,
                              exporters: tuple[Exporter, ...] = EXPORTERS,
-                             rule_files: tuple[str, ...] = ("/etc/prometheus/rules/*.yml",)) -> str:
-    """One scrape target per logical node, labelled with its group, node and container."""
+                             rule_files: tuple[str, ...] = ("/etc/prometheus/rules/*.yml",),
+                             alertmanagers: tuple[str, ...] = (service("alertmanager").address,)) -> str:
+    """One scrape target per logical node, labelled with its group, node and container; alerts go
+    to `alertmanagers` (host:port)."""
     jobs = []
     for group in topology.groups:
         jobs.append({
@@ -88,6 +90,7 @@ def render_prometheus_config(topology: Topology, scrape_interval: str, evaluatio
             "external_labels": {"stack": topology.stack},
         },
         "rule_files": list(rule_files),
+        "alerting": {"alertmanagers": [{"static_configs": [{"targets": list(alertmanagers)}]}]},
         "scrape_configs": jobs,
     }
     return yaml.safe_dump(config, sort_keys=False)
@@ -162,7 +165,8 @@ def alert_rules(kpis: Kpis, fault_budget: int) -> list[dict]:
         rule("AurigraphLeaderElectionsFrequent",
              f"max(increase(consensus_leader_elections_total{{{validators}}}[1h])) > {kpis.elections_per_hour_max}",
              "5m", "warning", f"More than {kpis.elections_per_hour_max} leader elections in the last hour"),
-        rule("AurigraphValidatorQuorumAtRisk", f"count(up{{{validators}}} == 0) > {fault_budget}", "1m", "critical",
+        rule("AurigraphNodeDown", f"up{{{nodes}}} == 0", "1m", "warning", "{{ $labels.node }} is down"),
+        rule(QUORUM_ALERT, f"count(up{{{validators}}} == 0) > {fault_budget}", "1m", "critical",
              f"More than f = {fault_budget} validator nodes down: consensus has lost its quorum"),
     ]
     if kpis.node_memory_max_mb is not None:
@@ -170,6 +174,11 @@ def alert_rules(kpis: Kpis, fault_budget: int) -> list[dict]:
         rules.append(rule("AurigraphNodeMemoryHigh", f"sum by (node, group) (jvm_memory_used_bytes{{{nodes}}}) > {limit}",
                           "10m", "warning", f"{{{{ $labels.node }}}} uses more than {kpis.node_memory_max_mb} MB"))
     return rules
+
+
+# Quorum lost explains these per-node alerts on validators: Alertmanager silences them while it fires.
+QUORUM_ALERT = "AurigraphValidatorQuorumAtRisk"
+EXPLAINED_BY_QUORUM = ("AurigraphNodeDown", "AurigraphNodeUptimeLow")
 
 
 def render_alert_rules(density: str, fault_budget: int) -> str:

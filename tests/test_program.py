@@ -194,7 +194,8 @@ def test_components_use_the_project_type_tokens(stack_run):
     types = {r.type for r in stack_run("option-b").resources if not r.custom}
     assert types == {"aurigraph:index:AurigraphCluster", "aurigraph:index:NodeGroup", "aurigraph:index:Database",
                      "aurigraph:index:Cache", "aurigraph:index:Prometheus", "aurigraph:index:Grafana",
-                     "aurigraph:index:Exporter", "aurigraph:index:Tracing", "aurigraph:index:LoadBalancer"}
+                     "aurigraph:index:Exporter", "aurigraph:index:Tracing", "aurigraph:index:LoadBalancer",
+                     "aurigraph:index:Alerting"}
 
 
 def test_children_are_parented_to_their_component(stack_run):

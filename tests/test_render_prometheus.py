@@ -96,6 +96,8 @@ def alert_cases(density: str) -> list[tuple[str, str, list[dict], str, list[dict
         ("AurigraphCacheHitRatioLow", one(f"leveldb_cache_hit_ratio{{{V}}}", "0.65x30"),
          one(f"leveldb_cache_hit_ratio{{{V}}}", "0.75x30"), "20m", {**node, "severity": "warning"}),
         # Down two scrapes (31m, 32m) in the hour before 70m is 96.7% uptime (alert); up all hour is silent.
+        ("AurigraphNodeDown", one(f"up{{{V}}}", "1x5 0x10"), one(f"up{{{V}}}", "1x15"), "10m",
+         {"job": "aurigraph-validator", **node, "severity": "warning"}),
         ("AurigraphNodeUptimeLow", one(f"up{{{V}}}", "1x30 0x1 1x50"), one(f"up{{{V}}}", "1x81"), "70m",
          {"job": "aurigraph-validator", **node, "severity": "warning"}),
         # Three elections (6m, 22m, 38m) within the hour before 50m alert; two do not.

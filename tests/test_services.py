@@ -14,7 +14,8 @@ from tools.mockrun import run_program
 
 SERVICES = ("postgres", "redis", "prometheus", "grafana", "haproxy", "jaeger", "postgres-exporter",
             "redis-exporter", "cadvisor", "node-exporter")
-PUBLISHED = {"haproxy": {8080, 8404}, "grafana": {3000}, "prometheus": {9090}, "jaeger": {16686}}
+PUBLISHED = {"haproxy": {8080, 8404}, "grafana": {3000}, "prometheus": {9090}, "jaeger": {16686},
+             "alertmanager": {9093}}
 REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
 
 
@@ -87,6 +88,7 @@ def test_endpoints_output_names_every_ui(stack_run):
         "prometheus": "http://127.0.0.1:9090",
         "jaeger": "http://127.0.0.1:16686",
         "haproxyStats": "http://127.0.0.1:8404",
+        "alertmanager": "http://127.0.0.1:9093",
     }
 
 

@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from model.config import SECRET_KEYS, StackConfig, _model_of
+from model.config import SECRET_KEYS, StackConfig, model_of
 from model.services import SERVICES
 from model.types import Rule
 from tools.ops import ToolParser, run_tool
@@ -54,7 +54,7 @@ def _shown_default(field: FieldInfo) -> str:
 def _rows(model: type[BaseModel], prefix: str) -> Iterator[tuple[str, str, str, str]]:
     for field in model.model_fields.values():
         key = f"{prefix}{field.alias}"
-        inner = _model_of(field.annotation)
+        inner = model_of(field.annotation)
         if inner is not None and inner.__name__ == "GroupConfig" and prefix == "groups.":
             continue  # listed once, as groups.<group>.*
         rule = _rule(field)
@@ -64,7 +64,7 @@ def _rows(model: type[BaseModel], prefix: str) -> Iterator[tuple[str, str, str, 
         if inner is not None:
             yield from _rows(inner, f"{key}.")
     if model.__name__ == "GroupsConfig":
-        yield from _rows(_model_of(model.model_fields["validator"].annotation), "groups.<group>.")
+        yield from _rows(model_of(model.model_fields["validator"].annotation), "groups.<group>.")
 
 
 def reference_table() -> str:
@@ -87,7 +87,7 @@ def services_table() -> str:
 
 
 def _declaration(field: FieldInfo) -> dict[str, Any]:
-    inner = _model_of(field.annotation)
+    inner = model_of(field.annotation)
     rule = _rule(field)
     if inner is not None:
         keys = "; ".join(f"{f.alias} ({_shown_default(f).strip('`')})" for f in inner.model_fields.values())

@@ -27,6 +27,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from render.alertmanager import Receivers, render_alertmanager_config
 from render.haproxy import render_haproxy_config
 from render.prometheus import render_alert_rules, render_prometheus_config
 from model.topology import build_topology
@@ -59,9 +60,12 @@ class LoopbackCluster:
     """
 
     def __init__(self, workdir: Path, scrape: str = "1s", prometheus_bin: Optional[str] = None,
-                 haproxy_bin: Optional[str] = None, election_timeout: float = 1.0):
+                 haproxy_bin: Optional[str] = None, election_timeout: float = 1.0,
+                 alertmanager_bin: Optional[str] = None, alert_webhook: Optional[str] = None):
         self.workdir, self.scrape = workdir, scrape
         self.prometheus_bin, self.haproxy_bin = prometheus_bin, haproxy_bin
+        # Alertmanager on the project's rendered config, its one receiver the webhook given.
+        self.alertmanager_bin, self.alert_webhook = alertmanager_bin, alert_webhook
         self.election_timeout = election_timeout
         self.processes: list[subprocess.Popen] = []
         self.fleet: Optional[Fleet] = None
@@ -87,12 +91,25 @@ class LoopbackCluster:
         # The program's own outputs for the dev stack, with the endpoints where this runs them.
         self.outputs: dict[str, Any] = json.loads(json.dumps(run_program(STACK).outputs))
         endpoints = self.outputs["endpoints"]
+        alertmanagers: tuple[str, ...] = ()
+        if self.alertmanager_bin:
+            port = free_port()
+            (self.workdir / "alertmanager.yml").write_text(render_alertmanager_config(
+                Receivers(webhook_url=self.alert_webhook), "1s", "1s", "1h"))
+            self._spawn([self.alertmanager_bin, f"--config.file={self.workdir / 'alertmanager.yml'}",
+                         f"--storage.path={self.workdir / 'alertmanager'}", f"--web.listen-address=127.0.0.1:{port}",
+                         "--cluster.listen-address="])
+            alertmanagers = (f"127.0.0.1:{port}",)
+            endpoints["alertmanager"] = f"http://127.0.0.1:{port}"
+            wait_until(lambda: urllib.request.urlopen(endpoints["alertmanager"] + "/-/ready", timeout=2).status == 200,
+                       what="Alertmanager to be ready")
         if self.prometheus_bin:
             port = free_port()
             rules = self.workdir / "rules.yml"
             rules.write_text(render_alert_rules(settings.density, topology.fault_budget))
             (self.workdir / "prometheus.yml").write_text(render_prometheus_config(
-                topology, self.scrape, self.scrape, address=address, exporters=(), rule_files=(str(rules),)))
+                topology, self.scrape, self.scrape, address=address, exporters=(), rule_files=(str(rules),),
+                alertmanagers=alertmanagers))
             self._spawn([self.prometheus_bin, f"--config.file={self.workdir / 'prometheus.yml'}",
                          f"--storage.tsdb.path={self.workdir / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}"])
             endpoints["prometheus"] = f"http://127.0.0.1:{port}"

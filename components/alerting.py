@@ -1,0 +1,58 @@
+"""Alerting: Alertmanager, routing Prometheus's alerts to the configured receivers.
+
+Receiver secrets (Slack URL, PagerDuty key, SMTP password) are uploaded as files of their own,
+secret in state; the generic webhook's URL is written into the config, which is then secret.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import pulumi
+
+from model.config import AlertingConfig
+from model.services import service
+from render.alertmanager import SECRET_FILES, SECRETS_DIR, Receivers, render_alertmanager_config
+
+from . import containers as c
+
+ALERTMANAGER = service("alertmanager")
+CONFIG_PATH = "/etc/alertmanager/alertmanager.yml"
+
+
+@dataclass
+class AlertingArgs:
+    placement: c.Placement
+    image: str
+    alerting: AlertingConfig
+    # Configured secrets, None when unset.
+    webhook_url: Optional[str] = field(default=None, repr=False)
+    slack_webhook_url: Optional[str] = field(default=None, repr=False)
+    pagerduty_routing_key: Optional[str] = field(default=None, repr=False)
+    smtp_password: Optional[str] = field(default=None, repr=False)
+
+
+def receivers(args: AlertingArgs) -> Receivers:
+    a = args.alerting
+    return Receivers(webhook_url=args.webhook_url, slack=args.slack_webhook_url is not None,
+                     slack_channel=a.slack_channel, pagerduty=args.pagerduty_routing_key is not None,
+                     email_to=a.email_to, email_from=a.email_from, smtp_smarthost=a.smtp_smarthost,
+                     smtp_username=a.smtp_username, smtp_password=args.smtp_password is not None)
+
+
+class Alerting(pulumi.ComponentResource):
+    def __init__(self, name: str, args: AlertingArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("aurigraph:index:Alerting", name, None, opts)
+        a = args.alerting
+        config = render_alertmanager_config(receivers(args), a.group_wait, a.group_interval, a.repeat_interval)
+        secret_files = [c.upload(f"{SECRETS_DIR}/{SECRET_FILES[key]}", pulumi.Output.secret(value))
+                        for key, value in (("slack", args.slack_webhook_url), ("pagerduty", args.pagerduty_routing_key),
+                                           ("smtp", args.smtp_password)) if value is not None]
+        self.container = c.service_container(
+            name, ALERTMANAGER, args.placement, args.image, self,
+            command=[f"--config.file={CONFIG_PATH}", f"--storage.path={ALERTMANAGER.data_path}"],
+            uploads=[c.upload(CONFIG_PATH, pulumi.Output.secret(config) if args.webhook_url else config),
+                     *secret_files],
+            volumes=[c.service_volume(f"{name}-data", ALERTMANAGER, args.placement, self)])
+        self.register_outputs({"container": self.container.name})
