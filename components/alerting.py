@@ -38,14 +38,19 @@ def receivers(args: AlertingArgs) -> Receivers:
     return Receivers(webhook_url=args.webhook_url, slack=args.slack_webhook_url is not None,
                      slack_channel=a.slack_channel, pagerduty=args.pagerduty_routing_key is not None,
                      email_to=a.email_to, email_from=a.email_from, smtp_smarthost=a.smtp_smarthost,
-                     smtp_username=a.smtp_username, smtp_password=args.smtp_password is not None)
+                     smtp_username=a.smtp_username)
 
 
 class Alerting(pulumi.ComponentResource):
     def __init__(self, name: str, args: AlertingArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aurigraph:index:Alerting", name, None, opts)
         a = args.alerting
-        config = render_alertmanager_config(receivers(args), a.group_wait, a.group_interval, a.repeat_interval)
+        configured = receivers(args)
+        if not configured.any:
+            pulumi.log.warn("alerting: no receiver configured (alertWebhookUrl, alertSlackWebhookUrl, "
+                            "alertPagerdutyRoutingKey or alerting.emailTo): alerts reach Alertmanager's UI and nobody "
+                            "else; see the README, \"Alert routing\"", resource=self)
+        config = render_alertmanager_config(configured, a.group_wait, a.group_interval, a.repeat_interval)
         secret_files = [c.upload(f"{SECRETS_DIR}/{SECRET_FILES[key]}", pulumi.Output.secret(value))
                         for key, value in (("slack", args.slack_webhook_url), ("pagerduty", args.pagerduty_routing_key),
                                            ("smtp", args.smtp_password)) if value is not None]

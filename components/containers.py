@@ -114,6 +114,11 @@ def service_labels(placement: Placement, service: str) -> dict[str, str]:
     return {f"{LABEL_PREFIX}.stack": placement.stack, f"{LABEL_PREFIX}.service": service}
 
 
+def renamed(aliases: Sequence[pulumi.Alias], old_name: str) -> list[pulumi.Alias]:
+    """The same aliases (old parents), for a child whose name changed too."""
+    return [pulumi.Alias(name=old_name, parent=a.parent) for a in aliases]
+
+
 def service_volume(resource_name: str, service: ServiceSpec, placement: Placement, parent: pulumi.Resource,
                    aliases: Sequence[pulumi.Alias] = ()) -> docker.ContainerVolumeArgs:
     """A service's retained data volume, `<stack>-<service>-data`, mounted at its data path."""

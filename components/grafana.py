@@ -54,7 +54,6 @@ class Grafana(pulumi.ComponentResource):
                 *[c.upload(f"{DASHBOARDS_PATH}/{file}", text) for file, text in render_dashboards().items()],
             ],
             volumes=[c.service_volume(f"{name}-data", GRAFANA, args.placement, self,
-                                      aliases=[pulumi.Alias(name=f"monitoring-{name}-data", parent=a.parent)
-                                               for a in args.aliases])],
+                                      aliases=c.renamed(args.aliases, f"monitoring-{name}-data"))],
             depends_on=args.depends_on)
         self.register_outputs({"container": self.container.name})

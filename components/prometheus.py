@@ -49,6 +49,5 @@ class Prometheus(pulumi.ComponentResource):
                 c.upload(RULES_FILE, render_alert_rules(args.density, args.topology.fault_budget)),
             ],
             volumes=[c.service_volume(f"{name}-data", PROMETHEUS, args.placement, self,
-                                      aliases=[pulumi.Alias(name=f"monitoring-{name}-data", parent=a.parent)
-                                               for a in args.aliases])])
+                                      aliases=c.renamed(args.aliases, f"monitoring-{name}-data"))])
         self.register_outputs({"container": self.container.name})

@@ -197,10 +197,4 @@ def make_plan(settings: Settings, topology: Topology) -> Plan:
             capacity = _check_host(capacity, vm_size.cpus, vm_size.memory_mb, "vm.size", "vm.size", problems)
     if problems:
         raise ConfigError(settings.stack, problems)
-    secrets = settings.secrets
-    if not (secrets.alert_webhook_url or secrets.alert_slack_webhook_url or secrets.alert_pagerduty_routing_key
-            or settings.alerting.email_to):
-        warnings.append("alerting: no receiver configured (alertWebhookUrl, alertSlackWebhookUrl, "
-                        "alertPagerdutyRoutingKey or alerting.emailTo): alerts reach Alertmanager's UI and nobody "
-                        "else; see the README, \"Alert routing\"")
     return Plan(max_unavailable, capacity, vm_size, tuple(warnings))

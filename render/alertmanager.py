@@ -31,8 +31,7 @@ class Receivers:
     email_to: Optional[str] = None
     email_from: Optional[str] = None
     smtp_smarthost: Optional[str] = None
-    smtp_username: Optional[str] = None
-    smtp_password: bool = False
+    smtp_username: Optional[str] = None  # with it, the SMTP password file (settings require both)
 
     @property
     def any(self) -> bool:

@@ -11,9 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 KEY_TYPE = "ssh-ed25519"
 
 
@@ -27,6 +24,10 @@ def host_key_pair(seed_b64: str, comment: str) -> tuple[str, str]:
     The private file is OpenSSH's unencrypted "openssh-key-v1" format. Its check integers are
     random in ssh-keygen's output; here they come from the seed, so the file is stable.
     """
+    # Imported here: only stacks that create a VM need it, not every program start.
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     seed = base64.b64decode(seed_b64)
     if len(seed) != 32:
         raise ValueError("an Ed25519 seed is 32 bytes")

@@ -23,7 +23,7 @@ from tools.mockrun import run_program
 
 ALL = Receivers(webhook_url="https://hooks.example.com/aurigraph", slack=True, slack_channel="#ops", pagerduty=True,
                 email_to="ops@example.com", email_from="alerts@example.com", smtp_smarthost="smtp.example.com:587",
-                smtp_username="alerts", smtp_password=True)
+                smtp_username="alerts")
 RECEIVER_SETS = {
     "none": Receivers(),
     "webhook": Receivers(webhook_url="https://hooks.example.com/x"),

@@ -53,6 +53,11 @@ def wait_until(condition: Callable[[], Any], timeout: float = 30.0, what: str = 
     return value
 
 
+def _wait_ready(url: str, name: str) -> None:
+    """Until a Prometheus-style server answers 200 on /-/ready."""
+    wait_until(lambda: urllib.request.urlopen(url + "/-/ready", timeout=2).status == 200, what=f"{name} to be ready")
+
+
 class LoopbackCluster:
     """The dev stack's stub fleet with real Prometheus and HAProxy in front, on 127.0.0.1.
 
@@ -101,8 +106,7 @@ class LoopbackCluster:
                          "--cluster.listen-address="])
             alertmanagers = (f"127.0.0.1:{port}",)
             endpoints["alertmanager"] = f"http://127.0.0.1:{port}"
-            wait_until(lambda: urllib.request.urlopen(endpoints["alertmanager"] + "/-/ready", timeout=2).status == 200,
-                       what="Alertmanager to be ready")
+            _wait_ready(endpoints["alertmanager"], "Alertmanager")
         if self.prometheus_bin:
             port = free_port()
             rules = self.workdir / "rules.yml"
@@ -124,8 +128,7 @@ class LoopbackCluster:
         self.outputs_file.write_text(json.dumps(self.outputs, indent=1))
         self.prometheus = Prometheus(endpoints["prometheus"])
         if self.prometheus_bin:
-            wait_until(lambda: urllib.request.urlopen(endpoints["prometheus"] + "/-/ready", timeout=2).status == 200,
-                       what="Prometheus to be ready")
+            _wait_ready(endpoints["prometheus"], "Prometheus")
 
     def _spawn(self, argv: list[str]) -> None:
         self.processes.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
