@@ -35,6 +35,8 @@ cluster = AurigraphCluster(
         monitoring=settings.monitoring,
         cache=settings.cache,
         alerting=settings.alerting,
+        backup=settings.backup,
+        backup_bucket=host.backup_bucket,
         alert_secrets=dict(webhook_url=settings.secrets.alert_webhook_url,
                            slack_webhook_url=settings.secrets.alert_slack_webhook_url,
                            pagerduty_routing_key=settings.secrets.alert_pagerduty_routing_key,
@@ -58,3 +60,8 @@ pulumi.export("host", {"target": settings.target, "address": host.address,
                        **({"size": plan.vm_size.size} if plan.vm_size else {})})
 pulumi.export("density", settings.density)
 pulumi.export("protectData", settings.protect_data)
+# What the restore drill (tools.drill restore) works with; None with backup.enabled false.
+pulumi.export("backup", {"container": cluster.backup.container.name, "database": cluster.database.container.name,
+                         "interval": settings.backup.interval, "keep": settings.backup.keep,
+                         **({"bucket": host.backup_bucket.url} if host.backup_bucket else {})}
+              if cluster.backup else None)

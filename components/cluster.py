@@ -8,13 +8,14 @@ from typing import Any, Mapping, Optional
 import pulumi
 import pulumi_docker as docker
 
-from model.config import AlertingConfig, CacheConfig, MonitoringConfig
+from model.config import AlertingConfig, BackupConfig, CacheConfig, MonitoringConfig
 from model.services import DATABASE, PUBLISHED, service
 from model.topology import Topology
 
 from . import containers as c
 from . import exporters
 from .alerting import Alerting, AlertingArgs
+from .backup import Backup, BackupArgs, Bucket
 from .cache import Cache, CacheArgs
 from .database import APP_USER, METRICS_USER, Database, DatabaseArgs
 from .exporters import Exporter, ExporterArgs
@@ -43,6 +44,9 @@ class ClusterArgs:
     monitoring: MonitoringConfig
     cache: CacheConfig
     alerting: AlertingConfig
+    backup: BackupConfig
+    # Where backups are also copied (target aws with backup.bucket), else None.
+    backup_bucket: Optional[Bucket]
     # Alert receivers' secrets, None when unset.
     alert_secrets: Mapping[str, Optional[str]]
     # Configured secrets (None: generated).
@@ -98,8 +102,12 @@ class AurigraphCluster(pulumi.ComponentResource):
         placement = c.Placement(stack=args.stack, network_name=self.network.name, protect_data=args.protect_data,
                                 admin_bind_address=args.admin_bind_address, api_bind_address=args.api_bind_address,
                                 ports=args.ports)
-        self.database = Database("postgres", DatabaseArgs(placement, images["postgres"], args.db_password),
-                                 opts=child)
+        self.database = Database("postgres", DatabaseArgs(placement, images["postgres"], args.db_password,
+                                                          backup=args.backup.enabled), opts=child)
+        self.backup = Backup("postgres-backup", BackupArgs(
+            placement, images["postgres"], args.backup, self.database.backup_password, self.database.container,
+            bucket=args.backup_bucket, uploader_image=images[service("backup-uploader").image_key]),
+            opts=child) if args.backup.enabled else None
         self.cache = Cache("redis", CacheArgs(placement, images["redis"], args.cache, args.redis_password), opts=child)
         self.tracing = Tracing("jaeger", TracingArgs(placement, images["jaeger"]), opts=child)
 
@@ -111,7 +119,7 @@ class AurigraphCluster(pulumi.ComponentResource):
             "postgres-exporter": exporters.postgres_exporter(METRICS_USER, self.database.metrics_password),
             "redis-exporter": exporters.redis_exporter(self.cache.password),
             "cadvisor": exporters.cadvisor(),
-            "node-exporter": exporters.node_exporter(),
+            "node-exporter": exporters.node_exporter(self.backup.status_volume if self.backup else None),
         }
         self.exporters = {
             key: Exporter(key, ExporterArgs(placement, images[service(key).image_key], aliases=moved, **extra),
@@ -120,7 +128,9 @@ class AurigraphCluster(pulumi.ComponentResource):
         self.alerting = Alerting("alertmanager", AlertingArgs(placement, images["alertmanager"], args.alerting,
                                                               **args.alert_secrets), opts=child)
         self.prometheus = Prometheus("prometheus", PrometheusArgs(
-            placement, images["prometheus"], topology, args.density, args.monitoring, aliases=moved), opts=child)
+            placement, images["prometheus"], topology, args.density, args.monitoring,
+            backup_max_age=args.backup.max_age_seconds if args.backup.enabled else None,
+            backup_bucket=args.backup_bucket is not None, aliases=moved), opts=child)
         self.grafana = Grafana("grafana", GrafanaArgs(
             placement, images["grafana"], args.grafana_admin_password, depends_on=[self.prometheus.container],
             aliases=moved, password_aliases=[pulumi.Alias(name="grafana-admin-password", parent=self)]), opts=child)

@@ -8,6 +8,7 @@ from typing import Optional
 import pulumi
 
 from model.services import DATABASE, service
+from render.backup import render_backup_role
 from render.datastores import POSTGRES_START, render_postgres_init, render_postgres_roles
 
 from . import containers as c
@@ -25,11 +26,13 @@ class DatabaseArgs:
     placement: c.Placement
     image: str
     app_password: Optional[str]  # configured (secret), or None to generate one
+    backup: bool = False  # a role for the backup container (render/backup.py)
 
 
 class Database(pulumi.ComponentResource):
     app_password: pulumi.Output[str]
     metrics_password: pulumi.Output[str]
+    backup_password: Optional[pulumi.Output[str]]
 
     def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aurigraph:index:Database", name, None, opts)
@@ -41,6 +44,10 @@ class Database(pulumi.ComponentResource):
         init_sql = passwords.apply(lambda pw: render_postgres_init(DATABASE, APP_USER, pw[0], METRICS_USER, pw[1]))
         # Applied on every start, so a rotated password reaches a database initialised with the old one.
         roles_sql = passwords.apply(lambda pw: render_postgres_roles(APP_USER, pw[0], METRICS_USER, pw[1]))
+        self.backup_password = password(f"{name}-backup-password", None, self) if args.backup else None
+        if self.backup_password is not None:
+            roles_sql = pulumi.Output.all(roles_sql, self.backup_password).apply(
+                lambda a: a[0] + render_backup_role(DATABASE, a[1]))
 
         self.container = c.service_container(
             name, POSTGRES, args.placement, args.image, self,

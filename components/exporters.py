@@ -4,7 +4,7 @@ and the host. One component per exporter, each a single container."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_docker as docker
@@ -57,7 +57,15 @@ def cadvisor() -> dict[str, Any]:
                  for h in ("/", "/var/run", "/sys", "/var/lib/docker", "/dev/disk")])}
 
 
-def node_exporter() -> dict[str, Any]:
-    return {"docker_args": dict(
-        command=["--path.rootfs=/host"], pid_mode="host",
-        volumes=[docker.ContainerVolumeArgs(host_path="/", container_path="/host", read_only=True)])}
+TEXTFILE_DIR = "/textfile"
+
+
+def node_exporter(textfile_volume: Optional[pulumi.Input[str]] = None) -> dict[str, Any]:
+    """The host's metrics; with `textfile_volume` (the backup status), also the `.prom` files in it."""
+    volumes = [docker.ContainerVolumeArgs(host_path="/", container_path="/host", read_only=True)]
+    command = ["--path.rootfs=/host"]
+    if textfile_volume is not None:
+        volumes.append(docker.ContainerVolumeArgs(volume_name=textfile_volume, container_path=TEXTFILE_DIR,
+                                                  read_only=True))
+        command.append(f"--collector.textfile.directory={TEXTFILE_DIR}")
+    return {"docker_args": dict(command=command, pid_mode="host", volumes=volumes)}

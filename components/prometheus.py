@@ -6,7 +6,7 @@ It gets only the files it reads, so a new scrape interval replaces Prometheus an
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 import pulumi
 
@@ -29,6 +29,8 @@ class PrometheusArgs:
     topology: Topology
     density: str
     monitoring: MonitoringConfig
+    backup_max_age: Optional[int] = None  # seconds; None: no backups, no backup alerts
+    backup_bucket: bool = False
     # Where this component's resources were before (their old parent), so an upgrade moves them.
     aliases: Sequence[pulumi.Alias] = ()
 
@@ -46,7 +48,8 @@ class Prometheus(pulumi.ComponentResource):
             uploads=[
                 c.upload(CONFIG_PATH, render_prometheus_config(args.topology, m.scrape_interval,
                                                                m.evaluation_interval)),
-                c.upload(RULES_FILE, render_alert_rules(args.density, args.topology.fault_budget)),
+                c.upload(RULES_FILE, render_alert_rules(args.density, args.topology.fault_budget,
+                                                         args.backup_max_age, args.backup_bucket)),
             ],
             volumes=[c.service_volume(f"{name}-data", PROMETHEUS, args.placement, self,
                                       aliases=c.renamed(args.aliases, f"monitoring-{name}-data"))])

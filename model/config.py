@@ -29,12 +29,14 @@ from .types import (
     IpAddress,
     EMAIL,
     Number,
+    OneOf,
     RoutingKey,
     Secret,
     SecretUrl,
     SshOpts,
     SshPublicKey,
     Text,
+    duration_ms,
 )
 
 GROUP_NAMES = ("validator", "business", "slim")
@@ -205,6 +207,40 @@ class AlertingConfig(ConfigModel):
     smtp_username: Text(r"[!-~]{1,128}", "an SMTP user name") = unset("none", "SMTP user (with alertSmtpPassword)")
 
 
+# Snapshot intervals every cloud's scheduler accepts (AWS DLM, a GCP hourly schedule, Azure Disk Backup).
+SNAPSHOT_HOURS = (1, 2, 4, 6, 8, 12, 24)
+
+
+class BackupConfig(ConfigModel):
+    """PostgreSQL backups (a pg_dump container beside the database) and, on clouds, the data disk's
+    scheduled snapshots. See the README, "Backup and restore"."""
+
+    enabled: Bool = Field(True, description="run the backup container")
+    interval: Duration("5m", "7d") = Field("6h", description="how often a backup is taken (and one at every start)")
+    keep: Int(1, 1000) = Field(28, description="verified backups kept on the backup volume; older ones are removed")
+    verify: Choice("restore", "list") = Field("restore", description="how each backup is verified before it counts: "
+                                                                    "restore (into a scratch database) or list "
+                                                                    "(pg_restore --list)")
+    max_age: Duration("10m", "30d") = unset("2 × interval + 1h", "alert when the last verified backup is older; "
+                                                                 "more than interval")
+    bucket: Bool = unset("false", "target aws only: also copy each backup to an S3 bucket this program creates "
+                                  "(private, versioned, expiring)")
+    bucket_retention_days: Int(1, 3650) = Field(30, description="with bucket: days a copy is kept in the bucket")
+    snapshot_every_hours: OneOf(*SNAPSHOT_HOURS) = Field(
+        24, description="targets aws, azure and gcp: hours between snapshots of the VM's data disk")
+    snapshot_retention_days: Int(1, 365) = Field(7, description="targets aws, azure and gcp: days a disk snapshot "
+                                                                "is kept")
+
+    @property
+    def interval_seconds(self) -> int:
+        return duration_ms(self.interval) // 1000
+
+    @property
+    def max_age_seconds(self) -> int:
+        """When the newest verified backup counts as too old (the alert's threshold)."""
+        return duration_ms(self.max_age) // 1000 if self.max_age else 2 * self.interval_seconds + 3600
+
+
 class SshConfig(ConfigModel):
     """target ssh: the existing server and what it has, for the capacity plan."""
 
@@ -284,6 +320,7 @@ class StackConfig(ConfigModel):
     vm: Optional[VmConfig] = unset("none", "targets aws, azure and gcp only: the VM this program creates")
     capacity: CapacityConfig = Field(default_factory=CapacityConfig)
     alerting: AlertingConfig = Field(default_factory=AlertingConfig)
+    backup: BackupConfig = Field(default_factory=BackupConfig)
     # Optional secrets, set with `pulumi config set --secret`, else generated. Not declared in
     # Pulumi.yaml, where a key without a default is one the CLI demands.
     db_password: Secret = unset("generated", "secret: the application's PostgreSQL password", secret=True)
@@ -297,7 +334,7 @@ class StackConfig(ConfigModel):
 
 # Objects reach the program JSON-encoded; these keys are decoded before validation.
 OBJECT_KEYS = ("groups", "tuning", "ports", "monitoring", "cache", "serviceImages", "ssh", "vm", "capacity",
-               "alerting")
+               "alerting", "backup")
 SECRET_KEYS = tuple(f.alias for f in StackConfig.model_fields.values() if (f.json_schema_extra or {}).get("secret"))
 TOP_LEVEL_KEYS = tuple(f.alias for f in StackConfig.model_fields.values() if f.alias not in SECRET_KEYS)
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Optional, Sequence
 
 from .clouds import CLOUDS
-from .services import SERVICES
+from .services import deployed
 from .settings import ConfigError, Problem, Settings
 from .topology import Topology, bft_fault_budget, spread
 
@@ -131,7 +131,7 @@ def _rollout(settings: Settings, problems: list[Problem], warnings: list[str]) -
 
 def _container_limits(settings: Settings, topology: Topology) -> CapacityPlan:
     limits = [(c.cpus, c.memory_mb) for c in topology.containers]
-    limits += [(s.cpus, s.memory_limit(settings.cache.max_memory_mb)) for s in SERVICES]
+    limits += [(s.cpus, s.memory_limit(settings.cache.max_memory_mb)) for s in deployed(settings.features)]
     return CapacityPlan(
         containers=len(limits),
         container_cpus=round(sum(c for c, _ in limits), 2),

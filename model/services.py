@@ -47,7 +47,7 @@ class ServiceSpec:
     name: str  # container hostname and DNS alias on the cluster network; `<stack>-<name>` in Docker
     image_key: str  # the key under `serviceImages`
     image: str  # pinned
-    port: int  # where the cluster network reaches it
+    port: int  # where the cluster network reaches it; 0: it listens on nothing
     health: str  # the container's healthcheck command (CMD-SHELL)
     cpus: float
     memory_mb: int  # the limit; for Redis, what it needs above cache.maxMemoryMb
@@ -57,6 +57,8 @@ class ServiceSpec:
     memory_follows_cache: bool = False  # Redis: limit = cache.maxMemoryMb + memory_mb
     # Linux capabilities it keeps; every other is dropped.
     capabilities: tuple[str, ...] = ()
+    # Deployed only when this feature is on (see `deployed`); None: always.
+    feature: Optional[str] = None
 
     @property
     def address(self) -> str:
@@ -126,6 +128,15 @@ SERVICES: tuple[ServiceSpec, ...] = (
         published=(Published("alertmanager", 9093, 9093, admin=True, description="Alertmanager UI"),),
         metrics=Metrics("alertmanager", 9093, ("alertmanager_",)),
         data_path="/alertmanager"),
+    # pg_dump on an interval (render/backup.py). The database's own image: pg_dump must be at least
+    # the server's version. Healthy once it has written its status (the metrics node-exporter reads).
+    ServiceSpec(
+        "postgres-backup", "postgres", "postgres:16.2", 0, "test -s /status/aurigraph_backup.prom", 0.5, 256,
+        data_path="/backups", feature="backup"),
+    # Copies the verified backups to the stack's S3 bucket (target aws, backup.bucket).
+    ServiceSpec(
+        "backup-uploader", "awsCli", "amazon/aws-cli:2.15.0", 0, "test -s /status/aurigraph_backup_upload.prom",
+        0.25, 256, feature="backup-bucket"),
 )
 
 BY_NAME: dict[str, ServiceSpec] = {s.name: s for s in SERVICES}
@@ -133,12 +144,18 @@ BY_NAME: dict[str, ServiceSpec] = {s.name: s for s in SERVICES}
 PUBLISHED: tuple[Published, ...] = tuple(p for s in SERVICES for p in s.published)
 PUBLISHED_BY_KEY: dict[str, Published] = {p.key: p for p in PUBLISHED}
 DEFAULT_PORTS: dict[str, int] = {p.key: p.default for p in PUBLISHED}
+# An image key shared by two services (the database and its backups) names one image.
 SERVICE_IMAGES: dict[str, str] = {s.image_key: s.image for s in SERVICES}
 ADMIN_PORTS: tuple[int, ...] = tuple(p.port for p in PUBLISHED if p.admin)
 
 
 def service(name: str) -> ServiceSpec:
     return BY_NAME[name]
+
+
+def deployed(features: frozenset[str]) -> tuple[ServiceSpec, ...]:
+    """The services a stack runs, given its features on (see Settings.features)."""
+    return tuple(s for s in SERVICES if s.feature is None or s.feature in features)
 
 
 def scrape_targets() -> list[ServiceSpec]:

@@ -24,6 +24,7 @@ from .clouds import CLOUDS
 from .config import (
     GROUP_NAMES,
     AlertingConfig,
+    BackupConfig,
     PRESETS,
     TUNING_PRESETS,
     OBJECT_KEYS,
@@ -97,12 +98,19 @@ class Settings:
     service_images: Mapping[str, str]
     capacity: CapacityConfig
     alerting: AlertingConfig = AlertingConfig()
+    backup: BackupConfig = BackupConfig()
     secrets: Secrets = Secrets()
     ssh: Optional[SshConfig] = None
     vm: Optional[VmConfig] = None
 
     def group(self, name: str) -> Group:
         return next(g for g in self.groups if g.name == name)
+
+    @property
+    def features(self) -> frozenset[str]:
+        """What optional services this stack runs (ServiceSpec.feature)."""
+        return frozenset({"backup"} if self.backup.enabled else set()) | (
+            {"backup-bucket"} if self.backup.bucket else set())
 
 
 @dataclass(frozen=True)
@@ -344,6 +352,28 @@ def _alerting(config: StackConfig, problems: list[Problem]) -> None:
                                              "smtpSmarthost"))
 
 
+# Azure Disk Backup keeps at most this many snapshots of one disk.
+AZURE_MAX_SNAPSHOTS = 450
+
+
+def _backup(config: StackConfig, problems: list[Problem]) -> None:
+    b = config.backup
+    if b.max_age is not None and b.max_age_seconds <= b.interval_seconds:
+        problems.append(Problem("backup.maxAge", f"expected more than backup.interval ({b.interval}), got {b.max_age}: "
+                                                 "it would alert between two good backups"))
+    if b.bucket and config.target != "aws":
+        problems.append(Problem("backup.bucket", f"only supported with target aws (this stack's target is "
+                                                 f"{config.target}); remove it"))
+    if b.bucket and not b.enabled:
+        problems.append(Problem("backup.bucket", "needs backup.enabled: there are no backups to copy"))
+    snapshots = 24 // b.snapshot_every_hours * b.snapshot_retention_days
+    if config.target == "azure" and snapshots > AZURE_MAX_SNAPSHOTS:
+        problems.append(Problem("backup.snapshotRetentionDays", f"expected at most {AZURE_MAX_SNAPSHOTS} snapshots "
+                                                                f"kept (Azure Disk Backup's limit), got {snapshots} "
+                                                                f"(every {b.snapshot_every_hours} h for "
+                                                                f"{b.snapshot_retention_days} days)"))
+
+
 def _secrets(config: StackConfig, secret_keys: frozenset[str], problems: list[Problem]) -> Secrets:
     values = {}
     for name, f in StackConfig.model_fields.items():
@@ -379,6 +409,7 @@ def parse_settings(raw: Mapping[str, Any], stack: str, secret_keys: frozenset[st
     _target(config, provider_config, problems)
     secrets = _secrets(config, secret_keys, problems)
     _alerting(config, problems)
+    _backup(config, problems)
     if problems:
         raise ConfigError(stack, problems)
     vm = config.vm
@@ -390,5 +421,5 @@ def parse_settings(raw: Mapping[str, Any], stack: str, secret_keys: frozenset[st
         admin_bind_address=config.admin_bind_address, api_bind_address=config.api_bind_address,
         ports=ports, monitoring=config.monitoring, cache=config.cache,
         service_images=config.service_images.model_dump(by_alias=True), capacity=config.capacity,
-        alerting=config.alerting, secrets=secrets, ssh=config.ssh, vm=vm)
+        alerting=config.alerting, backup=config.backup, secrets=secrets, ssh=config.ssh, vm=vm)
 

@@ -74,17 +74,28 @@ def text(value: Any, max_length: int = 255) -> Optional[str]:
 
 # ------------------------------------------------------------------ numbers and words
 
+def _whole(value: Any) -> Optional[int]:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str) and len(value) <= _MAX_NUMBER_TEXT and re.fullmatch(r"[+-]?[0-9]+", value):
+        value = int(value)
+    return value if isinstance(value, int) else None
+
+
 def Int(minimum: int, maximum: int) -> Any:
     def convert(value: Any) -> Optional[int]:
-        if isinstance(value, bool):
-            return None
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if isinstance(value, str) and len(value) <= _MAX_NUMBER_TEXT and re.fullmatch(r"[+-]?[0-9]+", value):
-            value = int(value)
-        return value if isinstance(value, int) and minimum <= value <= maximum else None
+        number = _whole(value)
+        return number if number is not None and minimum <= number <= maximum else None
 
     return leaf(int, f"a whole number from {minimum} to {maximum}", "integer", convert)
+
+
+def OneOf(*allowed: int) -> Any:
+    """A whole number from a short list (an interval a scheduler accepts)."""
+    return leaf(int, "one of " + ", ".join(map(str, allowed)), "integer",
+                lambda v: _whole(v) if _whole(v) in allowed else None)
 
 
 def Number(minimum: float, maximum: float) -> Any:

@@ -14,6 +14,8 @@ import yaml
 from model.services import SERVICES, service
 from model.topology import METRICS_PATH, LogicalNode, Topology
 
+from . import backup
+
 # Metrics every node exposes on METRICS_PATH (the node image contract). The first six are the
 # spec's; the consensus ones feed the election alert, the quorum check and the smoke tool.
 NODE_METRICS = (
@@ -141,37 +143,33 @@ def alert_rules(kpis: Kpis, fault_budget: int) -> list[dict]:
     memory_ratio = (f"container_memory_working_set_bytes{{{member}}} "
                     f"/ container_spec_memory_limit_bytes{{{member}}}")
 
-    def rule(name, expr, duration, severity, summary):
-        return {"alert": name, "expr": expr, "for": duration, "labels": {"severity": severity},
-                "annotations": {"summary": summary}}
-
     rules = [
-        rule("AurigraphTpsLow", f"sum(transaction_rate{{{validators}}}) < {kpis.tps_min}", "10m", "critical",
+        _rule("AurigraphTpsLow", f"sum(transaction_rate{{{validators}}}) < {kpis.tps_min}", "10m", "critical",
              f"Cluster TPS below {kpis.tps_min} for 10 minutes"),
-        rule("AurigraphP95LatencyHigh", f'max by (node, group) (finality_latency_ms{{{nodes},quantile="0.95"}}) > {kpis.p95_ms}',
+        _rule("AurigraphP95LatencyHigh", f'max by (node, group) (finality_latency_ms{{{nodes},quantile="0.95"}}) > {kpis.p95_ms}',
              "10m", "warning", f"P95 finality latency above {kpis.p95_ms} ms on {{{{ $labels.node }}}}"),
-        rule("AurigraphP99LatencyHigh", f'max by (node, group) (finality_latency_ms{{{nodes},quantile="0.99"}}) > {kpis.p99_ms}',
+        _rule("AurigraphP99LatencyHigh", f'max by (node, group) (finality_latency_ms{{{nodes},quantile="0.99"}}) > {kpis.p99_ms}',
              "10m", "critical", f"P99 finality latency above {kpis.p99_ms} ms on {{{{ $labels.node }}}}"),
-        rule("AurigraphCpuHigh", f"max by (node, group) (process_cpu_usage{{{nodes}}}) > {kpis.cpu_max}", "10m",
+        _rule("AurigraphCpuHigh", f"max by (node, group) (process_cpu_usage{{{nodes}}}) > {kpis.cpu_max}", "10m",
              "warning", f"CPU above {kpis.cpu_max:.0%} on {{{{ $labels.node }}}}"),
-        rule("AurigraphContainerMemoryHigh", f"{memory_ratio} > {kpis.memory_max}", "5m", "critical",
+        _rule("AurigraphContainerMemoryHigh", f"{memory_ratio} > {kpis.memory_max}", "5m", "critical",
              f"Memory above {kpis.memory_max:.0%} of the limit in {{{{ $labels.container_label_io_aurigraph_container }}}}"),
-        rule("AurigraphContainerMemoryLow", f"{memory_ratio} < {kpis.memory_min}", "1h", "info",
+        _rule("AurigraphContainerMemoryLow", f"{memory_ratio} < {kpis.memory_min}", "1h", "info",
              f"Memory below {kpis.memory_min:.0%} of the limit in {{{{ $labels.container_label_io_aurigraph_container }}}}: the limit can shrink"),
-        rule("AurigraphCacheHitRatioLow", f"min by (node, group) (leveldb_cache_hit_ratio{{{nodes}}}) < {kpis.cache_hit_min}",
+        _rule("AurigraphCacheHitRatioLow", f"min by (node, group) (leveldb_cache_hit_ratio{{{nodes}}}) < {kpis.cache_hit_min}",
              "15m", "warning", f"LevelDB cache hit ratio below {kpis.cache_hit_min:.0%} on {{{{ $labels.node }}}}"),
-        rule("AurigraphNodeUptimeLow", f"avg_over_time(up{{{nodes}}}[1h]) < {kpis.uptime_min}", "5m", "warning",
+        _rule("AurigraphNodeUptimeLow", f"avg_over_time(up{{{nodes}}}[1h]) < {kpis.uptime_min}", "5m", "warning",
              f"{{{{ $labels.node }}}} was up less than {kpis.uptime_min:.1%} of the last hour"),
-        rule("AurigraphLeaderElectionsFrequent",
+        _rule("AurigraphLeaderElectionsFrequent",
              f"max(increase(consensus_leader_elections_total{{{validators}}}[1h])) > {kpis.elections_per_hour_max}",
              "5m", "warning", f"More than {kpis.elections_per_hour_max} leader elections in the last hour"),
-        rule("AurigraphNodeDown", f"up{{{nodes}}} == 0", "1m", "warning", "{{ $labels.node }} is down"),
-        rule(QUORUM_ALERT, f"count(up{{{validators}}} == 0) > {fault_budget}", "1m", "critical",
+        _rule("AurigraphNodeDown", f"up{{{nodes}}} == 0", "1m", "warning", "{{ $labels.node }} is down"),
+        _rule(QUORUM_ALERT, f"count(up{{{validators}}} == 0) > {fault_budget}", "1m", "critical",
              f"More than f = {fault_budget} validator nodes down: consensus has lost its quorum"),
     ]
     if kpis.node_memory_max_mb is not None:
         limit = kpis.node_memory_max_mb * 1024 * 1024
-        rules.append(rule("AurigraphNodeMemoryHigh", f"sum by (node, group) (jvm_memory_used_bytes{{{nodes}}}) > {limit}",
+        rules.append(_rule("AurigraphNodeMemoryHigh", f"sum by (node, group) (jvm_memory_used_bytes{{{nodes}}}) > {limit}",
                           "10m", "warning", f"{{{{ $labels.node }}}} uses more than {kpis.node_memory_max_mb} MB"))
     return rules
 
@@ -181,6 +179,36 @@ QUORUM_ALERT = "AurigraphValidatorQuorumAtRisk"
 EXPLAINED_BY_QUORUM = ("AurigraphNodeDown", "AurigraphNodeUptimeLow")
 
 
-def render_alert_rules(density: str, fault_budget: int) -> str:
+def _rule(name: str, expr: str, duration: str, severity: str, summary: str) -> dict:
+    return {"alert": name, "expr": expr, "for": duration, "labels": {"severity": severity},
+            "annotations": {"summary": summary}}
+
+
+def backup_rules(max_age_seconds: int, bucket: bool) -> list[dict]:
+    """From the backup container's status (render/backup.py), read by node-exporter's textfile collector."""
+    hours = f"{max_age_seconds / 3600:.3g} h"
+    rules = [
+        _rule("AurigraphBackupTooOld", f"time() - {backup.LAST_SUCCESS} > {max_age_seconds}", "5m", "critical",
+              f"The last verified PostgreSQL backup is older than {hours} (0 means none yet)"),
+        _rule("AurigraphBackupFailing", f"{backup.FAILURES} > 0", "1m", "warning",
+              "The last {{ $value }} PostgreSQL backup attempts failed (see the postgres-backup container's log)"),
+        _rule("AurigraphBackupStatusMissing", f"absent({backup.LAST_SUCCESS})", "15m", "warning",
+              "No backup status: the postgres-backup container or node-exporter is not running"),
+    ]
+    if bucket:
+        rules += [
+            _rule("AurigraphBackupUploadFailing", f"{backup.UPLOAD_FAILURES} > 0", "1m", "warning",
+                  "Copying the backups to the S3 bucket failed (see the backup-uploader container's log)"),
+            _rule("AurigraphBackupUploadTooOld", f"time() - {backup.UPLOAD_LAST_SUCCESS} > {max_age_seconds}", "5m",
+                  "critical", f"The backups have not reached the S3 bucket for {hours}"),
+        ]
+    return rules
+
+
+def render_alert_rules(density: str, fault_budget: int, backup_max_age: int | None = None,
+                       backup_bucket: bool = False) -> str:
+    """The KPI rules, and the backup rules unless backups are off (`backup_max_age` None)."""
     groups = [{"name": "aurigraph-kpis", "rules": alert_rules(kpis_for(density), fault_budget)}]
+    if backup_max_age is not None:
+        groups.append({"name": "aurigraph-backups", "rules": backup_rules(backup_max_age, backup_bucket)})
     return yaml.safe_dump({"groups": groups}, sort_keys=False)

@@ -238,7 +238,7 @@ def test_cli_summary_shows_components_waves_and_capacity(capsys):
     out = capsys.readouterr().out
     assert "validator        4 Container, 4 Volume" in out
     assert "validator  4 waves: validator-1 | validator-2 | validator-3 | validator-4" in out
-    assert out.count("\n") < 40 and "capacity: 25 containers" in out
+    assert out.count("\n") < 40 and "capacity: 26 containers" in out
 
 
 def test_cli_fills_placeholders_with_config_set_path_syntax(capsys):

@@ -195,7 +195,7 @@ def test_components_use_the_project_type_tokens(stack_run):
     assert types == {"aurigraph:index:AurigraphCluster", "aurigraph:index:NodeGroup", "aurigraph:index:Database",
                      "aurigraph:index:Cache", "aurigraph:index:Prometheus", "aurigraph:index:Grafana",
                      "aurigraph:index:Exporter", "aurigraph:index:Tracing", "aurigraph:index:LoadBalancer",
-                     "aurigraph:index:Alerting"}
+                     "aurigraph:index:Alerting", "aurigraph:index:Backup"}
 
 
 def test_children_are_parented_to_their_component(stack_run):

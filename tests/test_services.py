@@ -109,7 +109,7 @@ def test_no_password_appears_in_outputs_or_in_any_plaintext_input():
     run = run_program("option-b", secrets=chosen)
     assert run.error is None
     generated = [r.inputs for r in run.of_type("random:index/randomPassword:RandomPassword")]
-    assert len(generated) == 2  # superuser and metrics; the three above are the operator's
+    assert len(generated) == 3  # superuser, metrics and backup; the three above are the operator's
     outputs = json.dumps(run.outputs)
     for value in chosen.values():
         assert value not in outputs
@@ -126,7 +126,7 @@ def test_no_password_appears_in_outputs_or_in_any_plaintext_input():
 def test_unset_passwords_are_generated(stack_run):
     names = {r.name for r in stack_run("option-b").of_type("random:index/randomPassword:RandomPassword")}
     assert names == {"postgres-superuser-password", "postgres-app-password", "postgres-metrics-password",
-                     "redis-password", "grafana-admin-password"}
+                     "postgres-backup-password", "redis-password", "grafana-admin-password"}
 
 
 @pytest.mark.parametrize("key", ["dbPassword", "redisPassword", "grafanaAdminPassword"])

@@ -33,7 +33,7 @@ def test_every_container_is_on_the_targets_ssh_docker_provider(stack_run, stack)
     (provider,) = run.of_type("pulumi:providers:docker")
     assert provider.inputs["host"].startswith("ssh://")
     containers = run.of_type(CONTAINER)
-    assert len(containers) == {"option-b": 25, "option-c": 29}[stack.split("-", 1)[1]]
+    assert len(containers) == {"option-b": 26, "option-c": 30}[stack.split("-", 1)[1]]
     for reg in docker_resources(run):
         assert reg.provider.startswith(provider.urn + "::"), reg.urn
 
@@ -149,8 +149,9 @@ def test_the_vm_size_comes_from_the_capacity_plan_unless_given(stack_run, stack,
 
 def test_the_capacity_plan_is_an_output_on_every_target(stack_run):
     plan = stack_run("option-b").outputs["capacity"]
-    # 4 x 12 + 4 x 11 + 6 x 6 = 128 node CPUs, plus 7.5 for the services.
-    assert plan["containerCpus"] == 135.5 and plan["hostCpus"] is None
+    # 4 x 12 + 4 x 11 + 6 x 6 = 128 node CPUs, plus 8 for the services (the backup container's 0.5
+    # included; the S3 uploader runs only with backup.bucket).
+    assert plan["containerCpus"] == 136 and plan["hostCpus"] is None
 
 
 @pytest.mark.parametrize("stack", [*CLOUD_STACKS, "ssh-option-b"])
@@ -174,7 +175,7 @@ BAD_TARGETS = [
     ("instance too small", "aws-option-b", {**FILLS["aws"], "vm.size": "m6i.2xlarge"}, "vm.size",
      "Docker refuses a CPU limit above the host's CPUs"),
     ("instance too small for the sum", "aws-option-b", {**FILLS["aws"], "vm.size": "m6i.8xlarge"}, "vm.size",
-     "needs 46.2 CPUs, has 32"),
+     "needs 46.3 CPUs, has 32"),
     ("unknown size without its capacity", "gcp-option-b", {**FILLS["gcp"], "vm.size": "c3-standard-44"}, "vm.size",
      "with vm.cpus and vm.memoryMb"),
     ("key that is not base64", "aws-option-b", {**FILLS["aws"], "vm.sshPublicKey": "ssh-ed25519 not*base64 me"},
@@ -194,9 +195,9 @@ BAD_TARGETS = [
      "a host name or IP address"),
     ("malformed ssh user", "ssh-option-b", {**FILLS["ssh"], "ssh.user": "Root User"}, "ssh.user", "a user name"),
     ("ssh host too small", "ssh-option-b", {**FILLS["ssh"], "ssh.cpus": 16}, "ssh.cpus",
-     "needs 46.2 CPUs, has 16"),
+     "needs 46.3 CPUs, has 16"),
     ("ssh host short of memory", "ssh-option-b", {**FILLS["ssh"], "ssh.memoryMb": 4096}, "ssh.memoryMb",
-     "needs 9152 MB, has 4096"),
+     "needs 9408 MB, has 4096"),
     ("ssh options not a list", "ssh-option-b", {**FILLS["ssh"], "ssh.sshOpts": "-o BatchMode=yes"}, "ssh.sshOpts",
      "a list of ssh options"),
     ("vm section on the local target", "option-b", {"vm": {"region": "eu-west-1"}}, "vm", "only used with target aws"),

@@ -80,8 +80,8 @@ def test_validator_peers_name_every_validator_by_container_dns_name():
 def test_capacity_plan_counts_the_specs_node_limits_plus_the_services():
     plan = stack_plan("option-b").capacity
     # Nodes: 4 x 12 + 4 x 11 + 6 x 6 = 128 CPUs; 4 x 384 + 4 x 320 + 6 x 192 = 3968 MB.
-    # Services: 7.5 CPUs and 4160 MB (Redis 256 MB of maxmemory + 128).
-    assert (plan.containers, plan.container_cpus, plan.container_memory_mb) == (25, 135.5, 8128)
+    # Services: 8 CPUs and 4416 MB (Redis 256 MB of maxmemory + 128; the backup container 0.5 CPU, 256 MB).
+    assert (plan.containers, plan.container_cpus, plan.container_memory_mb) == (26, 136.0, 8384)
     assert plan.largest_container_cpus == 12 and plan.host_cpus is None
 
 

@@ -1,7 +1,12 @@
-"""Failover drill: stop the consensus leader's container and measure the recovery.
+"""Drills: failover (stop the consensus leader's container and measure the recovery) and restore
+(restore a PostgreSQL backup into the running database; see tools/restore.py).
 
     python -m tools.drill failover --stack option-b --yes
     python -m tools.drill failover --outputs outputs.json [--timeout 120] [--json]
+    python -m tools.drill restore --stack option-b --list
+    python -m tools.drill restore --stack option-b [--backup ID] [--yes] [--json]
+
+The failover drill:
 
 1. finds the leader (Prometheus `consensus_is_leader`) and refuses if stopping its container
    would take more than f validators down;
@@ -12,8 +17,8 @@
 5. starts the container again (always, even when a step failed) and waits for its nodes;
 6. reports the time to a new leader and to full recovery.
 
-It refuses a stack with protectData (production) unless told --yes. While it waits it says
-for what and for how long on stderr.
+Both refuse a stack with protectData (production) unless told --yes; listing backups does not
+need it. While the failover drill waits it says for what and for how long on stderr.
 
 Exit status: 0 passed, 1 failed or refused, 64 could not run (bad arguments, unreadable or
 undeployed outputs).
@@ -28,7 +33,7 @@ import time
 import urllib.request
 from typing import Any, Callable, Optional
 
-from tools import ops
+from tools import ops, restore
 from tools.ops import VALIDATORS, Check, OpsError, Prometheus
 
 
@@ -151,25 +156,37 @@ def failover(outputs: dict[str, Any], runtime, timeout: float) -> tuple[list[Che
 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = ops.ToolParser(prog="python -m tools.drill", description=__doc__.split("\n\n")[0])
-    parser.add_argument("drill", choices=["failover"])
+    parser.add_argument("drill", choices=["failover", "restore"])
     ops.add_source_arguments(parser)
     parser.add_argument("--yes", action="store_true", help="run on a protectData (production) stack")
-    parser.add_argument("--timeout", type=ops.seconds, default=120.0, help="seconds to wait for each step")
-    parser.add_argument("--stub-control", metavar="URL", help="drive the stub fleet (tools.stubnode) instead of docker")
+    parser.add_argument("--timeout", type=ops.seconds, default=120.0, help="failover: seconds to wait for each step")
+    parser.add_argument("--stub-control", metavar="URL", help="failover: drive the stub fleet (tools.stubnode) "
+                                                                "instead of docker")
+    parser.add_argument("--backup", metavar="ID", help="restore: the backup to restore (default: the newest)")
+    parser.add_argument("--list", action="store_true", help="restore: only list the kept backups")
+    parser.add_argument("--lock-timeout", type=ops.seconds, default=60.0,
+                        help="restore: seconds to wait for a table lock before rolling the restore back")
     args = parser.parse_args(argv)
     return ops.run_tool("drill", lambda: _drill(args))
 
 
+def _refused(outputs: dict[str, Any], yes: bool, risk: str) -> bool:
+    """Fail closed: only outputs that say protectData is false let a drill run without --yes."""
+    protect = outputs.get("protectData")
+    if protect is False or yes:
+        return False
+    why = ("this stack protects its data (a production stack)" if protect is True else
+           "the outputs do not say whether this stack protects its data (no boolean protectData), so it is "
+           "treated as production")
+    print(f"drill: {why}; {risk}. Run again with --yes to go ahead.", file=sys.stderr)
+    return True
+
+
 def _drill(args) -> int:
     outputs = ops.load_outputs(args.stack, args.outputs)
-    # Fail closed: only outputs that say protectData is false let the drill run without --yes.
-    protect = outputs.get("protectData")
-    if protect is not False and not args.yes:
-        why = ("this stack protects its data (a production stack)" if protect is True else
-               "the outputs do not say whether this stack protects its data (no boolean protectData), so it is "
-               "treated as production")
-        print(f"drill: {why}; stopping its leader is a real outage risk. Run again with --yes to go ahead.",
-              file=sys.stderr)
+    if args.drill == "restore":
+        return _restore(args, outputs)
+    if _refused(outputs, args.yes, "stopping its leader is a real outage risk"):
         return 1
     runtime = StubRuntime(args.stub_control) if args.stub_control else DockerRuntime(
         outputs.get("host", {}).get("dockerHost"))
@@ -177,14 +194,36 @@ def _drill(args) -> int:
         checks, report = failover(outputs, runtime, args.timeout)
     except OpsError as e:
         checks, report = [Check("drill", "fail", str(e))], {}
+    return _report(args, f"failover drill: {args.stack or args.outputs}", checks, report)
+
+
+def _restore(args, outputs: dict[str, Any], runtime=None) -> int:
+    runtime = runtime or restore.runtime_for(outputs)
+    if args.list:
+        try:
+            backups = restore.list_backups(runtime)
+        except OpsError as e:
+            print(f"drill: {e}", file=sys.stderr)
+            return 1
+        print(json.dumps([b.__dict__ for b in backups], indent=1) if args.json else restore.print_backups(backups),
+              end="" if not args.json else "\n")
+        return 0
+    if _refused(outputs, args.yes, "restoring replaces the data in its running database"):
+        return 1
+    try:
+        checks, report = restore.restore(runtime, args.backup, args.lock_timeout)
+    except OpsError as e:
+        checks, report = [Check("restore", "fail", str(e))], {}
+    return _report(args, f"restore drill: {args.stack or args.outputs}", checks, report)
+
+
+def _report(args, title: str, checks: list[Check], report: dict[str, Any]) -> int:
     verdict, code = ops.overall(checks)
-    code = 1 if code else 0  # a drill passes or fails
-    title = f"failover drill: {args.stack or args.outputs}"
     if args.json:
         print(ops.as_json(title, checks, verdict, report=report))
     else:
         print(ops.render(title, checks, verdict), end="")
-    return code
+    return 1 if code else 0  # a drill passes or fails
 
 
 if __name__ == "__main__":

@@ -288,6 +288,13 @@ class RecordingMocks(pulumi.runtime.Mocks):
             "aws:ec2/keyPair:KeyPair": {"keyName": f"{args.name}-key"},
             "azure-native:resources:ResourceGroup": {"name": f"{args.name}-rg"},
             "azure-native:network:VirtualNetwork": {"name": f"{args.name}-vnet"},
+            "azure-native:compute:Disk": {"name": args.name},
+            "azure-native:dataprotection:BackupVault": {"name": args.name},
+            "gcp:compute/disk:Disk": {"name": args.name},
+            "gcp:compute/resourcePolicy:ResourcePolicy": {"name": args.name},
+            "aws:iam/instanceProfile:InstanceProfile": {"name": args.name},
+            "aws:s3/bucket:Bucket": {"bucket": f"{args.inputs.get('bucketPrefix', '')}mock",
+                                     "arn": f"arn:aws:s3:::{args.inputs.get('bucketPrefix', '')}mock"},
         }
         for key, value in computed.get(args.typ, {}).items():
             state.setdefault(key, value)
@@ -295,6 +302,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
             raw = hashlib.sha256(args.name.encode()).digest()[: int(args.inputs.get("length", 32))]
             state["base64"], state["hex"] = base64.b64encode(raw).decode(), raw.hex()
             self.run.secret_values.add(state["base64"])
+        if args.typ == "azure-native:dataprotection:BackupVault":  # its system-assigned identity
+            state["identity"] = {**state.get("identity", {}), "principalId": f"{args.name}-principal"}
         if args.typ == "aws:ec2/subnet:Subnet":
             state.setdefault("availabilityZone", "eu-west-1a")
         if args.typ == "random:index/randomPassword:RandomPassword":

@@ -17,12 +17,14 @@ import pulumi_command as command
 import pulumi_docker as docker
 import pulumi_random as random
 
-from model.config import VmConfig
+from model.config import BackupConfig, VmConfig
 from model.planning import Plan
 from model.services import PUBLISHED
 from model.settings import VM_SSH_PORT, Settings
 from render.cloud_init import WAIT_FOR_DOCKER, render_cloud_init
 from render.host_key import host_key_pair, known_hosts_options
+
+from ..backup import Bucket
 
 HOSTS: dict[str, str] = {"local": "local", "ssh": "ssh", "aws": "aws", "azure": "azure", "gcp": "gcp"}
 
@@ -36,6 +38,8 @@ class Host:
     address: pulumi.Input[str]
     # DOCKER_HOST for the docker CLI (the operations tools stop and start containers); None: the local one.
     docker_host: Optional[pulumi.Input[str]] = None
+    # The bucket backups are copied to (target aws with backup.bucket), else None.
+    backup_bucket: Optional["Bucket"] = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,8 @@ class VmHostArgs:
     size: str
     protect_data: bool
     firewall: tuple[FirewallRule, ...]
+    # The data disk's snapshot schedule, and on aws the backup bucket (backup.bucket).
+    backup: BackupConfig = BackupConfig()
 
 
 @dataclass(frozen=True)
@@ -116,7 +122,8 @@ def _kebab(key: str) -> str:
 
 def vm_args(settings: Settings, plan: Plan) -> VmHostArgs:
     return VmHostArgs(stack=settings.stack, vm=settings.vm, size=plan.vm_size.size, protect_data=settings.protect_data,
-                      firewall=firewall_rules(settings.vm, settings.admin_bind_address, dict(settings.ports)))
+                      firewall=firewall_rules(settings.vm, settings.admin_bind_address, dict(settings.ports)),
+                      backup=settings.backup)
 
 
 def ssh_url(user: str, address: pulumi.Input[str], port: int) -> pulumi.Output[str]:
@@ -152,16 +159,22 @@ def wait_for_docker(name: str, address: pulumi.Input[str], user: str, host_key: 
     )
 
 
+# Snapshots are taken at this time of day (UTC), then every backup.snapshotEveryHours.
+SNAPSHOT_START = "03:00"
+
+
 def vm_host(target: str, machine: pulumi.ComponentResource, user: str) -> Host:
     """The Host of a cloud VM: the docker provider over SSH, pinned to the VM's host key, waits
     until the VM runs Docker.
 
-    `machine` is the cloud's component, with `.address` (its public IP), `.host_key` and `.ready`.
+    `machine` is the cloud's component, with `.address` (its public IP), `.host_key`, `.ready` and
+    `.backup_bucket` (a Bucket or None).
     """
     ssh_opts = machine.host_key.public.apply(lambda key: known_hosts_options(key, VM_SSH_PORT) + list(KEEPALIVE))
     provider = remote_docker(f"docker-{target}", machine.address, user, VM_SSH_PORT, ssh_opts,
                              depends_on=[machine.ready])
-    return Host(provider=provider, address=machine.address, docker_host=ssh_url(user, machine.address, VM_SSH_PORT))
+    return Host(provider=provider, address=machine.address, docker_host=ssh_url(user, machine.address, VM_SSH_PORT),
+                backup_bucket=machine.backup_bucket)
 
 
 def create_host(settings: Settings, plan: Plan) -> Host:

@@ -1,21 +1,100 @@
 """A VM in AWS: its own VPC and public subnet, a security group, Debian 12, a data volume of its own
-(attached, so it survives the instance), cloud-init with a pinned host key."""
+(attached, so it survives the instance) with scheduled snapshots (Data Lifecycle Manager),
+cloud-init with a pinned host key; with backup.bucket, the S3 bucket the backups are copied to."""
 
 from __future__ import annotations
+
+import json
 
 import pulumi
 import pulumi_aws as aws
 
+from model.config import BackupConfig
+
 from model.planning import Plan
 from model.settings import Settings
 
-from . import (Host, VmHostArgs, disk_options, generated_host_key, machine_options, user_data, vm_args, vm_host,
-               wait_for_docker)
+from ..backup import Bucket
+from . import (SNAPSHOT_START, Host, VmHostArgs, disk_options, generated_host_key, machine_options, user_data, vm_args,
+               vm_host, wait_for_docker)
 
 DEBIAN_OWNER = "136693071363"  # Debian's AWS account, publisher of the official images
 DATA_DEVICE_NAME = "/dev/sdf"
 # How a Nitro instance names an attached EBS volume, whatever order it arrived in.
 NVME_BY_ID = "/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_"
+# The tag Data Lifecycle Manager selects the data volume by.
+SNAPSHOT_TAG = "aurigraph:snapshots"
+DLM_MANAGED_POLICY = "arn:aws:iam::aws:policy/service-role/AWSDataLifecycleManagerServiceRole"
+
+
+def assume_role(service: str) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]})
+
+
+def snapshot_policy(name: str, stack: str, backup: BackupConfig, tags: dict, parent: pulumi.Resource) -> None:
+    """Snapshots of every volume tagged SNAPSHOT_TAG=<stack> (the data volume), every
+    backup.snapshotEveryHours from SNAPSHOT_START UTC, each kept backup.snapshotRetentionDays."""
+    child = pulumi.ResourceOptions(parent=parent)
+    role = aws.iam.Role(f"{name}-snapshot-role", assume_role_policy=assume_role("dlm.amazonaws.com"), tags=tags,
+                        opts=child)
+    aws.iam.RolePolicyAttachment(f"{name}-snapshot-role", role=role.name, policy_arn=DLM_MANAGED_POLICY, opts=child)
+    aws.dlm.LifecyclePolicy(
+        f"{name}-snapshots", description=f"aurigraph {stack}: data volume snapshots", execution_role_arn=role.arn,
+        state="ENABLED", tags=tags, opts=child,
+        policy_details=aws.dlm.LifecyclePolicyPolicyDetailsArgs(
+            resource_types=["VOLUME"], target_tags={SNAPSHOT_TAG: stack},
+            schedules=[aws.dlm.LifecyclePolicyPolicyDetailsScheduleArgs(
+                name=f"every {backup.snapshot_every_hours} h, kept {backup.snapshot_retention_days} days",
+                copy_tags=True, tags_to_add={"aurigraph:stack": stack},
+                create_rule=aws.dlm.LifecyclePolicyPolicyDetailsScheduleCreateRuleArgs(
+                    interval=backup.snapshot_every_hours, interval_unit="HOURS", times=SNAPSHOT_START),
+                retain_rule=aws.dlm.LifecyclePolicyPolicyDetailsScheduleRetainRuleArgs(
+                    interval=backup.snapshot_retention_days, interval_unit="DAYS"))]))
+
+
+def backup_bucket(name: str, stack: str, backup: BackupConfig, tags: dict, parent: pulumi.Resource,
+                  protect: bool) -> tuple[aws.s3.Bucket, aws.iam.InstanceProfile]:
+    """A private, encrypted, versioned bucket whose copies expire after backup.bucketRetentionDays,
+    and the instance profile that may list it and put into `<stack>/`, never read or delete."""
+    child = pulumi.ResourceOptions(parent=parent)
+    bucket = aws.s3.Bucket(f"{name}-backups", bucket_prefix=f"aurigraph-{stack}-backups-", force_destroy=False,
+                           tags=tags, opts=pulumi.ResourceOptions(parent=parent, protect=protect,
+                                                                  retain_on_delete=True))
+    aws.s3.BucketPublicAccessBlock(f"{name}-backups", bucket=bucket.id, block_public_acls=True,
+                                   block_public_policy=True, ignore_public_acls=True, restrict_public_buckets=True,
+                                   opts=child)
+    aws.s3.BucketOwnershipControls(f"{name}-backups", bucket=bucket.id, opts=child,
+                                   rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"))
+    aws.s3.BucketServerSideEncryptionConfiguration(f"{name}-backups", bucket=bucket.id, opts=child, rules=[
+        aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+            apply_server_side_encryption_by_default=aws.s3.
+            BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(sse_algorithm="AES256"))])
+    aws.s3.BucketVersioning(f"{name}-backups", bucket=bucket.id, opts=child,
+                            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"))
+    days = backup.bucket_retention_days
+    aws.s3.BucketLifecycleConfiguration(f"{name}-backups", bucket=bucket.id, opts=child, rules=[
+        aws.s3.BucketLifecycleConfigurationRuleArgs(
+            id="expire-backups", status="Enabled",
+            filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=f"{stack}/"),
+            expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=days),
+            noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                noncurrent_days=days),
+            abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                days_after_initiation=1))])
+    aws.s3.BucketPolicy(f"{name}-backups", bucket=bucket.id, opts=child, policy=bucket.arn.apply(lambda arn: json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Sid": "TlsOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+            "Resource": [arn, f"{arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]})))
+    role = aws.iam.Role(f"{name}-backup-role", assume_role_policy=assume_role("ec2.amazonaws.com"), tags=tags,
+                        opts=child)
+    aws.iam.RolePolicy(f"{name}-backup-role", role=role.id, opts=child, policy=bucket.arn.apply(lambda arn: json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "s3:PutObject", "Resource": f"{arn}/{stack}/*"},
+            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": arn,
+             "Condition": {"StringLike": {"s3:prefix": [f"{stack}/*", f"{stack}/"]}}}]})))
+    profile = aws.iam.InstanceProfile(f"{name}-backup-role", role=role.name, tags=tags, opts=child)
+    return bucket, profile
 
 
 class AwsHost(pulumi.ComponentResource):
@@ -48,12 +127,21 @@ class AwsHost(pulumi.ComponentResource):
                      aws.ec2.GetAmiFilterArgs(name="architecture", values=["x86_64"])]).id
         self.host_key = generated_host_key(f"{name}-host-key", self, f"aurigraph-{stack}")
         data = aws.ebs.Volume(f"{name}-data", availability_zone=subnet.availability_zone, size=vm.data_disk_gb,
-                              type="gp3", encrypted=True, tags=tags, opts=disk_options(self, args))
+                              type="gp3", encrypted=True, tags={**tags, SNAPSHOT_TAG: stack},
+                              opts=disk_options(self, args))
+        snapshot_policy(name, stack, args.backup, tags, self)
+        bucket, profile = (backup_bucket(name, stack, args.backup, tags, self, args.protect_data)
+                           if args.backup.bucket else (None, None))
+        self.backup_bucket = Bucket(url=pulumi.Output.concat("s3://", bucket.bucket, f"/{stack}/"),
+                                    region=vm.region) if bucket else None
         self.instance = aws.ec2.Instance(
             f"{name}-vm", ami=ami, instance_type=args.size, subnet_id=subnet.id,
             vpc_security_group_ids=[firewall.id], key_name=key.key_name,
             user_data=user_data(args, self.host_key, data.id.apply(lambda vid: NVME_BY_ID + vid.replace("-", ""))),
-            metadata_options=aws.ec2.InstanceMetadataOptionsArgs(http_tokens="required"),
+            # IMDSv2 only; two hops when the backup uploader (a container) needs the instance profile.
+            metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
+                http_tokens="required", http_put_response_hop_limit=2 if profile else None),
+            iam_instance_profile=profile.name if profile else None,
             root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(volume_size=30, volume_type="gp3", encrypted=True),
             tags=tags,
             opts=machine_options(self, args, "ami"))

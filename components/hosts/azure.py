@@ -1,22 +1,81 @@
 """A VM in Azure: a resource group, network and NSG, Debian 12, a managed data disk of its own
-(attached, so it survives the VM), cloud-init with a pinned host key."""
+(attached, so it survives the VM) backed up by Azure Disk Backup (scheduled incremental snapshots
+in a Backup vault), cloud-init with a pinned host key."""
 
 from __future__ import annotations
 
 import base64
 
 import pulumi
-from pulumi_azure_native import compute, network, resources
+from pulumi_azure_native import authorization, compute, dataprotection, network, resources
+
+from model.config import BackupConfig
 
 from model.planning import Plan
 from model.settings import Settings
-from . import (Host, VmHostArgs, disk_options, generated_host_key, machine_options, user_data, vm_args, vm_host,
-               wait_for_docker)
+from . import (SNAPSHOT_START, Host, VmHostArgs, disk_options, generated_host_key, machine_options, user_data, vm_args,
+               vm_host, wait_for_docker)
 
 # Azure Native has no marketplace-image lookup; "latest" is resolved by Azure when the VM is
 # created and stays that image (the reference itself never changes); vm.image pins a version.
 DEBIAN_IMAGE = {"publisher": "Debian", "offer": "debian-12", "sku": "12-gen2", "version": "latest"}
 DATA_DEVICE = "/dev/disk/azure/scsi1/lun0"
+DISKS = "Microsoft.Compute/disks"
+# Built-in roles the Backup vault's identity needs: to read the disk, and to write its snapshots
+# into the resource group.
+DISK_BACKUP_READER = "3e5e47e6-65f7-47ef-90b5-e5dd4d455f24"
+DISK_SNAPSHOT_CONTRIBUTOR = "7efff54f-a5b4-42b5-a1c5-5411624893ce"
+OPERATIONAL_STORE = {"data_store_type": "OperationalStore", "object_type": "DataStoreInfoBase"}
+
+
+def disk_backup(name: str, group: resources.ResourceGroup, location: str, disk: compute.Disk, backup: BackupConfig,
+                tags: dict, parent: pulumi.Resource) -> None:
+    """Azure Disk Backup, Azure's scheduled snapshots: a Backup vault, a policy taking an incremental
+    snapshot every backup.snapshotEveryHours (kept backup.snapshotRetentionDays) into the resource
+    group, and the disk enrolled in it."""
+    child = pulumi.ResourceOptions(parent=parent)
+    vault = dataprotection.BackupVault(
+        f"{name}-backup-vault", resource_group_name=group.name, location=location, tags=tags,
+        identity={"type": "SystemAssigned"},
+        properties={"storage_settings": [{"datastore_type": "OperationalStore", "type": "LocallyRedundant"}]},
+        opts=child)
+    every = "P1D" if backup.snapshot_every_hours == 24 else f"PT{backup.snapshot_every_hours}H"
+    policy = dataprotection.BackupPolicy(
+        f"{name}-snapshots", resource_group_name=group.name, vault_name=vault.name, opts=child,
+        properties={
+            "object_type": "BackupPolicy", "datasource_types": [DISKS],
+            "policy_rules": [
+                {"object_type": "AzureBackupRule", "name": "snapshots", "data_store": OPERATIONAL_STORE,
+                 "backup_parameters": {"object_type": "AzureBackupParams", "backup_type": "Incremental"},
+                 "trigger": {"object_type": "ScheduleBasedTriggerContext",
+                             "schedule": {"repeating_time_intervals": [f"R/2026-01-01T{SNAPSHOT_START}:00+00:00/{every}"],
+                                          "time_zone": "UTC"},
+                             "tagging_criteria": [{"is_default": True, "tag_info": {"tag_name": "Default"},
+                                                   "tagging_priority": 99}]}},
+                {"object_type": "AzureRetentionRule", "name": "Default", "is_default": True,
+                 "lifecycles": [{"source_data_store": OPERATIONAL_STORE,
+                                 "delete_after": {"object_type": "AbsoluteDeleteOption",
+                                                  "duration": f"P{backup.snapshot_retention_days}D"}}]}]})
+    subscription = group.id.apply(lambda rid: "/".join(rid.split("/")[:3]))
+    grants = [authorization.RoleAssignment(
+        f"{name}-backup-{suffix}", principal_id=vault.identity.apply(lambda i: i.principal_id),
+        principal_type="ServicePrincipal", scope=scope,
+        role_definition_id=subscription.apply(lambda sub, r=role: f"{sub}/providers/Microsoft.Authorization/"
+                                                                   f"roleDefinitions/{r}"),
+        opts=child)
+        for suffix, scope, role in (("disk-reader", disk.id, DISK_BACKUP_READER),
+                                    ("snapshot-contributor", group.id, DISK_SNAPSHOT_CONTRIBUTOR))]
+    dataprotection.BackupInstance(
+        f"{name}-snapshots", resource_group_name=group.name, vault_name=vault.name, tags=tags,
+        properties={
+            "object_type": "BackupInstance", "friendly_name": disk.name,
+            "data_source_info": {"object_type": "Datasource", "datasource_type": DISKS, "resource_type": DISKS,
+                                 "resource_id": disk.id, "resource_uri": disk.id, "resource_name": disk.name,
+                                 "resource_location": location},
+            "policy_info": {"policy_id": policy.id, "policy_parameters": {"data_store_parameters_list": [
+                {"object_type": "AzureOperationalStoreParameters", "data_store_type": "OperationalStore",
+                 "resource_group_id": group.id}]}}},
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=grants))
 
 
 class AzureHost(pulumi.ComponentResource):
@@ -51,6 +110,8 @@ class AzureHost(pulumi.ComponentResource):
         data = compute.Disk(f"{name}-data", resource_group_name=group.name, location=vm.region, tags=tags, zones=zones,
                             disk_size_gb=vm.data_disk_gb, sku={"name": "Premium_LRS"},
                             creation_data={"create_option": "Empty"}, opts=disk_options(self, args))
+        disk_backup(name, group, vm.region, data, args.backup, tags, self)
+        self.backup_bucket = None
         custom_data = user_data(args, self.host_key, DATA_DEVICE).apply(lambda text: base64.b64encode(text.encode()).decode())
         self.instance = compute.VirtualMachine(
             f"{name}-vm",

@@ -1,4 +1,5 @@
-"""A VM in GCP: its own network and subnet, firewall rules, Debian 12, a data disk, cloud-init."""
+"""A VM in GCP: its own network and subnet, firewall rules, Debian 12, a data disk with a snapshot
+schedule (a resource policy attached to it), cloud-init."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import pulumi_gcp as gcp
 
 from model.planning import Plan
 from model.settings import Settings
-from . import (Host, VmHostArgs, disk_options, generated_host_key, machine_options, user_data, vm_args, vm_host,
-               wait_for_docker)
+from . import (SNAPSHOT_START, Host, VmHostArgs, disk_options, generated_host_key, machine_options, user_data, vm_args,
+               vm_host, wait_for_docker)
 
 DATA_DISK_NAME = "aurigraph-data"
 TAG = "aurigraph"
@@ -36,6 +37,28 @@ class GcpHost(pulumi.ComponentResource):
         address = gcp.compute.Address(f"{name}-ip", region=vm.region, **common)
         data = gcp.compute.Disk(f"{name}-data", zone=vm.zone, size=vm.data_disk_gb, type="pd-balanced",
                                 labels=labels, project=vm.project, opts=disk_options(self, args))
+        # Attached, not set on the disk: the policy changes without touching the disk.
+        b = args.backup
+        schedule = gcp.compute.ResourcePolicySnapshotSchedulePolicyScheduleArgs(
+            daily_schedule=gcp.compute.ResourcePolicySnapshotSchedulePolicyScheduleDailyScheduleArgs(
+                days_in_cycle=1, start_time=SNAPSHOT_START)) if b.snapshot_every_hours == 24 else \
+            gcp.compute.ResourcePolicySnapshotSchedulePolicyScheduleArgs(
+                hourly_schedule=gcp.compute.ResourcePolicySnapshotSchedulePolicyScheduleHourlyScheduleArgs(
+                    hours_in_cycle=b.snapshot_every_hours, start_time=SNAPSHOT_START))
+        snapshots = gcp.compute.ResourcePolicy(
+            f"{name}-snapshots", region=vm.region, description=f"aurigraph {stack}: data disk snapshots",
+            snapshot_schedule_policy=gcp.compute.ResourcePolicySnapshotSchedulePolicyArgs(
+                schedule=schedule,
+                retention_policy=gcp.compute.ResourcePolicySnapshotSchedulePolicyRetentionPolicyArgs(
+                    max_retention_days=b.snapshot_retention_days, on_source_disk_delete="KEEP_AUTO_SNAPSHOTS"),
+                snapshot_properties=gcp.compute.ResourcePolicySnapshotSchedulePolicySnapshotPropertiesArgs(
+                    labels=labels, storage_locations=vm.region)),
+            **common)
+        # A disk takes one snapshot schedule: a new one is attached only after the old is detached.
+        gcp.compute.DiskResourcePolicyAttachment(f"{name}-snapshots", name=snapshots.name, disk=data.name, zone=vm.zone,
+                                                 project=vm.project,
+                                                 opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True))
+        self.backup_bucket = None
         image = vm.image or gcp.compute.get_image(family="debian-12", project="debian-cloud").self_link
         self.host_key = generated_host_key(f"{name}-host-key", self, f"aurigraph-{stack}")
         self.instance = gcp.compute.Instance(

@@ -1,0 +1,163 @@
+"""Restore drill: list the stack's PostgreSQL backups, restore one into the running database,
+and report the rows per table before and after.
+
+    python -m tools.drill restore --stack option-b [--backup ID] [--yes] [--json]
+
+1. lists the verified backups the backup container keeps (`aurigraph-backup list`), newest first;
+2. counts the rows of every table in the running database;
+3. takes a fresh backup first (`aurigraph-backup once`), so the restore itself can be undone;
+4. streams the chosen backup (default: the newest) into `pg_restore --clean --if-exists
+   --single-transaction` in the database container, as the superuser on its local socket: all
+   or nothing, and a lock it cannot get within --lock-timeout rolls it back rather than hanging;
+5. counts the rows again and reports both.
+
+The commands run with `docker exec` on the stack's Docker host (the `backup` output names the
+containers). The nodes keep running: tables they hold locks on wait for them.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional, Sequence
+
+from model.services import DATABASE
+from tools.ops import Check, OpsError, UsageError
+
+# One query counting every table outside the system schemas, built by the server itself (names
+# quoted by format's %I and %L), so a second call gets exact counts without creating anything.
+COUNT_QUERY = """\
+SELECT coalesce(string_agg(format('SELECT %L, count(*) FROM %I.%I', n.nspname || '.' || c.relname, n.nspname,
+                                  c.relname), ' UNION ALL ' ORDER BY n.nspname, c.relname), '')
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'"""
+
+
+@dataclass(frozen=True)
+class Backup:
+    id: str
+    bytes: int
+    finished: int  # Unix time
+
+
+class DockerExec:
+    """Commands in the stack's containers: the backup container, and the database container as
+    its `postgres` user (the superuser, on the local socket)."""
+
+    def __init__(self, docker_host: Optional[str], backup_container: str, database_container: str):
+        self.docker = ["docker"] + (["-H", docker_host] if docker_host else [])
+        self.backup_container, self.database_container = backup_container, database_container
+
+    def backup(self, *argv: str) -> tuple[list[str], Optional[Mapping[str, str]]]:
+        return [*self.docker, "exec", self.backup_container, *argv], None
+
+    def database(self, *argv: str, env: Mapping[str, str] = {}) -> tuple[list[str], Optional[Mapping[str, str]]]:
+        flags = [f for k, v in sorted(env.items()) for f in ("-e", f"{k}={v}")]
+        return [*self.docker, "exec", "-i", "-u", "postgres", *flags, self.database_container, *argv], None
+
+
+def _run(command: tuple[list[str], Optional[Mapping[str, str]]], what: str) -> str:
+    argv, env = command
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, env=env)
+    except OSError as e:
+        raise OpsError(f"{what}: cannot run {argv[0]}: {e.strerror or e}") from None
+    if done.returncode != 0:
+        raise OpsError(f"{what} failed: {_last_line(done.stderr)}")
+    return done.stdout
+
+
+def _last_line(text: str) -> str:
+    return (text.strip().splitlines() or ["no message"])[-1]
+
+
+def list_backups(runtime) -> list[Backup]:
+    backups = []
+    for line in _run(runtime.backup("aurigraph-backup", "list"), "listing the backups").splitlines():
+        fields = line.split("\t")
+        if len(fields) != 3 or not fields[1].isdigit() or not fields[2].isdigit():
+            raise OpsError(f"unexpected line from aurigraph-backup list: {line!r}")
+        backups.append(Backup(fields[0], int(fields[1]), int(fields[2])))
+    return backups
+
+
+def _psql(runtime, sql: str, what: str) -> str:
+    return _run(runtime.database("psql", "-X", "-q", "-At", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-d", DATABASE,
+                                 "-c", sql), what)
+
+
+def row_counts(runtime) -> dict[str, int]:
+    """Table (schema.name) -> its exact row count."""
+    query = _psql(runtime, COUNT_QUERY, "listing the tables").strip()
+    out = _psql(runtime, query, "counting rows") if query else ""
+    return {table: int(count) for table, count in (line.rsplit("\t", 1) for line in out.splitlines() if line)}
+
+
+def _pipe(source, sink, what: str) -> None:
+    """source's stdout into sink's stdin; both must succeed."""
+    (src_argv, src_env), (dst_argv, dst_env) = source, sink
+    try:
+        producer = subprocess.Popen(src_argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=src_env)
+    except OSError as e:
+        raise OpsError(f"{what}: cannot run {src_argv[0]}: {e.strerror or e}") from None
+    try:
+        consumer = subprocess.run(dst_argv, stdin=producer.stdout, capture_output=True, text=True, env=dst_env)
+    except OSError as e:
+        producer.kill()
+        raise OpsError(f"{what}: cannot run {dst_argv[0]}: {e.strerror or e}") from None
+    finally:
+        producer.stdout.close()
+    producer_err = producer.stderr.read().decode(errors="replace")
+    if producer.wait() != 0:
+        raise OpsError(f"{what}: reading the backup failed: {_last_line(producer_err)}")
+    if consumer.returncode != 0:
+        raise OpsError(f"{what}: pg_restore failed, nothing was changed (one transaction): "
+                       f"{_last_line(consumer.stderr)}")
+
+
+def restore(runtime, backup_id: Optional[str], lock_timeout: float) -> tuple[list[Check], dict[str, Any]]:
+    backups = list_backups(runtime)
+    report: dict[str, Any] = {"backups": [b.__dict__ for b in backups]}
+    if not backups:
+        return [Check("backups", "fail", "no verified backup is kept yet (see the postgres-backup container's log)")], \
+            report
+    ids = [b.id for b in backups]
+    chosen = backup_id or ids[0]
+    if chosen not in ids:
+        raise UsageError(f"no backup {chosen!r}; kept: {', '.join(ids)}")
+    checks = [Check("backups", "pass", f"{len(backups)} kept, newest {ids[0]}; restoring {chosen}")]
+    before = row_counts(runtime)
+    safety = _run(runtime.backup("aurigraph-backup", "once"), "the backup before restoring").strip().splitlines()[-1]
+    checks.append(Check("backup first", "pass", f"{safety}: restore it to undo this drill"))
+    report.update(restored=chosen, backupBefore=safety)
+    _pipe(runtime.backup("aurigraph-backup", "cat", chosen),
+          runtime.database("pg_restore", "--clean", "--if-exists", "--single-transaction", "--exit-on-error",
+                           "--dbname", DATABASE, env={"PGOPTIONS": f"-c lock_timeout={int(lock_timeout * 1000)}"}),
+          f"restoring {chosen}")
+    after = row_counts(runtime)
+    tables = sorted(set(before) | set(after))
+    report["tables"] = {t: {"before": before.get(t), "after": after.get(t)} for t in tables}
+    checks.append(Check("restore", "pass", f"{chosen} restored into {DATABASE}: {len(after)} tables"))
+    checks += [Check(f"rows {t}", "pass", f"{_count(before.get(t))} before, {_count(after.get(t))} after")
+               for t in tables]
+    return checks, report
+
+
+def _count(n: Optional[int]) -> str:
+    return "no table" if n is None else str(n)
+
+
+def runtime_for(outputs: Mapping[str, Any]) -> DockerExec:
+    backup = outputs.get("backup")
+    if not isinstance(backup, dict) or not backup.get("container") or not backup.get("database"):
+        raise UsageError("the stack has no backup output: backups are off (backup.enabled false) or it was "
+                         "deployed before backups existed; run `pulumi up` first")
+    return DockerExec(outputs.get("host", {}).get("dockerHost"), backup["container"], backup["database"])
+
+
+def print_backups(backups: Sequence[Backup]) -> str:
+    lines = [f"{'BACKUP':<32}{'BYTES':>14}  FINISHED (UTC)"]
+    lines += [f"{b.id:<32}{b.bytes:>14}  {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(b.finished))}"
+              for b in backups]
+    return "\n".join(lines) + "\n"
