@@ -179,6 +179,10 @@ def _from_registry(name: str, doc: str, fields: dict[str, Any]) -> type[ConfigMo
     return model
 
 
+def _users_of(image_key: str) -> str:
+    return " and ".join(s.name for s in SERVICES if s.image_key == image_key)
+
+
 # Derived from the service registry: one key per published port and per service image.
 PortsConfig = _from_registry("PortsConfig", "Host ports of the published services; two services on one port is "
                                             "an error.", {
@@ -187,7 +191,8 @@ PortsConfig = _from_registry("PortsConfig", "Host ports of the published service
     for p in PUBLISHED})
 ServiceImagesConfig = _from_registry("ServiceImagesConfig", "Overrides of the pinned service images (for a private "
                                                             "registry mirror), each pinned to a tag or digest.", {
-    s.image_key: (Image, Field(s.image, alias=s.image_key, description=f"the {s.name} image")) for s in SERVICES})
+    s.image_key: (Image, Field(s.image, alias=s.image_key, description=f"the {_users_of(s.image_key)} image"))
+    for s in SERVICES})
 
 
 class AlertingConfig(ConfigModel):

@@ -212,3 +212,11 @@ def test_the_capacity_plan_counts_only_the_backup_containers_that_run():
 
     assert cpus("dev") - cpus("dev", **{"backup.enabled": False}) == 0.5
     assert cpus("aws-option-b", **{"backup.bucket": True}) - cpus("aws-option-b") == 0.25
+
+
+def test_the_backup_containers_are_healthy_once_their_status_file_is_written():
+    from components.backup import BACKUP, STATUS_PATH, UPLOADER
+    from render.backup import STATUS_FILE, UPLOAD_STATUS_FILE
+
+    assert BACKUP.health == f"test -s {STATUS_PATH}/{STATUS_FILE}"
+    assert UPLOADER.health == f"test -s {STATUS_PATH}/{UPLOAD_STATUS_FILE}"

@@ -321,8 +321,10 @@ def test_a_stack_deployed_before_the_monitoring_split_keeps_every_resource_throu
     # or deleted. (Containers are updated or replaced in place for the later hardening; volumes,
     # images and passwords are untouched.)
     assert sorted(op for u, op in changes.items() if urn_token(u) == "aurigraph:index:Monitoring") == ["delete"]
-    # Alertmanager (#13) is new: its component and resources are created; nothing else is.
-    new = {u for u in changes if "aurigraph:index:Alerting" in u}
+    # Alertmanager and the backups (#13) are new: their components and resources are created (the
+    # backup role's password under Database too); nothing else is.
+    new = {u for u in changes if "aurigraph:index:Alerting" in u or "aurigraph:index:Backup" in u
+           or u.endswith("::postgres-backup-password")}
     assert len([u for u, op in changes.items() if op == "create" and u not in new]) == 6
     assert {op for u, op in changes.items() if urn_token(u) not in components and u not in new} <= {"update", "replace"}
     kept = {"docker:index/volume:Volume", "docker:index/remoteImage:RemoteImage", "random:index/randomPassword:RandomPassword"}

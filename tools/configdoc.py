@@ -81,7 +81,10 @@ def services_table() -> str:
                               f"{p.description}" for p in s.published) or "nothing"
         memory = f"{s.memory_mb} MB" + (" + `cache.maxMemoryMb`" if s.memory_follows_cache else "")
         volume = f"`<stack>-{s.name}-data` at `{s.data_path}`" if s.data_path else "none"
-        lines.append(f"| `{s.name}` | `{s.image}` (`{s.image_key}`) | `{s.address}` | {published} | {s.cpus:g} CPU, "
+        reached = f"`{s.address}`" if s.port else "listens on nothing"
+        when = {"backup": " (unless `backup.enabled` is false)",
+                "backup-bucket": " (target aws with `backup.bucket`)"}.get(s.feature or "", "")
+        lines.append(f"| `{s.name}`{when} | `{s.image}` (`{s.image_key}`) | {reached} | {published} | {s.cpus:g} CPU, "
                      f"{memory} | {volume} |")
     return "\n".join(lines) + "\n"
 

@@ -98,10 +98,22 @@ def computed_outputs(token: str, urn: str, inputs: dict[str, Any]) -> dict[str, 
         out["selfLink"] = f"https://compute.example/{h[:12]}"
     elif token == "azure-native:network:PublicIPAddress":
         out["ipAddress"] = _ip(urn)
+    elif token == "aws:s3/bucket:Bucket":
+        out["bucket"] = inputs.get("bucket") or f"{inputs.get('bucketPrefix', '')}{h[:12]}"
+        out["arn"] = f"arn:aws:s3:::{out['bucket']}"
+    elif token == "azure-native:dataprotection:BackupVault":
+        out["identity"] = {**(inputs.get("identity") or {}), "principalId": f"{h[:8]}-standin-principal"}
+    name = urn.split("::")[-1]
+    # What the real providers name and identify when the program does not (their autonaming).
+    if token.startswith("aws:"):
+        out.setdefault("arn", f"arn:aws:standin:::{token.split(':')[-1].lower()}/{h[:12]}")
+        if token.startswith("aws:iam/"):
+            out.setdefault("name", inputs.get("name") or f"{name}-{h[:7]}")
     if token.startswith("gcp:"):
         out.setdefault("selfLink", f"https://compute.example/{h[:12]}")
+        out.setdefault("name", inputs.get("name") or f"{name}-{h[:7]}")
     if token.startswith("azure-native:"):
-        out.setdefault("name", urn.split("::")[-1])
+        out.setdefault("name", name)
     return out
 
 
