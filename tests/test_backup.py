@@ -10,13 +10,15 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
-from render.backup import (BACKUP_ROLE, BACKUP_SCRIPT, FAILURES, KEPT, LAST_SUCCESS, STATUS_FILE, pgpass_line,
-                           render_backup_role)
+from render.backup import (BACKUP_ROLE, BACKUP_SCRIPT, FAILURES, KEPT, LAST_SUCCESS, STATUS_FILE, UPLOAD_FAILURES,
+                           UPLOAD_LAST_SUCCESS, UPLOAD_SCRIPT, UPLOAD_STATUS_FILE, pgpass_line, render_backup_role)
 from render.datastores import render_postgres_init, render_postgres_roles
 from render.prometheus import render_alert_rules
 from tests.helpers import require_tool
@@ -50,9 +52,9 @@ class LocalRuntime:
         program = str(self.script) if argv[0] == "aurigraph-backup" else argv[0]
         return [program, *argv[1:]], self.backup_env
 
-    def database(self, *argv, env={}):
+    def database(self, *argv, env=None):
         return [str(self.pg.bin_dir / argv[0]), *argv[1:]], {
-            **os.environ, "PGHOST": str(self.pg.base), "PGPORT": str(self.pg.port), "PGUSER": "postgres", **env}
+            **os.environ, "PGHOST": str(self.pg.base), "PGPORT": str(self.pg.port), "PGUSER": "postgres", **(env or {})}
 
 
 @pytest.fixture
@@ -241,3 +243,81 @@ def test_backup_alerts_fire_on_an_old_or_failing_backup_under_promtool(tmp_path)
     test_file.write_text(json.dumps(tests))
     done = subprocess.run([require_tool("promtool"), "test", "rules", str(test_file)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_on_a_stack_the_drill_runs_its_commands_with_docker_exec_on_the_stacks_docker_host():
+    runtime = restore.runtime_for({"host": {"dockerHost": "ssh://aurigraph@203.0.113.10:22"},
+                                   "backup": {"container": "s-postgres-backup", "database": "s-postgres"}})
+    docker = ["docker", "-H", "ssh://aurigraph@203.0.113.10:22", "exec"]
+    assert runtime.backup("aurigraph-backup", "list") == ([*docker, "s-postgres-backup", "aurigraph-backup", "list"],
+                                                          None)
+    # The superuser on the database container's own socket, stdin open for the dump.
+    assert runtime.database("pg_restore", "--dbname", "aurigraph", env={"PGOPTIONS": "-c lock_timeout=60000"}) == (
+        [*docker, "-i", "-u", "postgres", "-e", "PGOPTIONS=-c lock_timeout=60000", "s-postgres", "pg_restore",
+         "--dbname", "aurigraph"], None)
+    local = restore.runtime_for({"backup": {"container": "dev-postgres-backup", "database": "dev-postgres"}})
+    assert local.backup("aurigraph-backup", "once")[0][:3] == ["docker", "exec", "dev-postgres-backup"]
+
+
+def test_the_containers_run_mode_backs_up_on_its_interval_and_stops_on_sigterm(cluster):
+    _, runtime, tmp_path = cluster
+    argv, env = runtime.backup("aurigraph-backup", "run")
+    loop = subprocess.Popen(argv, env={**env, "AURIGRAPH_BACKUP_INTERVAL": "1", "AURIGRAPH_BACKUP_KEEP": "3"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(restore.list_backups(runtime)) < 2:
+            time.sleep(0.5)
+        assert len(restore.list_backups(runtime)) >= 2
+    finally:
+        loop.send_signal(signal.SIGTERM)  # docker stop
+        _, err = loop.communicate(timeout=30)
+    assert loop.returncode == 0, err
+    assert status(tmp_path)[LAST_SUCCESS] > 0
+
+
+def test_the_uploader_copies_only_verified_backups_and_reports_failures(tmp_path):
+    """The uploader's real script with a stand-in `aws` that records its arguments and, like
+    `aws s3 sync --exclude '*' --include '*.dump'`, copies only the dumps."""
+    backups, status_dir, bucket, bin_dir = (tmp_path / d for d in ("backups", "status", "bucket", "bin"))
+    for d in (backups, status_dir, bucket, bin_dir):
+        d.mkdir()
+    (backups / "aurigraph-20261127T030000Z.dump").write_bytes(b"PGDMP...")
+    (backups / ".aurigraph-20261127T090000Z.partial").write_bytes(b"PGDMP")
+    (bin_dir / "aws").write_text(f"""#!/bin/sh
+echo "$@" >> {tmp_path}/aws-calls
+[ -e {tmp_path}/fail ] && {{ echo "An error occurred (AccessDenied)" >&2; exit 1; }}
+cp "$3"/*.dump {bucket}/
+""")
+    (bin_dir / "aws").chmod(0o755)
+    script = tmp_path / "upload"
+    script.write_text(UPLOAD_SCRIPT)
+    script.chmod(0o755)
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "AURIGRAPH_BACKUP_DIR": str(backups),
+           "AURIGRAPH_BACKUP_STATUS_DIR": str(status_dir), "AURIGRAPH_BACKUP_INTERVAL": "1",
+           "AURIGRAPH_BACKUP_BUCKET_URL": "s3://aurigraph-dev-backups-x/dev/"}
+
+    def metrics() -> dict[str, float]:
+        path = status_dir / UPLOAD_STATUS_FILE
+        text = path.read_text() if path.exists() else ""
+        return {m.group(1): float(m.group(2)) for m in re.finditer(r"^(\w+) (\S+)$", text, re.M)}
+
+    def wait_for(condition) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not condition():
+            time.sleep(0.2)
+        assert condition()
+
+    loop = subprocess.Popen([str(script)], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: metrics().get(UPLOAD_LAST_SUCCESS, 0) > 0)
+        assert sorted(p.name for p in bucket.iterdir()) == ["aurigraph-20261127T030000Z.dump"]
+        call = (tmp_path / "aws-calls").read_text().splitlines()[0]
+        assert call == (f"s3 sync {backups} s3://aurigraph-dev-backups-x/dev/ --exclude * --include *.dump "
+                        "--only-show-errors")
+        (tmp_path / "fail").touch()
+        wait_for(lambda: metrics().get(UPLOAD_FAILURES, 0) >= 2)
+    finally:
+        loop.send_signal(signal.SIGTERM)
+        _, err = loop.communicate(timeout=30)
+    assert loop.returncode == 0 and "copying to s3://aurigraph-dev-backups-x/dev/ failed" in err

@@ -197,8 +197,8 @@ def _drill(args) -> int:
     return _report(args, f"failover drill: {args.stack or args.outputs}", checks, report)
 
 
-def _restore(args, outputs: dict[str, Any], runtime=None) -> int:
-    runtime = runtime or restore.runtime_for(outputs)
+def _restore(args, outputs: dict[str, Any]) -> int:
+    runtime = restore.runtime_for(outputs)
     if args.list:
         try:
             backups = restore.list_backups(runtime)

@@ -52,8 +52,9 @@ class DockerExec:
     def backup(self, *argv: str) -> tuple[list[str], Optional[Mapping[str, str]]]:
         return [*self.docker, "exec", self.backup_container, *argv], None
 
-    def database(self, *argv: str, env: Mapping[str, str] = {}) -> tuple[list[str], Optional[Mapping[str, str]]]:
-        flags = [f for k, v in sorted(env.items()) for f in ("-e", f"{k}={v}")]
+    def database(self, *argv: str, env: Optional[Mapping[str, str]] = None
+                 ) -> tuple[list[str], Optional[Mapping[str, str]]]:
+        flags = [f for k, v in sorted((env or {}).items()) for f in ("-e", f"{k}={v}")]
         return [*self.docker, "exec", "-i", "-u", "postgres", *flags, self.database_container, *argv], None
 
 
