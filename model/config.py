@@ -218,7 +218,7 @@ SNAPSHOT_HOURS = (1, 2, 4, 6, 8, 12, 24)
 
 class BackupConfig(ConfigModel):
     """PostgreSQL backups (a pg_dump container beside the database) and, on clouds, the data disk's
-    scheduled snapshots. See the README, "Backup and restore"."""
+    scheduled snapshots. See the README's "Backup and restore runbook"."""
 
     enabled: Bool = Field(True, description="run the backup container")
     interval: Duration("5m", "7d") = Field("6h", description="how often a backup is taken (and one at every start)")

@@ -109,8 +109,8 @@ class Settings:
     @property
     def features(self) -> frozenset[str]:
         """What optional services this stack runs (ServiceSpec.feature)."""
-        return frozenset({"backup"} if self.backup.enabled else set()) | (
-            {"backup-bucket"} if self.backup.bucket else set())
+        on = {"backup": self.backup.enabled, "backup-bucket": bool(self.backup.bucket)}
+        return frozenset(feature for feature, wanted in on.items() if wanted)
 
 
 @dataclass(frozen=True)

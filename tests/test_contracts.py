@@ -54,6 +54,16 @@ def test_pulumi_yaml_and_the_readme_reference_are_generated_from_the_config_mode
     assert all(decl.get("description") for decl in declared.values())
 
 
+def test_every_generated_table_row_is_one_line():
+    """A docstring's line break inside a cell would end the Markdown table row early."""
+    from tools import configdoc
+
+    for table in (configdoc.reference_table(), configdoc.services_table()):
+        assert all(line.startswith("|") and line.endswith("|") for line in table.splitlines())
+    declared = yaml.safe_load((REPO / "Pulumi.yaml").read_text())["config"]
+    assert not [k for k, decl in declared.items() if "\n" in decl["description"]]
+
+
 def test_the_generated_files_fail_the_check_when_a_model_changes(monkeypatch):
     from model.config import CacheConfig
     from tools import configdoc

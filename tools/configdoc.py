@@ -59,12 +59,17 @@ def _rows(model: type[BaseModel], prefix: str) -> Iterator[tuple[str, str, str, 
             continue  # listed once, as groups.<group>.*
         rule = _rule(field)
         accepts = rule.expected if rule else "an object"
-        description = field.description or (inner.__doc__ or "").strip()
+        description = field.description or _doc(inner)
         yield key, accepts, _shown_default(field), description
         if inner is not None:
             yield from _rows(inner, f"{key}.")
     if model.__name__ == "GroupsConfig":
         yield from _rows(model_of(model.model_fields["validator"].annotation), "groups.<group>.")
+
+
+def _doc(model: type) -> str:
+    """A model's docstring as one line (a table cell, a YAML description)."""
+    return " ".join((model.__doc__ or "").split())
 
 
 def reference_table() -> str:
@@ -94,7 +99,7 @@ def _declaration(field: FieldInfo) -> dict[str, Any]:
     rule = _rule(field)
     if inner is not None:
         keys = "; ".join(f"{f.alias} ({_shown_default(f).strip('`')})" for f in inner.model_fields.values())
-        description = f"{(inner.__doc__ or '').strip()} An object with: {keys}. See the README's config reference."
+        description = f"{_doc(inner)} An object with: {keys}. See the README's config reference."
         return {"type": "object", "default": {}, "description": description}
     decl: dict[str, Any] = {"type": rule.kind, "description": field.description}
     if not field.is_required():
