@@ -12,6 +12,8 @@ Used by the tests and by `python -m tools.plan`; there is no other way the progr
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import base64
 import copy
 import hashlib
@@ -380,6 +382,24 @@ class _RecordingEngine(pulumi_mocks.MockEngine):
         # Recorded, not printed: the tools built on the runner report what matters themselves.
         self.run.logs.append((engine_pb2.LogSeverity.Name(request.severity), request.message))
         return empty_pb2.Empty()
+
+
+def _close_event_loop() -> None:
+    """Close the event loop the SDK ran the program on, before the interpreter tears down.
+
+    Left to the garbage collector at exit, the loop and its self-pipe socket can be finalised in
+    either order; socket first, and the loop's __del__ prints a traceback on stderr (seen when
+    the demo stopped on Ctrl-C).
+    """
+    try:
+        loop = asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        return
+    if not loop.is_running() and not loop.is_closed():
+        loop.close()
+
+
+atexit.register(_close_event_loop)
 
 
 def run_program(stack: str, overrides: Optional[Mapping[str, Any]] = None, *, preview: bool = False,
