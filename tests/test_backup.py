@@ -252,9 +252,9 @@ def test_on_a_stack_the_drill_runs_its_commands_with_docker_exec_on_the_stacks_d
     assert runtime.backup("aurigraph-backup", "list") == ([*docker, "s-postgres-backup", "aurigraph-backup", "list"],
                                                           None)
     # The superuser on the database container's own socket, stdin open for the dump.
-    assert runtime.database("pg_restore", "--dbname", "aurigraph", env={"PGOPTIONS": "-c lock_timeout=60000"}) == (
-        [*docker, "-i", "-u", "postgres", "-e", "PGOPTIONS=-c lock_timeout=60000", "s-postgres", "pg_restore",
-         "--dbname", "aurigraph"], None)
+    assert runtime.database("pg_restore", "--dbname", "aurigraph", env={"PGAPPNAME": "drill"}) == (
+        [*docker, "-i", "-u", "postgres", "-e", "PGAPPNAME=drill", "s-postgres", "pg_restore", "--dbname", "aurigraph"],
+        None)
     local = restore.runtime_for({"backup": {"container": "dev-postgres-backup", "database": "dev-postgres"}})
     assert local.backup("aurigraph-backup", "once")[0][:3] == ["docker", "exec", "dev-postgres-backup"]
 
@@ -321,3 +321,30 @@ cp "$3"/*.dump {bucket}/
         loop.send_signal(signal.SIGTERM)
         _, err = loop.communicate(timeout=30)
     assert loop.returncode == 0 and "copying to s3://aurigraph-dev-backups-x/dev/ failed" in err
+
+
+def test_a_restore_that_cannot_get_its_locks_rolls_back_and_changes_nothing(cluster, monkeypatch, capsys, tmp_path):
+    pg, runtime, _ = cluster
+    backup_id = backup_once(runtime).stdout.strip()
+    assert pg("-c", "DELETE FROM blocks WHERE height > 10", user=APP, password=APP_PASSWORD,
+              database="aurigraph").returncode == 0
+    # A node holding a lock on a table the restore must drop.
+    holder = subprocess.Popen([str(pg.bin_dir / "psql"), "-X", "-q", "-At", "-h", str(pg.base), "-p", str(pg.port), "-U",
+                               "postgres", "-d", "aurigraph"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    holder.stdin.write("BEGIN; LOCK TABLE accounts IN ACCESS SHARE MODE; SELECT 'locked';\n")
+    holder.stdin.flush()
+    assert holder.stdout.readline().strip() == "locked"
+    try:
+        monkeypatch.setattr(restore, "runtime_for", lambda _: runtime)
+        code = drill.main(["restore", "--outputs", str(drill_outputs(tmp_path, protectData=False)), "--backup",
+                           backup_id, "--lock-timeout", "1", "--json"])
+    finally:
+        holder.stdin.write("ROLLBACK;\n")
+        holder.communicate(timeout=30)
+    result = json.loads(capsys.readouterr().out)
+    assert code == 1
+    (failed,) = [c for c in result["checks"] if c["status"] == "fail"]
+    assert "pg_restore failed, nothing was changed" in failed["detail"] and "waited more than 1 s for a table lock" \
+        in failed["detail"]
+    assert restore.row_counts(runtime) == {**ROWS, "public.blocks": 10}

@@ -8,7 +8,9 @@ and report the rows per table before and after.
 3. takes a fresh backup first (`aurigraph-backup once`), so the restore itself can be undone;
 4. streams the chosen backup (default: the newest) into `pg_restore --clean --if-exists
    --single-transaction` in the database container, as the superuser on its local socket: all
-   or nothing, and a lock it cannot get within --lock-timeout rolls it back rather than hanging;
+   or nothing. A dump resets lock_timeout to 0, so the drill watches the restore's session
+   itself: waiting on a table lock for longer than --lock-timeout, it is cancelled, and the
+   transaction rolls back rather than hanging;
 5. counts the rows again and reports both.
 
 The commands run with `docker exec` on the stack's Docker host (the `backup` output names the
@@ -32,6 +34,12 @@ SELECT coalesce(string_agg(format('SELECT %L, count(*) FROM %I.%I', n.nspname ||
                                   c.relname), ' UNION ALL ' ORDER BY n.nspname, c.relname), '')
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'"""
+
+
+# How the drill finds its own pg_restore session (application_name, set through libpq's PGAPPNAME).
+RESTORE_APP = "aurigraph-restore-drill"
+WAITING_ON_A_LOCK = (f"SELECT pid FROM pg_stat_activity WHERE application_name = '{RESTORE_APP}' "
+                     "AND wait_event_type = 'Lock'")
 
 
 @dataclass(frozen=True)
@@ -95,26 +103,55 @@ def row_counts(runtime) -> dict[str, int]:
     return {table: int(count) for table, count in (line.rsplit("\t", 1) for line in out.splitlines() if line)}
 
 
-def _pipe(source, sink, what: str) -> None:
-    """source's stdout into sink's stdin; both must succeed."""
+class LockWatch:
+    """Cancels the restore once its session has waited on a lock for `limit` seconds in a row."""
+
+    def __init__(self, runtime, limit: float):
+        self.runtime, self.limit = runtime, limit
+        self.waiting_since: Optional[float] = None
+        self.cancelled = False
+
+    def __call__(self) -> None:
+        waiting = _psql(self.runtime, WAITING_ON_A_LOCK, "watching the restore's locks").split()
+        if not waiting:
+            self.waiting_since = None
+            return
+        self.waiting_since = self.waiting_since or time.monotonic()
+        if not self.cancelled and time.monotonic() - self.waiting_since >= self.limit:
+            _psql(self.runtime, f"SELECT pg_cancel_backend({int(waiting[0])})", "cancelling the restore")
+            self.cancelled = True
+
+
+def _pipe(source, sink, what: str, watch: LockWatch) -> None:
+    """source's stdout into sink's stdin; both must succeed. `watch` runs every second meanwhile."""
     (src_argv, src_env), (dst_argv, dst_env) = source, sink
     try:
         producer = subprocess.Popen(src_argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=src_env)
     except OSError as e:
         raise OpsError(f"{what}: cannot run {src_argv[0]}: {e.strerror or e}") from None
     try:
-        consumer = subprocess.run(dst_argv, stdin=producer.stdout, capture_output=True, text=True, env=dst_env)
+        consumer = subprocess.Popen(dst_argv, stdin=producer.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    text=True, env=dst_env)
     except OSError as e:
         producer.kill()
         raise OpsError(f"{what}: cannot run {dst_argv[0]}: {e.strerror or e}") from None
     finally:
         producer.stdout.close()
+    while True:
+        try:
+            _, consumer_err = consumer.communicate(timeout=1)
+            break
+        except subprocess.TimeoutExpired:
+            watch()
     producer_err = producer.stderr.read().decode(errors="replace")
-    if producer.wait() != 0:
-        raise OpsError(f"{what}: reading the backup failed: {_last_line(producer_err)}")
+    producer_status = producer.wait()
+    # pg_restore's own failure first: when it stops reading, the reader dies of a broken pipe.
     if consumer.returncode != 0:
-        raise OpsError(f"{what}: pg_restore failed, nothing was changed (one transaction): "
-                       f"{_last_line(consumer.stderr)}")
+        why = (f"it waited more than {watch.limit:g} s for a table lock (a node holding it?) and was cancelled"
+               if watch.cancelled else _last_line(consumer_err))
+        raise OpsError(f"{what}: pg_restore failed, nothing was changed (one transaction): {why}")
+    if producer_status != 0:
+        raise OpsError(f"{what}: reading the backup failed: {_last_line(producer_err)}")
 
 
 def restore(runtime, backup_id: Optional[str], lock_timeout: float) -> tuple[list[Check], dict[str, Any]]:
@@ -134,8 +171,8 @@ def restore(runtime, backup_id: Optional[str], lock_timeout: float) -> tuple[lis
     report.update(restored=chosen, backupBefore=safety)
     _pipe(runtime.backup("aurigraph-backup", "cat", chosen),
           runtime.database("pg_restore", "--clean", "--if-exists", "--single-transaction", "--exit-on-error",
-                           "--dbname", DATABASE, env={"PGOPTIONS": f"-c lock_timeout={int(lock_timeout * 1000)}"}),
-          f"restoring {chosen}")
+                           "--dbname", DATABASE, env={"PGAPPNAME": RESTORE_APP}),
+          f"restoring {chosen}", LockWatch(runtime, lock_timeout))
     after = row_counts(runtime)
     tables = sorted(set(before) | set(after))
     report["tables"] = {t: {"before": before.get(t), "after": after.get(t)} for t in tables}
