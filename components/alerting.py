@@ -11,7 +11,7 @@ from typing import Optional
 
 import pulumi
 
-from model.config import AlertingConfig
+from model.config import AlertingConfig, MonitoringConfig
 from model.services import service
 from render.alertmanager import SECRET_FILES, SECRETS_DIR, Receivers, render_alertmanager_config
 
@@ -26,6 +26,7 @@ class AlertingArgs:
     placement: c.Placement
     image: str
     alerting: AlertingConfig
+    monitoring: MonitoringConfig  # the scrape and rule timing, which the inhibition waits out
     # Configured secrets, None when unset.
     webhook_url: Optional[str] = field(default=None, repr=False)
     slack_webhook_url: Optional[str] = field(default=None, repr=False)
@@ -50,7 +51,9 @@ class Alerting(pulumi.ComponentResource):
             pulumi.log.warn("alerting: no receiver configured (alertWebhookUrl, alertSlackWebhookUrl, "
                             "alertPagerdutyRoutingKey or alerting.emailTo): alerts reach Alertmanager's UI and nobody "
                             "else; see the README, \"Alert routing\"", resource=self)
-        config = render_alertmanager_config(configured, a.group_wait, a.group_interval, a.repeat_interval)
+        config = render_alertmanager_config(configured, a.group_wait, a.group_interval, a.repeat_interval,
+                                            scrape_interval=args.monitoring.scrape_interval,
+                                            evaluation_interval=args.monitoring.evaluation_interval)
         secret_files = [c.upload(f"{SECRETS_DIR}/{SECRET_FILES[key]}", pulumi.Output.secret(value))
                         for key, value in (("slack", args.slack_webhook_url), ("pagerduty", args.pagerduty_routing_key),
                                            ("smtp", args.smtp_password)) if value is not None]

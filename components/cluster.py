@@ -126,7 +126,7 @@ class AurigraphCluster(pulumi.ComponentResource):
                           opts=child)
             for key, extra in exporter_args.items()}
         self.alerting = Alerting("alertmanager", AlertingArgs(placement, images["alertmanager"], args.alerting,
-                                                              **args.alert_secrets), opts=child)
+                                                              args.monitoring, **args.alert_secrets), opts=child)
         self.prometheus = Prometheus("prometheus", PrometheusArgs(
             placement, images["prometheus"], topology, args.density, args.monitoring,
             backup_max_age=args.backup.max_age_seconds if args.backup.enabled else None,

@@ -12,6 +12,8 @@ from typing import Optional
 
 import yaml
 
+from model.types import duration_ms
+
 from .prometheus import EXPLAINED_BY_QUORUM, QUORUM_ALERT
 
 SECRETS_DIR = "/etc/alertmanager/secrets"
@@ -61,14 +63,30 @@ def _configs(r: Receivers, secrets_dir: str, pager: bool) -> dict:
     return out
 
 
-def render_alertmanager_config(r: Receivers, group_wait: str, group_interval: str, repeat_interval: str,
+def explained_wait(group_wait: str, scrape_interval: str, evaluation_interval: str) -> str:
+    """How long the per-node validator alerts wait before they are sent: long enough for the
+    quorum alert that explains them to fire and inhibit them. Nodes that fail together are seen
+    down up to a scrape apart, and each alert turns firing at a rule evaluation, so the quorum
+    alert can follow a node's own by a scrape and two evaluations."""
+    ms = duration_ms(group_wait) + duration_ms(scrape_interval) + 2 * duration_ms(evaluation_interval)
+    return f"{ms}ms"
+
+
+def render_alertmanager_config(r: Receivers, group_wait: str, group_interval: str, repeat_interval: str, *,
+                               scrape_interval: str, evaluation_interval: str,
                                secrets_dir: str = SECRETS_DIR) -> str:
     """Critical alerts reach every receiver, warnings every one but PagerDuty, the rest none.
-    With no receiver configured, everything goes to the null receiver (the program warns)."""
+    With no receiver configured, everything goes to the null receiver (the program warns).
+
+    The validator alerts quorum loss explains wait longer than the rest (`explained_wait`):
+    inhibition applies only to what is still unsent when the quorum alert arrives.
+    """
+    explained = {"matchers": ['group="validator"', f'alertname=~"{"|".join(EXPLAINED_BY_QUORUM)}"'],
+                 "group_wait": explained_wait(group_wait, scrape_interval, evaluation_interval)}
     routes = []
     if r.any:
-        routes = [{"matchers": ['severity="critical"'], "receiver": CRITICAL},
-                  {"matchers": ['severity="warning"'], "receiver": WARNING}]
+        routes = [{"matchers": ['severity="critical"'], "receiver": CRITICAL, "routes": [explained]},
+                  {"matchers": ['severity="warning"'], "receiver": WARNING, "routes": [explained]}]
     config = {
         "route": {
             "receiver": NULL,
@@ -81,7 +99,7 @@ def render_alertmanager_config(r: Receivers, group_wait: str, group_interval: st
         # While quorum is lost, the per-node validator alerts it explains stay silent.
         "inhibit_rules": [{
             "source_matchers": [f'alertname="{QUORUM_ALERT}"'],
-            "target_matchers": ['group="validator"', f'alertname=~"{"|".join(EXPLAINED_BY_QUORUM)}"'],
+            "target_matchers": explained["matchers"],
         }],
         "receivers": [{"name": NULL}]
                      + ([{"name": CRITICAL, **_configs(r, secrets_dir, pager=True)},

@@ -21,6 +21,8 @@ from tests.helpers import CONTAINER, require_tool
 from tools.demo import LoopbackCluster, free_port, wait_until
 from tools.mockrun import run_program
 
+# The monitoring defaults: scrape and evaluate every 30 s.
+TIMING = {"scrape_interval": "30s", "evaluation_interval": "30s"}
 ALL = Receivers(webhook_url="https://hooks.example.com/aurigraph", slack=True, slack_channel="#ops", pagerduty=True,
                 email_to="ops@example.com", email_from="alerts@example.com", smtp_smarthost="smtp.example.com:587",
                 smtp_username="alerts")
@@ -38,7 +40,7 @@ def _write(tmp_path, receivers: Receivers) -> str:
     for name in SECRET_FILES.values():
         (tmp_path / name).write_text("https://hooks.slack.com/services/T0/B0/x" if "slack" in name else "k" * 32)
     path = tmp_path / "alertmanager.yml"
-    path.write_text(render_alertmanager_config(receivers, "30s", "5m", "4h", secrets_dir=str(tmp_path)))
+    path.write_text(render_alertmanager_config(receivers, "30s", "5m", "4h", secrets_dir=str(tmp_path), **TIMING))
     return str(path)
 
 
@@ -53,8 +55,8 @@ def test_amtool_accepts_the_rendered_config(tmp_path, name):
 def test_amtool_rejects_a_broken_config(tmp_path):
     amtool = require_tool("amtool")
     path = tmp_path / "broken.yml"
-    path.write_text(render_alertmanager_config(ALL, "30s", "5m", "4h", str(tmp_path)).replace("receiver: 'null'",
-                                                                                             "receiver: nobody"))
+    path.write_text(render_alertmanager_config(ALL, "30s", "5m", "4h", secrets_dir=str(tmp_path), **TIMING)
+                    .replace("receiver: 'null'", "receiver: nobody"))
     assert subprocess.run([amtool, "check-config", str(path)], capture_output=True).returncode != 0
 
 
@@ -79,8 +81,28 @@ def test_amtool_routes_each_severity_to_its_receiver(tmp_path, name, labels, exp
     assert done.stdout.strip() == expected, done.stdout + done.stderr
 
 
+def test_node_alerts_quorum_explains_wait_for_the_quorum_alert_before_they_are_sent(tmp_path):
+    """Two validators failing together are seen down up to a scrape apart; the quorum alert can
+    then fire a scrape and two evaluations after a node's own. Inhibition only holds back what is
+    unsent, so those node alerts wait that much longer than the configured group_wait."""
+    amtool = require_tool("amtool")
+    config = _write(tmp_path, ALL)
+    tree = subprocess.run([amtool, "config", "routes", "show", f"--config.file={config}"], capture_output=True,
+                          text=True)
+    assert tree.returncode == 0, tree.stderr
+    doc = yaml.safe_load(render_alertmanager_config(ALL, "30s", "5m", "4h", **TIMING))
+    for severity_route in doc["route"]["routes"]:
+        (explained,) = severity_route["routes"]
+        assert explained["group_wait"] == "120000ms"  # 30 s + a 30 s scrape + two 30 s evaluations
+        assert explained["matchers"] == doc["inhibit_rules"][0]["target_matchers"]
+    # amtool picks the same receiver for them (the child route inherits it).
+    done = subprocess.run([amtool, "config", "routes", "test", f"--config.file={config}", "severity=warning",
+                           "alertname=AurigraphNodeDown", "group=validator"], capture_output=True, text=True)
+    assert done.stdout.strip() == "warning", done.stdout + done.stderr
+
+
 def test_pagerduty_pages_critical_alerts_only():
-    doc = yaml.safe_load(render_alertmanager_config(ALL, "30s", "5m", "4h"))
+    doc = yaml.safe_load(render_alertmanager_config(ALL, "30s", "5m", "4h", **TIMING))
     receivers = {r["name"]: r for r in doc["receivers"]}
     assert "pagerduty_configs" in receivers["critical"] and "pagerduty_configs" not in receivers["warning"]
     assert set(receivers["warning"]) == {"name", "webhook_configs", "slack_configs", "email_configs"}

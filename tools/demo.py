@@ -100,7 +100,8 @@ class LoopbackCluster:
         if self.alertmanager_bin:
             port = free_port()
             (self.workdir / "alertmanager.yml").write_text(render_alertmanager_config(
-                Receivers(webhook_url=self.alert_webhook), "1s", "1s", "1h"))
+                Receivers(webhook_url=self.alert_webhook), "1s", "1s", "1h", scrape_interval=self.scrape,
+                evaluation_interval=self.scrape))
             self._spawn([self.alertmanager_bin, f"--config.file={self.workdir / 'alertmanager.yml'}",
                          f"--storage.path={self.workdir / 'alertmanager'}", f"--web.listen-address=127.0.0.1:{port}",
                          "--cluster.listen-address="])
