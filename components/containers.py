@@ -8,6 +8,7 @@ from typing import Mapping, Optional, Sequence
 import pulumi
 import pulumi_docker as docker
 
+from model.readback import capability, docker_cpus, go_duration
 from model.services import ServiceSpec
 
 LABEL_PREFIX = "io.aurigraph"
@@ -43,22 +44,31 @@ def hardening(capabilities: Sequence[str] = ()) -> dict:
     """What every container gets: all capabilities dropped but the listed ones, no privilege
     gain through setuid binaries, and rotated json-file logs."""
     return dict(
-        capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"], adds=sorted(capabilities) or None),
+        capabilities=docker.ContainerCapabilitiesArgs(drops=[capability("ALL")],
+                                                      adds=sorted(map(capability, capabilities)) or None),
         security_opts=["no-new-privileges:true"],
         log_driver="json-file",
         log_opts=dict(LOG_OPTS),
     )
 
 
-def healthcheck(command: str, *, interval: str = "10s", timeout: str = "5s", retries: int = 3,
-                start_period: str = "30s") -> docker.ContainerHealthcheckArgs:
+def healthcheck(command: str, *, interval: int = 10, timeout: int = 5, retries: int = 3,
+                start_period: int = 30) -> docker.ContainerHealthcheckArgs:
+    """Durations in seconds, sent as Go prints them (the provider reads them back so)."""
     return docker.ContainerHealthcheckArgs(
         tests=["CMD-SHELL", command],
-        interval=interval,
-        timeout=timeout,
+        interval=go_duration(interval),
+        timeout=go_duration(timeout),
         retries=retries,
-        start_period=start_period,
+        start_period=go_duration(start_period),
     )
+
+
+def limits(cpus: float, memory_mb: int) -> dict:
+    """CPU and memory limits in the forms Docker reads back, and no swap: memory_swap equal to
+    memory (unset, Docker gives a container as much swap again, and the provider then reads
+    that back as a change on every run)."""
+    return dict(cpus=docker_cpus(cpus), memory=memory_mb, memory_swap=memory_mb)
 
 
 def data_volume(resource_name: str, docker_name: str, labels: Mapping[str, str], *, protect: bool,
@@ -160,11 +170,11 @@ def service_container(name: str, service: ServiceSpec, placement: Placement, ima
         envs=env_list(env) if env else None,
         labels=label_args(service_labels(placement, service.name)),
         networks_advanced=network_attachment(placement.network_name, [service.name]),
-        cpus=f"{service.cpus:g}",
-        memory=memory_mb or service.memory_mb,
+        **limits(service.cpus, memory_mb or service.memory_mb),
         healthcheck=healthcheck(service.health),
+        # Docker reports published ports by container port; the provider reads them back in that order.
         ports=[published(p.port, placement.admin_bind_address if p.admin else placement.api_bind_address,
-                         placement.ports[p.key]) for p in service.published] or None,
+                         placement.ports[p.key]) for p in sorted(service.published, key=lambda p: p.port)] or None,
         wait=True,
         wait_timeout=120,
         restart="unless-stopped",

@@ -21,6 +21,7 @@ from .types import (
     USER,
     Bool,
     Choice,
+    Cpus,
     Cidrs,
     Duration,
     Host,
@@ -122,7 +123,7 @@ class GroupConfig(ConfigModel):
     containers: Int(1, MAX_CONTAINERS_PER_GROUP) = unset("density preset", "containers in the group")
     nodes: Int(1, MAX_NODES_PER_GROUP) = unset("density preset", "logical nodes, spread evenly over the containers "
                                                                 "(remainder on the first), at most 26 per container")
-    cpus: Number(0.01, 512) = unset(" / ".join(f"{p.cpus:g}" for p in PRESETS["option-b"].values()),
+    cpus: Cpus(0.01, 512) = unset(" / ".join(f"{p.cpus:g}" for p in PRESETS["option-b"].values()),
                                           "CPU limit per container (validator / business / slim)")
     memory_mb: Int(64, 1_048_576) = unset(" / ".join(str(p.memory_mb) for p in PRESETS["option-b"].values()),
                                                 "memory limit per container, MB (validator / business / slim)")

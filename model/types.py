@@ -22,6 +22,8 @@ from typing import Annotated, Any, Callable, Optional
 from pydantic import PlainValidator
 from pydantic_core import PydanticCustomError
 
+from .readback import docker_cpus
+
 PLACEHOLDER = "PLACEHOLDER"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # The longest number text worth parsing: int() of a 5,000-digit string is slow and refused.
@@ -111,6 +113,24 @@ def Number(minimum: float, maximum: float) -> Any:
         return number if ok else None
 
     return leaf(float, f"a number from {minimum:g} to {maximum:g} with at most two decimals", "number", convert)
+
+
+def Cpus(minimum: float, maximum: float) -> Any:
+    """A container's CPU limit: a Number that Docker also reads back as given (model/readback.py)."""
+    number = Number(minimum, maximum)
+    check = number.__metadata__[0].func
+
+    def convert(value: Any) -> Optional[float]:
+        cpus = check(value)
+        if cpus is None:
+            return None
+        try:
+            docker_cpus(cpus)
+        except ValueError as error:
+            raise Refusal(str(error)) from None
+        return cpus
+
+    return leaf(float, number.__metadata__[1].expected, "number", convert)
 
 
 def _bool(value: Any) -> Optional[bool]:

@@ -76,7 +76,8 @@ def test_one_more_slim_container_creates_it_and_its_volume_and_rereads_prometheu
 def test_business_memory_updates_in_place(base):
     p = plan_for(base, {"groups.business.memoryMb": 512})
     assert p.names("update") == {"business-1", "business-2", "business-3", "business-4"}
-    assert all(c.keys == ["memory"] for c in p.changes) and p.of("replace") == []
+    # No swap: memory_swap follows memory (model/readback.py), in place too.
+    assert all(c.keys == ["memory", "memorySwap"] for c in p.changes) and p.of("replace") == []
 
 
 def test_one_validator_container_fewer_deletes_it_and_keeps_its_data(base):
@@ -207,7 +208,7 @@ def test_a_grafana_password_rotation_replaces_grafana_only():
 def test_cli_prints_the_plan_of_a_config_change(capsys):
     assert planner.main(["option-b", "--set", "groups.business.memoryMb=512", "--diff", "option-b"]) == 0
     out = capsys.readouterr().out
-    assert "update 4" in out and "business-1  [memory]" in out
+    assert "update 4" in out and "business-1  [memory, memorySwap]" in out
 
 
 def test_cli_plans_against_a_git_ref(capsys):

@@ -167,7 +167,9 @@ def test_every_container_drops_all_capabilities_but_what_the_registry_lists(stac
     for reg in stack_run("option-b").of_type(CONTAINER):
         service = BY_NAME.get(reg.name)
         assert reg.inputs["capabilities"]["drops"] == ["ALL"]
-        assert sorted(reg.inputs["capabilities"].get("adds", [])) == sorted(service.capabilities if service else [])
+        # As Docker stores them (model/readback.py): with the CAP_ prefix.
+        assert sorted(reg.inputs["capabilities"].get("adds", [])) == sorted(
+            f"CAP_{c}" for c in (service.capabilities if service else []))
         assert not reg.inputs.get("privileged") and reg.inputs["logDriver"] == "json-file"
 
 

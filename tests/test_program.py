@@ -84,9 +84,9 @@ def test_every_node_container_is_limited_health_gated_and_replaced_safely(stack_
 
 def test_limits_match_the_spec_per_group(stack_run):
     run = stack_run("option-b")
-    assert (run.named("validator-1", CONTAINER).inputs["cpus"], run.named("validator-1", CONTAINER).inputs["memory"]) == ("12", 384)
-    assert (run.named("business-1", CONTAINER).inputs["cpus"], run.named("business-1", CONTAINER).inputs["memory"]) == ("11", 320)
-    assert (run.named("slim-1", CONTAINER).inputs["cpus"], run.named("slim-1", CONTAINER).inputs["memory"]) == ("6", 192)
+    assert (run.named("validator-1", CONTAINER).inputs["cpus"], run.named("validator-1", CONTAINER).inputs["memory"]) == ("12.0", 384)
+    assert (run.named("business-1", CONTAINER).inputs["cpus"], run.named("business-1", CONTAINER).inputs["memory"]) == ("11.0", 320)
+    assert (run.named("slim-1", CONTAINER).inputs["cpus"], run.named("slim-1", CONTAINER).inputs["memory"]) == ("6.0", 192)
 
 
 def test_healthcheck_probes_every_logical_node_of_the_container(stack_run):

@@ -5,6 +5,7 @@ cloud-init with a pinned host key; with backup.bucket, the S3 bucket the backups
 from __future__ import annotations
 
 import json
+import re
 
 import pulumi
 import pulumi_aws as aws
@@ -27,6 +28,13 @@ SNAPSHOT_TAG = "aurigraph:snapshots"
 DLM_MANAGED_POLICY = "arn:aws:iam::aws:policy/service-role/AWSDataLifecycleManagerServiceRole"
 
 
+def dlm_text(text: str) -> str:
+    """Data Lifecycle Manager takes only `[0-9A-Za-z _-]+` in a policy's description and a
+    schedule's name (DLM API reference: PolicyDescription, Schedule.Name); a stack name may
+    also hold `.`."""
+    return re.sub(r"[^0-9A-Za-z _-]", "-", text)
+
+
 def assume_role(service: str) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]})
@@ -40,12 +48,12 @@ def snapshot_policy(name: str, stack: str, backup: BackupConfig, tags: dict, par
                         opts=child)
     aws.iam.RolePolicyAttachment(f"{name}-snapshot-role", role=role.name, policy_arn=DLM_MANAGED_POLICY, opts=child)
     aws.dlm.LifecyclePolicy(
-        f"{name}-snapshots", description=f"aurigraph {stack}: data volume snapshots", execution_role_arn=role.arn,
+        f"{name}-snapshots", description=dlm_text(f"aurigraph {stack} data volume snapshots"), execution_role_arn=role.arn,
         state="ENABLED", tags=tags, opts=child,
         policy_details=aws.dlm.LifecyclePolicyPolicyDetailsArgs(
             resource_types=["VOLUME"], target_tags={SNAPSHOT_TAG: stack},
             schedules=[aws.dlm.LifecyclePolicyPolicyDetailsScheduleArgs(
-                name=f"every {backup.snapshot_every_hours} h, kept {backup.snapshot_retention_days} days",
+                name=dlm_text(f"every {backup.snapshot_every_hours} h kept {backup.snapshot_retention_days} days"),
                 copy_tags=True, tags_to_add={"aurigraph:stack": stack},
                 create_rule=aws.dlm.LifecyclePolicyPolicyDetailsScheduleCreateRuleArgs(
                     interval=backup.snapshot_every_hours, interval_unit="HOURS", times=SNAPSHOT_START),
