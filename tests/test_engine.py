@@ -16,8 +16,8 @@ import sys
 import pytest
 import yaml
 
-from tests.engine.harness import (CONTAINER, VOLUME, EngineProject, engine_cli, nodes_per_container, steps_by_urn,
-                                  timed_up, urn_name, urn_token)
+from tests.engine.harness import (CONTAINER, VOLUME, EngineProject, down_intervals, engine_cli, most_nodes_down,
+                                  nodes_per_container, steps_by_urn, timed_up, urn_name, urn_token)
 from tests.helpers import REPO
 from tools.fills import fills_for
 from tools import plan as planner
@@ -57,6 +57,10 @@ def test_every_stack_file_previews(project, stack):
 def test_up_leaves_no_diff_and_destroy_keeps_the_data(project, stack):
     project.init(stack)
     project.up(stack)
+    # The stand-in holds the state as the real docker provider reads it back (readback.json) and
+    # diffs against it: a no-op `up` would show every value Docker rewrites.
+    project.run("preview", "--expect-no-changes", "--stack", stack)
+    project.run("refresh", "--yes", "--expect-no-changes", "--stack", stack)
     project.run("preview", "--expect-no-changes", "--stack", stack)
     volumes = sorted(urn_name(u) for u in _custom_resources(project, stack, VOLUME))
     assert volumes, "the stack has data volumes"
@@ -135,6 +139,50 @@ def test_validator_image_rollout_stays_within_the_fault_budget_and_rolls_back(pr
     assert now == old_images
     volume_ops = [e for e in project.timeline() if e["type"] == VOLUME]
     assert volume_ops == [], f"a data volume was touched during rollout or rollback: {volume_ops[:3]}"
+
+
+def test_a_rollout_stops_at_the_first_unhealthy_container_and_a_rerun_completes(project, record_property):
+    """Failure injection: validator-2's new container never turns healthy. `up` fails there, with
+    the later waves untouched on the old image, and never more than f validator nodes down."""
+    stack = "option-b"
+    project.init(stack)
+    project.up(stack)
+    outputs = project.outputs(stack)
+    f = outputs["faultBudget"]
+    validator_nodes = nodes_per_container(outputs, "validator")
+    project.set(stack, "groups.validator.image", NEW_IMAGE)
+    project.reset_timeline()
+
+    bad = f"{stack}-validator-2"
+    failed = project.up(stack, env={"AURIGRAPH_STANDIN_FAIL": bad,
+                                    "AURIGRAPH_STANDIN_SECONDS": f"{CONTAINER}={CONTAINER_SECONDS},*=0"}, check=False)
+    assert failed.code != 0 and "container failed to be in healthy state" in failed.text, failed.text[-3000:]
+    events = project.timeline()
+    touched = {urn_name(e["urn"]) for e in events if e["type"] == CONTAINER}
+    assert touched == {"validator-1", "validator-2"}, f"the rollout went on past the failure: {sorted(touched)}"
+    end = max(e["end"] for e in events)
+    down = down_intervals(events, set(validator_nodes))
+    down["validator-2"] = (min(e["start"] for e in events if urn_name(e["urn"]) == "validator-2"), end)
+    worst = most_nodes_down(down, validator_nodes)
+    assert worst <= f, f"{worst} validator nodes down at once; f = {f}"
+    images = {urn_name(u): r["inputs"]["image"] for u, r in _custom_resources(project, stack, CONTAINER).items()
+              if urn_name(u) in validator_nodes}
+    assert images["validator-1"] == images["validator-2"] == NEW_IMAGE
+    assert images["validator-3"] == images["validator-4"] != NEW_IMAGE, images
+
+    # The fix (here: the image turns healthy) and a rerun: the rollout completes from where it stopped.
+    project.reset_timeline()
+    project.up(stack, env={"AURIGRAPH_STANDIN_SECONDS": f"{CONTAINER}={CONTAINER_SECONDS},*=0"})
+    rerun = project.timeline()
+    assert {urn_name(e["urn"]) for e in rerun if e["type"] == CONTAINER} == {"validator-2", "validator-3",
+                                                                             "validator-4"}
+    assert most_nodes_down(down_intervals(rerun, set(validator_nodes)), validator_nodes) <= f
+    images = {urn_name(u): r["inputs"]["image"] for u, r in _custom_resources(project, stack, CONTAINER).items()
+              if urn_name(u) in validator_nodes}
+    assert set(images.values()) == {NEW_IMAGE}
+    project.run("preview", "--expect-no-changes", "--stack", stack)
+    record_property("stopped_rollout", {"replaced_before_stop": sorted(touched), "most_validator_nodes_down": worst,
+                                        "f": f})
 
 
 # ---------------------------------------------------------------- 5. bad config through the CLI

@@ -3,8 +3,9 @@
 Each `EngineProject` is a copy of the program and its stack files in a temporary directory,
 with its own local file backend, passphrase, PULUMI_HOME and stand-in timeline, so tests never
 touch the operator's state or each other's. The CLI comes from tests/engine/bin (built by
-tests/engine/build) or, failing that, `pulumi` on PATH; the stand-in providers always come
-from tests/engine/bin.
+tests/engine/build) or, failing that, `pulumi` on PATH; the stand-in providers are installed
+as plugins in tests/engine/bin/pulumi-home, under the names and versions the SDKs ask for, and
+resolved from there with automatic plugin acquisition off.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 ENGINE_BIN = REPO / "tests" / "engine" / "bin"
+# The stand-ins, installed as plugins under the SDKs' names and versions (tests/engine/build),
+# and the real Kubernetes provider (tests/kube/build).
+PLUGINS = ENGINE_BIN / "pulumi-home" / "plugins"
+PLUGIN_SOURCES = (PLUGINS, REPO / "tests" / "kube" / "bin" / "pulumi-home" / "plugins")
 PASSPHRASE = "engine-tests-passphrase"
 PROJECT = "aurigraph-cluster"
 PROGRAM_FILES = ("__main__.py", "pulumi_adapter.py", "Pulumi.yaml", "requirements.txt", "README.md")
@@ -33,8 +38,8 @@ VOLUME = "docker:index/volume:Volume"
 def engine_cli() -> str:
     """The pulumi CLI to use; skips locally (fails in CI) when it or the stand-ins are missing."""
     missing = None
-    if not (ENGINE_BIN / "pulumi-resource-docker").exists():
-        missing = "the stand-in providers are not built (run tests/engine/build)"
+    if not (PLUGINS / "resource-docker-v5.2.0").exists():
+        missing = "the stand-in providers are not installed as plugins (run tests/engine/build)"
     cli = ENGINE_BIN / "pulumi"
     path = str(cli) if cli.exists() else shutil.which("pulumi")
     if path is None and missing is None:
@@ -65,21 +70,20 @@ class Result:
 
 
 class EngineProject:
-    def __init__(self, root: Path, cli: str, own_venv: bool = False):
+    def __init__(self, root: Path, cli: str, own_venv: bool = False, program: Optional[Path] = None):
         self.root = root
         self.dir = root / "project"
         self.dir.mkdir(parents=True)
-        for name in PROGRAM_FILES:
-            shutil.copy2(REPO / name, self.dir / name)
-        for stack_file in REPO.glob("Pulumi.*.yaml"):
-            shutil.copy2(stack_file, self.dir / stack_file.name)
-        for name in PROGRAM_DIRS:
-            shutil.copytree(REPO / name, self.dir / name,
-                            ignore=shutil.ignore_patterns("__pycache__", "venv", "*.pyc"))
-        if own_venv:
+        if program is not None:  # a test's own program, copied whole, run in the test environment
+            shutil.copytree(program, self.dir, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            (self.dir / "venv").symlink_to(python_prefix())
+        elif own_venv:
+            self._copy_program()
             # A real ./venv; `pulumi install` (in the project or in policy/) is left to the test.
             _shared_venv(self.dir / "venv")
         else:
+            self._copy_program()
             (self.dir / "venv").symlink_to(python_prefix())
             (self.dir / "policy" / "venv").symlink_to(python_prefix())
         (root / "state").mkdir()
@@ -100,8 +104,23 @@ class EngineProject:
             "NO_COLOR": "1",
         }
         (root / "home").mkdir()
+        # Plugins resolve from PULUMI_HOME as for a real one: the versions the SDKs ask for.
+        plugins = root / "pulumi-home" / "plugins"
+        plugins.mkdir(parents=True)
+        for installed in PLUGIN_SOURCES:
+            for entry in installed.glob("*") if installed.is_dir() else ():
+                (plugins / entry.name).symlink_to(entry)
         self.env.pop("PULUMI_ACCESS_TOKEN", None)
         self.env.pop("DOCKER_HOST", None)
+
+    def _copy_program(self) -> None:
+        for name in PROGRAM_FILES:
+            shutil.copy2(REPO / name, self.dir / name)
+        for stack_file in REPO.glob("Pulumi.*.yaml"):
+            shutil.copy2(stack_file, self.dir / stack_file.name)
+        for name in PROGRAM_DIRS:
+            shutil.copytree(REPO / name, self.dir / name,
+                            ignore=shutil.ignore_patterns("__pycache__", "venv", "*.pyc"))
 
     # ------------------------------------------------------------ running the CLI
     def run(self, *args: str, check: bool = True, env: Optional[Mapping[str, str]] = None,

@@ -28,7 +28,11 @@ values, and server-side drift are not modelled).
 from __future__ import annotations
 
 import base64
+import collections
+import copy
+import fnmatch
 import hashlib
+import re
 import json
 import os
 import sys
@@ -39,18 +43,32 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import grpc
-from google.protobuf import empty_pb2, struct_pb2
+from google.protobuf import any_pb2, empty_pb2, struct_pb2
 from google.protobuf.json_format import MessageToDict
+from google.rpc import status_pb2
 from pulumi.runtime.proto import plugin_pb2, provider_pb2, provider_pb2_grpc
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 sys.path.insert(0, str(REPO))
+from model import readback  # noqa: E402  (the program's side of the read-back rules)
 from tools import replace_paths  # noqa: E402  (the plan tool's reading of the same schema flags)
 
-# The versions requirements.txt pins; the engine shows them in its plugin list.
-VERSIONS = {"docker": "5.2.0", "random": "4.21.4", "command": "1.2.1", "aws": "7.51.1",
-            "azure-native": "3.29.0", "gcp": "10.2.0"}
+# The SDK package of each provider this program uses: the stand-in takes the plugin name and
+# version from its pulumi-plugin.json, as the language host reports them to the CLI.
+SDKS = ("pulumi_docker", "pulumi_random", "pulumi_command", "pulumi_aws", "pulumi_azure_native", "pulumi_gcp")
+
+
+def plugin_versions() -> dict[str, str]:
+    """Provider name -> the plugin version the installed SDK asks for."""
+    import importlib.util
+
+    out = {}
+    for sdk in SDKS:
+        spec = importlib.util.find_spec(sdk)
+        meta = json.loads((Path(spec.submodule_search_locations[0]) / "pulumi-plugin.json").read_text())
+        out[meta["name"]] = meta["version"]
+    return out
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # the engine's marker for a value not known in preview
 
 
@@ -203,6 +221,104 @@ def _dict(s: struct_pb2.Struct) -> dict[str, Any]:
     return MessageToDict(s, preserving_proto_field_name=True) if s is not None else {}
 
 
+# ------------------------------------------------------------------ read-back (schemas/readback.json)
+
+_DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?")
+
+
+def _go_duration(text: str) -> str:
+    """A whole-second duration as Docker keeps it and Go prints it back ("1m" -> "1m0s")."""
+    match = _DURATION.fullmatch(text)
+    if not match or not text:
+        return text  # not a whole-second form: left as it is (the provider would refuse most)
+    hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    return readback.go_duration(hours * 3600 + minutes * 60 + seconds)
+
+
+# rule -> what the real provider's state holds for a configured value (None: nothing configured).
+_VALUE_RULES = {
+    "as-given": lambda v: v,
+    "not-read": lambda v: v,
+    "nano-cpus": lambda v: readback.read_cpus(readback.nano_cpus(v)) if isinstance(v, str) and v else v,
+    "cap-prefix": lambda v: [readback.capability(x) for x in v] if isinstance(v, list) else v,
+    "go-duration": lambda v: _go_duration(v) if isinstance(v, str) else v,
+    "sorted-by-internal": lambda v: sorted(v, key=lambda p: p.get("internal", 0)) if isinstance(v, list) else v,
+}
+
+
+def load_readback() -> dict[str, dict[str, dict[str, str]]]:
+    table = json.loads((HERE / "schemas" / "readback.json").read_text())
+    return {token: rules for token, rules in table.items() if not token.startswith("_")}
+
+
+READBACK = load_readback()
+
+
+def read_back(token: str, props: dict[str, Any]) -> dict[str, Any]:
+    """The state the real provider holds after it read `props` back from Docker."""
+    rules = READBACK.get(token)
+    if not rules:
+        return props
+    out = copy.deepcopy(props)
+    for path, entry in rules.items():
+        rule = entry["rule"]
+        if rule == "swap-default":
+            # Docker fills memory swap in as twice the memory when it is not set (moby adaptContainerSettings).
+            if not out.get(path) and out.get("memory"):
+                out[path] = 2 * int(out["memory"])
+            continue
+        *parents, leaf = path.split(".")
+        holder: Any = out
+        for key in parents:
+            holder = holder.get(key) if isinstance(holder, dict) else None
+        if isinstance(holder, dict) and leaf in holder:
+            holder[leaf] = _VALUE_RULES[rule](holder[leaf])
+    return out
+
+
+def state_as_inputs(token: str, state: dict[str, Any], old_inputs: dict[str, Any]) -> dict[str, Any]:
+    """The read-back state in the shape of the inputs: what the bridge's diff holds the new inputs
+    against. A value Docker filled in for an unset Optional (memory swap) is part of it."""
+
+    def project(st: Any, shape: Any) -> Any:
+        if isinstance(st, dict) and isinstance(shape, dict):
+            return {k: project(st[k], shape[k]) for k in shape if k in st}
+        return st
+
+    projected = project(state, old_inputs)
+    for path, entry in READBACK.get(token, {}).items():
+        if entry["rule"] == "swap-default" and state.get(path):
+            projected[path] = state[path]
+    return projected
+
+
+# ------------------------------------------------------------------ failures on demand
+
+class _Status(collections.namedtuple("_Status", ("code", "details", "trailing_metadata")), grpc.Status):
+    pass
+
+
+def _fails(token: str, inputs: dict[str, Any]) -> bool:
+    """AURIGRAPH_STANDIN_FAIL: comma-separated Docker container names (shell patterns) whose
+    containers never turn healthy, as a container with a broken image or config would not."""
+    patterns = [p for p in os.environ.get("AURIGRAPH_STANDIN_FAIL", "").split(",") if p]
+    name = str(inputs.get("name", ""))
+    return token == "docker:index/container:Container" and any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+def _unhealthy(context, rid: str, state: dict[str, Any]) -> None:
+    """What the real provider does when `wait` runs out: the container exists but Create fails
+    with "container failed to be in healthy state" (resource_docker_container_funcs.go,
+    errContainerFailedToBeInHealthyState); the bridge reports it as ErrorResourceInitFailed,
+    so the engine keeps the container in the state, marked as failed to initialise."""
+    message = "container failed to be in healthy state"
+    detail = any_pb2.Any()
+    detail.Pack(provider_pb2.ErrorResourceInitFailed(id=rid, properties=_struct(state), reasons=[message]))
+    status = status_pb2.Status(code=grpc.StatusCode.UNKNOWN.value[0], message=message, details=[detail])
+    context.abort_with_status(_Status(grpc.StatusCode.UNKNOWN, message,
+                                      (("grpc-status-details-bin", status.SerializeToString()),)))
+
+
 class StandIn(provider_pb2_grpc.ResourceProviderServicer):
     def __init__(self, provider: str):
         self.provider = provider
@@ -210,7 +326,7 @@ class StandIn(provider_pb2_grpc.ResourceProviderServicer):
 
     # --- plugin and provider configuration ---
     def GetPluginInfo(self, request, context):
-        return plugin_pb2.PluginInfo(version=VERSIONS[self.provider])
+        return plugin_pb2.PluginInfo(version=plugin_versions()[self.provider])
 
     def GetSchema(self, request, context):
         return provider_pb2.GetSchemaResponse(schema="{}")
@@ -247,8 +363,11 @@ class StandIn(provider_pb2_grpc.ResourceProviderServicer):
 
     def Diff(self, request, context):
         token = _token(request.urn)
-        old = _dict(request.old_inputs) if request.HasField("old_inputs") else _dict(request.olds)
+        old_inputs = _dict(request.old_inputs) if request.HasField("old_inputs") else _dict(request.olds)
         new = _dict(request.news)
+        # A bridged provider diffs the new inputs against the state it read back (docker); the
+        # others here against the old inputs.
+        old = state_as_inputs(token, _dict(request.olds), old_inputs) if token in READBACK else old_inputs
         flags = self.replace_paths.get(token, [])
         detailed: dict[str, provider_pb2.PropertyDiff] = {}
         changed: set[str] = set()
@@ -272,20 +391,26 @@ class StandIn(provider_pb2_grpc.ResourceProviderServicer):
         rid = f"{token.split(':')[-1].lower()}-{_digest(request.urn)[:16]}"
         if request.preview:
             return provider_pb2.CreateResponse(id="", properties=request.properties)
+        state = read_back(token, {**inputs, **computed_outputs(token, request.urn, inputs)})
+        if _fails(token, inputs):
+            _operate("create-unhealthy", request.urn)
+            _unhealthy(context, rid, state)
         _operate("create", request.urn)
-        return provider_pb2.CreateResponse(id=rid, properties=_struct({**inputs, **computed_outputs(
-            token, request.urn, inputs)}))
+        return provider_pb2.CreateResponse(id=rid, properties=_struct(state))
 
     def Read(self, request, context):
-        return provider_pb2.ReadResponse(id=request.id, properties=request.properties, inputs=request.inputs)
+        # Refresh: what the provider reads back from Docker (or the cloud) for the recorded state.
+        state = read_back(_token(request.urn), _dict(request.properties))
+        return provider_pb2.ReadResponse(id=request.id, properties=_struct(state), inputs=request.inputs)
 
     def Update(self, request, context):
         news = _dict(request.news)
+        token = _token(request.urn)
         if request.preview:
             return provider_pb2.UpdateResponse(properties=request.news)
         _operate("update", request.urn)
-        return provider_pb2.UpdateResponse(properties=_struct({**news, **computed_outputs(
-            _token(request.urn), request.urn, news)}))
+        return provider_pb2.UpdateResponse(properties=_struct(read_back(token, {**news, **computed_outputs(
+            token, request.urn, news)})))
 
     def Delete(self, request, context):
         _operate("delete", request.urn)
@@ -293,6 +418,9 @@ class StandIn(provider_pb2_grpc.ResourceProviderServicer):
 
 
 def main() -> None:
+    if sys.argv[1] == "--list":  # for tests/engine/build: "NAME VERSION" per line
+        print("\n".join(f"{name} {version}" for name, version in plugin_versions().items()))
+        return
     provider = sys.argv[1]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=32),
                          options=[("grpc.max_receive_message_length", 400 * 1024 * 1024)])

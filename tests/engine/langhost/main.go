@@ -8,7 +8,9 @@
 // gRPC server and plugin streams (sdk/v3 rpcutil), the virtualenv resolution
 // (sdk/v3/python/toolchain), and the program is run by the Python SDK's own
 // `pulumi-language-python-exec` shim, with the arguments and environment that the real host
-// passes (the same flags, PULUMI_CONFIG and PULUMI_CONFIG_SECRET_KEYS). What it leaves out:
+// passes (the same flags, PULUMI_CONFIG and PULUMI_CONFIG_SECRET_KEYS), and the program's
+// plugins are reported as the real host reports them (GetRequiredPackages, from the installed
+// SDKs' pulumi-plugin.json). What it leaves out:
 // dependency installation, typecheckers, debuggers, code generation and `pulumi about`.
 package main
 
@@ -20,15 +22,19 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/plugin"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/util/rpcutil"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/version"
 	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
 	"github.com/pulumi/pulumi/sdk/v3/python/toolchain"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 )
 
@@ -83,14 +89,119 @@ func (h *host) GetPluginInfo(context.Context, *emptypb.Empty) (*pulumirpc.Plugin
 	return &pulumirpc.PluginInfo{Version: version.Version}, nil
 }
 
-// Plugins are resolved when the program registers its providers (they are on PATH here).
-func (h *host) GetRequiredPackages(context.Context, *pulumirpc.GetRequiredPackagesRequest) (*pulumirpc.GetRequiredPackagesResponse, error) {
-	return &pulumirpc.GetRequiredPackagesResponse{}, nil
+// GetRequiredPackages answers as the real host does: every installed Python package that ships a
+// pulumi-plugin.json with "resource": true (or, lacking one, is named pulumi-*), as a resource
+// package with the name and version that file gives, else derived from the package's own. The
+// CLI then looks for exactly those plugin versions (and, with automatic acquisition off, fails
+// when one is not installed).
+func (h *host) GetRequiredPackages(ctx context.Context, req *pulumirpc.GetRequiredPackagesRequest) (*pulumirpc.GetRequiredPackagesResponse, error) {
+	tc, err := resolve(req.Info, "")
+	if err != nil {
+		return nil, err
+	}
+	installed, err := tc.ListPackages(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	pluginFiles, err := pluginJSONPaths(ctx, tc, installed)
+	if err != nil {
+		return nil, err
+	}
+	packages := []*pulumirpc.PackageDependency{}
+	for _, pkg := range installed {
+		if _, ok := packagesWithoutPlugins[pkg.Name]; ok {
+			continue
+		}
+		var meta *plugin.PulumiPluginJSON
+		if path := pluginFiles[pkg.Name]; path != "" {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return nil, err
+			}
+			meta = &plugin.PulumiPluginJSON{}
+			if err := json.Unmarshal(data, meta); err != nil {
+				return nil, fmt.Errorf("failed to parse pulumi-plugin.json for %s: %w", pkg.Name, err)
+			}
+		}
+		if dep := packageDependency(pkg, meta); dep != nil {
+			packages = append(packages, dep)
+		}
+	}
+	return &pulumirpc.GetRequiredPackagesResponse{Packages: packages}, nil
 }
 
+// GetRequiredPlugins is not implemented by the real host either: the CLI asks GetRequiredPackages.
 func (h *host) GetRequiredPlugins(context.Context, *pulumirpc.GetRequiredPluginsRequest) (*pulumirpc.GetRequiredPluginsResponse, error) {
-	return &pulumirpc.GetRequiredPluginsResponse{}, nil
+	return nil, status.Errorf(codes.Unimplemented, "method GetRequiredPlugins not implemented")
 }
+
+// Packages known to have no plugin although they carry no pulumi-plugin.json saying so.
+var packagesWithoutPlugins = map[string]struct{}{"pulumi-policy": {}, "pulumi-esc-sdk": {}}
+
+// Prints {distribution: path of its package's pulumi-plugin.json, or ""} for the names given.
+const findPluginJSON = `import importlib.metadata as md, importlib.util as iu, json, os, sys
+out = {}
+for name in sys.argv[1:]:
+    path = ""
+    try:
+        spec = iu.find_spec(md.distribution(name).metadata["Name"].replace("-", "_"))
+        for where in (spec.submodule_search_locations or []) if spec else []:
+            candidate = os.path.join(str(where), "pulumi-plugin.json")
+            if os.path.isfile(candidate):
+                path = candidate
+                break
+    except Exception:
+        pass
+    out[name] = path
+print(json.dumps(out))`
+
+func pluginJSONPaths(ctx context.Context, tc toolchain.Toolchain, pkgs []plugin.DependencyInfo) (map[string]string, error) {
+	args := []string{"-c", findPluginJSON}
+	for _, pkg := range pkgs {
+		args = append(args, pkg.Name)
+	}
+	cmd, err := tc.Command(ctx, args...)
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("finding pulumi-plugin.json files: %w", err)
+	}
+	paths := map[string]string{}
+	return paths, json.Unmarshal(out, &paths)
+}
+
+// packageDependency is nil for a package without a resource plugin, or whose plugin version
+// cannot be told from its own version.
+func packageDependency(pkg plugin.DependencyInfo, meta *plugin.PulumiPluginJSON) *pulumirpc.PackageDependency {
+	var name, version, server string
+	if meta != nil {
+		if !meta.Resource {
+			return nil
+		}
+		name, version, server = meta.Name, meta.Version, meta.Server
+	} else if !strings.HasPrefix(pkg.Name, "pulumi-") {
+		return nil
+	}
+	if name == "" {
+		name = strings.TrimPrefix(pkg.Name, "pulumi-")
+	}
+	if version == "" {
+		// Only a plain release (N.N.N) maps to a plugin version without guessing; the real host
+		// also skips what it cannot map.
+		if !plainRelease.MatchString(pkg.Version) {
+			return nil
+		}
+		version = pkg.Version
+	}
+	if !strings.HasPrefix(version, "v") {
+		version = "v" + version
+	}
+	return &pulumirpc.PackageDependency{Name: name, Version: version, Kind: "resource", Server: server}
+}
+
+var plainRelease = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+$`)
 
 // InstallDependencies is `pulumi install`: the SDK toolchain creates the virtualenv and runs pip.
 func (h *host) InstallDependencies(req *pulumirpc.InstallDependenciesRequest, server pulumirpc.LanguageRuntime_InstallDependenciesServer) error {
