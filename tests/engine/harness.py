@@ -108,8 +108,12 @@ class EngineProject:
         plugins = root / "pulumi-home" / "plugins"
         plugins.mkdir(parents=True)
         for installed in PLUGIN_SOURCES:
+            # A directory per plugin (the CLI lists only real directories), its files linked.
             for entry in installed.glob("*") if installed.is_dir() else ():
-                (plugins / entry.name).symlink_to(entry)
+                if entry.is_dir():
+                    (plugins / entry.name).mkdir()
+                    for item in entry.iterdir():
+                        (plugins / entry.name / item.name).symlink_to(item)
         self.env.pop("PULUMI_ACCESS_TOKEN", None)
         self.env.pop("DOCKER_HOST", None)
 
