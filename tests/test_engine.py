@@ -418,3 +418,31 @@ def test_a_newer_image_never_replaces_the_vm_and_its_data_volume_outlives_a_repl
     assert not [t for t in touched if t[1] == "aws:ebs/volume:Volume"], touched
     (volume,) = _custom_resources(project, stack, "aws:ebs/volume:Volume").values()
     assert volume["protect"] is True
+
+
+# ---------------------------------------------------------------- cloud update semantics
+
+def test_a_gcp_size_change_stops_the_vm_in_place_and_never_touches_its_data_disk(project):
+    """A new vm.size on GCP is applied by stopping the VM (allow_stopping_for_update; the stand-in
+    refuses it otherwise, as the provider does): an update, not a replacement."""
+    stack = "gcp-option-b"
+    project.init(stack, fills_for(stack))
+    project.up(stack)
+    project.set(stack, "vm.size", "n2-standard-64")
+    steps = steps_by_urn(project.preview_json(stack))
+    changed = {urn_token(u): op for u, op in steps.items() if op not in ("same", "read")}
+    assert changed == {"gcp:compute/instance:Instance": "update"}, changed
+    project.reset_timeline()
+    project.up(stack)
+    assert [e["op"] for e in project.timeline()] == ["update"]
+
+
+def test_a_value_the_cloud_api_refuses_fails_the_preview_as_the_provider_would(project):
+    """The stand-ins check inputs against tests/engine/schemas/constraints.json in Check: a GCP
+    stack named with capitals would label its disk with them, which Compute Engine refuses."""
+    source = (project.dir / "Pulumi.gcp-option-b.yaml").read_text()
+    (project.dir / "Pulumi.Prod-GCP.yaml").write_text(source)
+    project.init("Prod-GCP", fills_for("gcp-option-b"))
+    result = project.run("preview", "--stack", "Prod-GCP", check=False)
+    assert result.code != 0
+    assert "invalid value for labels[aurigraph-stack]" in result.text and "'Prod-GCP'" in result.text, result.text[-2000:]

@@ -12,6 +12,7 @@ from tests.helpers import CONTAINER, VOLUME
 from tests.schema_check import DOCKER_SCHEMA, load
 from tools import plan as planner
 from tools import replace_paths
+from tools.fills import fills_for
 from tools.mockrun import run_program, stack_names
 
 REGENERATE = "python -m tools.plan --update-snapshots"
@@ -279,3 +280,24 @@ def test_the_readme_plan_command_runs_as_written():
     done = subprocess.run([sys.executable, *argv[1:]], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "wave 4: validator-4" in done.stdout
+
+
+@pytest.mark.parametrize("stack,validators,f,down", [("option-b", 20, 6, 5), ("option-c", 25, 8, 5)])
+def test_the_plan_says_how_many_validator_nodes_an_image_rollout_takes_down_against_f(capsys, stack, validators, f,
+                                                                                       down):
+    assert planner.main([stack, "--set", "groups.validator.image=aurigraph/v11-native:11.0.1", "--diff", stack]) == 0
+    out = capsys.readouterr().out
+    assert f"at most {down} of {validators} validator nodes down at once (f = {f})" in out
+    assert "whole host restarts" not in out
+
+
+def test_the_plan_says_when_the_whole_host_restarts_and_warns_when_it_rides_along_with_a_rollout(capsys):
+    base = planner.stack_snapshot("gcp-option-b", fills_for("gcp-option-b"))
+    resized = planner.stack_snapshot("gcp-option-b", {**fills_for("gcp-option-b"), "vm.size": "n2-standard-64"})
+    plan = planner.diff(base, resized)
+    assert [c.name for c in plan.host_restarts()] == ["gcp-vm"]
+    text = planner.render(plan, "resize")
+    assert "the whole host restarts: all 20 validator nodes down at once" in text and "WARNING" not in text
+    both = planner.stack_snapshot("gcp-option-b", {**fills_for("gcp-option-b"), "vm.size": "n2-standard-64",
+                                                   "groups.validator.image": "aurigraph/v11-native:11.0.1"})
+    assert "WARNING: the host restart rides along" in planner.render(planner.diff(base, both), "both")

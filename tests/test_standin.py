@@ -7,12 +7,15 @@ is a fixed point of them: what goes in is what comes back, so a no-op `up` chang
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 
 from model import readback
 from tests.engine import standin
 from tools.fills import fills_for
-from tools.mockrun import run_program, stack_names
+from tools.mockrun import run_program, stack_config, stack_names
 
 CONTAINER = "docker:index/container:Container"
 
@@ -91,3 +94,108 @@ def test_a_cpu_limit_docker_cannot_hold_as_given_is_refused_before_anything_is_r
 def test_durations_are_sent_as_go_prints_them(seconds, text):
     assert readback.go_duration(seconds) == text
     assert standin._go_duration(text) == text
+
+
+def test_the_gcp_stand_in_refuses_a_machine_type_change_it_may_not_stop_for():
+    old = {"machineType": "n2-standard-48"}
+    refusal = standin._update_refused("gcp:compute/instance:Instance", old, {"machineType": "n2-standard-64"})
+    assert "allow_stopping_for_update = true" in refusal
+    assert not standin._update_refused("gcp:compute/instance:Instance", old,
+                                       {"machineType": "n2-standard-64", "allowStoppingForUpdate": True})
+
+
+# ---------------------------------------------------------------- provider-side validation
+
+# Properties that name or describe: every one needs a rule, whatever sets it.
+NAME_LIKE = re.compile(r"(^|\.)(name|description|tags|labels|hostname|computerName|bucketPrefix|friendlyName|keyName)$")
+# A reference to another resource is whatever its provider returned: no rule of its own.
+REFERENCE = re.compile(r"(Id|Ids|ID|Uri|Arn)$|^(id|instance|source|network|subnetwork|disk|scope|triggers|content)$")
+# Config words that also occur in constant text.
+GENERIC = {"local", "ssh", "aws", "azure", "gcp", "option-b", "option-c", "custom", "true", "false"}
+MAPS = ("tags", "labels", "metadata", "logOpts", "targetTags", "tagsToAdd")
+
+
+def _config_strings(stack: str, overrides: dict) -> set[str]:
+    config, _ = stack_config(stack, overrides)
+    out = {stack}
+    for raw in config.values():
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw
+        out |= {v for _, v in _leaves(value) if isinstance(v, str) and len(v) >= 3 and v not in GENERIC}
+    return out
+
+
+def _leaves(value, prefix=()):
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _leaves(item, prefix + (key,))
+    elif isinstance(value, list):
+        for item in value:
+            yield from _leaves(item, prefix)
+    else:
+        yield prefix, value
+
+
+def _templated_properties():
+    """(type, property) the program sets from config or a template, or that names something."""
+    out = set()
+    variants = [(s, fills_for(s)) for s in stack_names()] + [("aws-option-b", {**fills_for("aws-option-b"),
+                                                                              "backup.bucket": True})]
+    for stack, overrides in variants:
+        run = run_program(stack, overrides)
+        assert run.error is None, run.error
+        from_config = _config_strings(stack, overrides)
+        for reg in run.resources:
+            if not reg.custom:
+                continue
+            for path, value in _leaves(reg.inputs):
+                if not path or REFERENCE.search(path[-1]):
+                    continue
+                cut = next((i + 1 for i, p in enumerate(path) if p in MAPS), len(path))
+                prop = ".".join(path[:cut])
+                if NAME_LIKE.search(prop) or (isinstance(value, str) and any(c in value for c in from_config)):
+                    out.add((reg.type, prop))
+    return out
+
+
+def test_every_templated_or_naming_property_has_a_documented_constraint():
+    missing = sorted((token, prop) for token, prop in _templated_properties()
+                     if not any(prop == p or prop.startswith(p + ".") for p in standin.constraints_for(token)))
+    assert not missing, f"no entry in tests/engine/schemas/constraints.json for {missing}"
+
+
+def test_every_constraint_names_its_source_and_compiles():
+    for token, rules in standin.CONSTRAINTS.items():
+        for path, rule in rules.items():
+            assert rule.get("source", "").strip(), (token, path)
+            for part in (rule, rule.get("keys", {}), rule.get("values", {})):
+                if "pattern" in part:
+                    re.compile(part["pattern"])
+
+
+@pytest.mark.parametrize("stack", stack_names())
+def test_what_every_stack_sends_passes_the_providers_validation(stack):
+    run = run_program(stack, fills_for(stack))
+    failures = [(r.type, r.name, f) for r in run.resources if r.custom
+                for f in standin.check_failures(r.type, r.inputs)]
+    assert not failures, failures
+
+
+@pytest.mark.parametrize("token,inputs,prop", [
+    # The DLM description and schedule name the program rendered before (every AWS preview failed).
+    ("aws:dlm/lifecyclePolicy:LifecyclePolicy", {"description": "aurigraph aws-option-b: data volume snapshots"},
+     "description"),
+    ("aws:dlm/lifecyclePolicy:LifecyclePolicy",
+     {"policyDetails": {"schedules": [{"name": "every 24 h, kept 7 days"}]}}, "policyDetails.schedules.name"),
+    ("aws:ec2/vpc:Vpc", {"tags": {"aws:stack": "x"}}, "tags"),
+    ("aws:s3/bucket:Bucket", {"bucketPrefix": "aurigraph-a-twenty-char-stack-backups-"}, "bucketPrefix"),
+    ("gcp:compute/disk:Disk", {"labels": {"aurigraph-stack": "Prod-B"}}, "labels"),
+    ("azure-native:compute:VirtualMachine", {"osProfile": {"computerName": "aurigraph_prod"}}, "osProfile.computerName"),
+    ("azure-native:compute:VirtualMachine", {"osProfile": {"adminUsername": "admin"}}, "osProfile.adminUsername"),
+    ("docker:index/container:Container", {"name": "_option-b-validator-1"}, "name"),
+    ("docker:index/container:Container", {"restart": "sometimes"}, "restart"),
+])
+def test_the_stand_ins_refuse_what_the_real_apis_refuse(token, inputs, prop):
+    assert [p for p, _ in standin.check_failures(token, inputs)] == [prop]

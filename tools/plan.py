@@ -46,6 +46,7 @@ from tools.ops import EXIT_USAGE, ToolParser, UsageError, run_tool, write_file
 
 SNAPSHOTS = REPO / "snapshots"
 ACTIONS = ("create", "replace", "update", "delete")
+GROUP_ORDER = ("validator", "business", "slim")
 
 
 # ---------------------------------------------------------------- snapshots
@@ -156,10 +157,81 @@ class Change:
     secret: bool = False  # a secret it carries changed (a password rotation)
 
 
+# Updates in place that stop and start the machine the whole cluster runs on (every node down at
+# once), by the top-level input that changes; a replacement of the machine does the same.
+HOST_RESTARTS: dict[str, tuple[str, ...]] = {
+    # terraform-provider-aws internal/service/ec2/ec2_instance.go, resourceInstanceUpdate: a new
+    # instance_type, or user_data, is applied by stopping the instance and starting it again.
+    "aws:ec2/instance:Instance": ("instanceType", "userData"),
+    # terraform-provider-google compute_instance: machine_type on a started instance requires
+    # stopping it (allow_stopping_for_update, which the program sets).
+    "gcp:compute/instance:Instance": ("machineType",),
+    # Azure: resizing a virtual machine (hardwareProfile.vmSize) restarts it.
+    "azure-native:compute:VirtualMachine": ("hardwareProfile",),
+}
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the logical nodes run, from a snapshot's `nodes` and `faultBudget` outputs."""
+
+    nodes: dict[str, tuple[str, int]]  # container -> (group, logical nodes in it)
+    fault_budget: Optional[int]
+
+    @classmethod
+    def of(cls, snap: Mapping[str, Any]) -> "Layout":
+        outputs = snap.get("outputs", {})
+        nodes: dict[str, tuple[str, int]] = {}
+        for node in (outputs.get("nodes") or {}).values():
+            group, count = nodes.get(node["container"], (node["group"], 0))
+            nodes[node["container"]] = (group, count + 1)
+        return cls(nodes, outputs.get("faultBudget"))
+
+    def total(self, group: str) -> int:
+        return sum(n for g, n in self.nodes.values() if g == group)
+
+
 @dataclass
 class Plan:
     changes: list[Change]
     unchanged: int
+    layout: Layout = field(default_factory=lambda: Layout({}, None))
+
+    def host_restarts(self) -> list[Change]:
+        """Changes that stop or replace the machine the cluster runs on."""
+        return [c for c in self.changes if c.type in HOST_RESTARTS and (
+            c.action in ("replace", "delete") or set(c.keys) & set(HOST_RESTARTS[c.type]))]
+
+    def most_down(self) -> dict[str, int]:
+        """group -> the most of its logical nodes that the node containers' replacements take down
+        at once: the replaced containers of one wave run together, waves one after another."""
+        per_wave: dict[tuple[str, int], int] = {}
+        for c in self.of("replace"):
+            if c.type == "docker:index/container:Container" and c.name in self.layout.nodes:
+                group, count = self.layout.nodes[c.name]
+                per_wave[(group, c.wave)] = per_wave.get((group, c.wave), 0) + count
+        out: dict[str, int] = {}
+        for (group, _), count in per_wave.items():
+            out[group] = max(out.get(group, 0), count)
+        return out
+
+    def availability(self) -> list[str]:
+        """What an operator asks first: how many nodes are down at once, against f."""
+        lines = []
+        for group, down in sorted(self.most_down().items(), key=lambda item: GROUP_ORDER.index(item[0])
+                                  if item[0] in GROUP_ORDER else len(GROUP_ORDER)):
+            budget = f" (f = {self.layout.fault_budget})" if group == "validator" else ""
+            lines.append(f"at most {down} of {self.layout.total(group)} {group} nodes down at once{budget}")
+        restarts = self.host_restarts()
+        if restarts:
+            validators = self.layout.total("validator")
+            what = ", ".join(f"{c.name} ({c.action}: {', '.join(c.keys) or 'the machine'})" for c in restarts)
+            lines.append(f"the whole host restarts: all {validators} validator nodes down at once, every other "
+                         f"node too ({what})")
+            if self.most_down():
+                lines.append("WARNING: the host restart rides along with node container replacements; the waves "
+                             "give no protection then: apply the two changes in separate `pulumi up` runs")
+        return lines
 
     def of(self, action: str) -> list[Change]:
         return [c for c in self.changes if c.action == action]
@@ -181,7 +253,8 @@ class Plan:
         return [w for w in out if w]
 
     def to_json(self) -> dict[str, Any]:
-        return {"counts": self.counts(), "waves": self.waves(),
+        return {"counts": self.counts(), "waves": self.waves(), "mostNodesDown": self.most_down(),
+                "faultBudget": self.layout.fault_budget, "hostRestarts": [c.name for c in self.host_restarts()],
                 "changes": [c.__dict__ for c in sorted(self.changes, key=lambda c: (ACTIONS.index(c.action), c.urn))]}
 
 
@@ -253,7 +326,7 @@ def diff(old: Mapping[str, Any], new: Mapping[str, Any],
                     else "retained on the host, out of the stack" if opts["retainOnDelete"] else "")
             changes.append(Change(urn, r["type"], r["name"], "delete", note=note))
     _assign_waves(changes, after)
-    return Plan(changes, unchanged)
+    return Plan(changes, unchanged, Layout.of(new))
 
 
 def _assign_waves(changes: list[Change], graph: Mapping[str, dict]) -> None:
@@ -296,7 +369,9 @@ def render(plan: Plan, title: str) -> str:
     if waves:
         lines.append("replacement waves (each waits for the one before to turn healthy):")
         lines += [f"  wave {i}: {', '.join(w)}" for i, w in enumerate(waves, start=1)]
-    elif not plan.changes:
+        lines.append("")
+    lines += plan.availability()
+    if not plan.changes:
         lines.append("no changes")
     return "\n".join(lines).rstrip() + "\n"
 

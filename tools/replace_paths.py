@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 TABLE = Path(__file__).with_name("docker_replace_paths.json")
+# The cloud providers' (and random's, command's) flags for the types this program uses.
+CLOUD_TABLE = Path(__file__).with_name("cloud_replace_paths.json")
 
 
 def derive(schema: dict[str, Any]) -> dict[str, list[str]]:
@@ -45,8 +47,17 @@ def _walk_type(schema: dict, spec: dict, path: tuple[str, ...], out: set[str], s
         _walk(schema, target.get("properties", {}), path, out, seen + (ref,))
 
 
+def cloud_table() -> dict[str, dict[str, list[str]]]:
+    """provider -> type token -> flagged dotted paths."""
+    return {k: v for k, v in json.loads(CLOUD_TABLE.read_text()).items() if not k.startswith("_")}
+
+
 def load() -> dict[str, list[tuple[str, ...]]]:
-    return {token: [tuple(p.split(".")) for p in paths] for token, paths in json.loads(TABLE.read_text()).items()}
+    """type token -> flagged paths, every provider this program uses."""
+    table = json.loads(TABLE.read_text())
+    for tokens in cloud_table().values():
+        table.update(tokens)
+    return {token: [tuple(p.split(".")) for p in paths] for token, paths in table.items()}
 
 
 def prefix_matches(flagged: Sequence[str], path: Sequence[str]) -> bool:

@@ -63,6 +63,9 @@ class GcpHost(pulumi.ComponentResource):
         self.host_key = generated_host_key(f"{name}-host-key", self, f"aurigraph-{stack}")
         self.instance = gcp.compute.Instance(
             f"{name}-vm", machine_type=args.size, zone=vm.zone, tags=[TAG], labels=labels,
+            # A new vm.size stops the VM for the change (the provider refuses it otherwise): the
+            # plan says so, as a restart of the whole host.
+            allow_stopping_for_update=True,
             boot_disk=gcp.compute.InstanceBootDiskArgs(initialize_params=gcp.compute.InstanceBootDiskInitializeParamsArgs(
                 image=image, size=30)),
             attached_disks=[gcp.compute.InstanceAttachedDiskArgs(source=data.id, device_name=DATA_DISK_NAME)],

@@ -10,7 +10,7 @@ What it does:
 - Check returns the inputs unchanged; Diff compares old and new inputs property by property
   and asks for a replacement when a changed path is one that the provider's schema marks
   `willReplaceOnChanges` (docker: the vendored pulumi-docker schema, see
-  tests/schemas/README.md; the other providers: the table in replace_paths.json there).
+  tests/schemas/README.md; the other providers: tools/cloud_replace_paths.json).
 - Create, Update and Delete sleep for the time that AURIGRAPH_STANDIN_SECONDS gives
   ("0.5", or "docker:index/container:Container=2,*=0") and append one JSON line each to the
   file AURIGRAPH_STANDIN_TIMELINE: {"op", "urn", "type", "start", "end"}.
@@ -146,12 +146,11 @@ INVOKES: dict[str, dict[str, Any]] = {
 
 def load_replace_paths(provider: str) -> dict[str, list[tuple[str, ...]]]:
     """type token -> paths whose change forces a replacement, from the provider's schema."""
-    schemas = HERE / "schemas"
     if provider == "docker":
         schema = json.loads((REPO / "tests" / "schemas" / "pulumi-docker-schema.json").read_text())
         table = replace_paths.derive(schema)
     else:
-        table = json.loads((schemas / "replace_paths.json").read_text())[provider]
+        table = replace_paths.cloud_table()[provider]
     return {token: [tuple(p.split(".")) for p in paths] for token, paths in table.items()}
 
 
@@ -292,6 +291,64 @@ def state_as_inputs(token: str, state: dict[str, Any], old_inputs: dict[str, Any
     return projected
 
 
+# ------------------------------------------------------------------ validation (schemas/constraints.json)
+
+def load_constraints() -> dict[str, dict[str, dict[str, Any]]]:
+    table = json.loads((HERE / "schemas" / "constraints.json").read_text())
+    return {token: rules for token, rules in table.items() if not token.startswith("_")}
+
+
+CONSTRAINTS = load_constraints()
+
+
+def constraints_for(token: str) -> dict[str, dict[str, Any]]:
+    """A type's rules: those of its provider (`aws:*`) and its own."""
+    return {**CONSTRAINTS.get(token.split(":")[0] + ":*", {}), **CONSTRAINTS.get(token, {})}
+
+
+def _values_at(value: Any, path: list[str]) -> Iterable[Any]:
+    """Every value at `path`, through lists."""
+    if isinstance(value, list):
+        for item in value:
+            yield from _values_at(item, path)
+    elif not path:
+        yield value
+    elif isinstance(value, dict) and path[0] in value:
+        yield from _values_at(value[path[0]], path[1:])
+
+
+def _violation(name: str, value: Any, rule: dict[str, Any]) -> str:
+    """The terraform SDK validators' wording (validation.StringMatch, StringLenBetween, StringInSlice)."""
+    if not isinstance(value, str):
+        return ""
+    if "enum" in rule and value not in rule["enum"]:
+        return f"expected {name} to be one of {json.dumps(rule['enum'])}, got {value}"
+    if "pattern" in rule and not re.search(rule["pattern"], value):
+        return f"invalid value for {name} (expected to match regular expression {rule['pattern']!r}), got {value!r}"
+    if len(value) > rule.get("maxLength", len(value)) or len(value) < rule.get("minLength", 0):
+        return (f"expected length of {name} to be in the range ({rule.get('minLength', 0)} - "
+                f"{rule.get('maxLength', 'any')}), got {value!r}")
+    return ""
+
+
+def check_failures(token: str, inputs: dict[str, Any]) -> list[tuple[str, str]]:
+    """(property, reason) for each input the real provider or its API would refuse."""
+    failures = []
+    for path, rule in constraints_for(token).items():
+        for value in _values_at(inputs, path.split(".")):
+            if isinstance(value, dict) and ("keys" in rule or "values" in rule):
+                for key, item in value.items():
+                    reason = (_violation(f"{path} key", key, rule.get("keys", {}))
+                              or _violation(f"{path}[{key}]", item, rule.get("values", {})))
+                    if reason:
+                        failures.append((path, reason))
+            elif "free" not in rule:
+                reason = _violation(path, value, rule)
+                if reason:
+                    failures.append((path, reason))
+    return failures
+
+
 # ------------------------------------------------------------------ failures on demand
 
 class _Status(collections.namedtuple("_Status", ("code", "details", "trailing_metadata")), grpc.Status):
@@ -317,6 +374,18 @@ def _unhealthy(context, rid: str, state: dict[str, Any]) -> None:
     status = status_pb2.Status(code=grpc.StatusCode.UNKNOWN.value[0], message=message, details=[detail])
     context.abort_with_status(_Status(grpc.StatusCode.UNKNOWN, message,
                                       (("grpc-status-details-bin", status.SerializeToString()),)))
+
+
+def _update_refused(token: str, olds: dict[str, Any], news: dict[str, Any]) -> str:
+    """Updates the real provider refuses at apply time."""
+    if (token == "gcp:compute/instance:Instance" and olds.get("machineType") != news.get("machineType")
+            and not news.get("allowStoppingForUpdate")):
+        # terraform-provider-google, compute instance update: a started instance must be stopped.
+        return ("Changing the machine_type, min_cpu_platform, service_account, enable_display, shielded_instance_config, "
+                "scheduling.node_affinities or network_interface.[#d].(network/subnetwork/subnetwork_project) or "
+                "advanced_machine_features on a started instance requires stopping it. To acknowledge this, please "
+                "set allow_stopping_for_update = true in your config.")
+    return ""
 
 
 class StandIn(provider_pb2_grpc.ResourceProviderServicer):
@@ -359,7 +428,9 @@ class StandIn(provider_pb2_grpc.ResourceProviderServicer):
 
     # --- resources ---
     def Check(self, request, context):
-        return provider_pb2.CheckResponse(inputs=request.news)
+        failures = check_failures(_token(request.urn), _dict(request.news))
+        return provider_pb2.CheckResponse(inputs=request.news, failures=[
+            provider_pb2.CheckFailure(property=prop, reason=reason) for prop, reason in failures])
 
     def Diff(self, request, context):
         token = _token(request.urn)
@@ -406,6 +477,9 @@ class StandIn(provider_pb2_grpc.ResourceProviderServicer):
     def Update(self, request, context):
         news = _dict(request.news)
         token = _token(request.urn)
+        refusal = _update_refused(token, _dict(request.olds), news)
+        if refusal:
+            context.abort(grpc.StatusCode.UNKNOWN, refusal)
         if request.preview:
             return provider_pb2.UpdateResponse(properties=request.news)
         _operate("update", request.urn)
