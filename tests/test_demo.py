@@ -1,7 +1,7 @@
 """python -m tools.demo, run as a user would: start it, smoke-test it, stop it with Ctrl-C.
 
-In a module of its own: the stub fleet binds fixed loopback addresses, so the demo cannot
-start while tests/test_operations.py's loopback cluster (module-scoped) is still up.
+The stub fleet picks a free loopback block, so the demo runs beside tests/test_operations.py's
+loopback cluster and beside another test run on the same machine.
 """
 
 from __future__ import annotations

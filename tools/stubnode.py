@@ -2,9 +2,10 @@
 
     python -m tools.stubnode --stack dev --control-port 7000
 
-Each container of the stack's topology becomes one loopback address (127.0.1.<i>, as if it
-had its own network namespace), and each of its logical nodes listens on that address at its
-real HTTP port. Validators run a small consensus model: one leader; when it stops, the others
+Each container of the stack's topology becomes one loopback address (127.X.Y.<i>, as if it
+had its own network namespace; X.Y a block found free at start, so that two fleets on one
+machine never collide), and each of its logical nodes listens on that address at its real HTTP
+port. Validators run a small consensus model: one leader; when it stops, the others
 elect a new one after an election timeout, but only while at least n - f validators are up;
 every live validator reports the same state hash for each checkpoint.
 
@@ -22,8 +23,10 @@ A control API (the stand-in for `docker stop/start`) switches containers and nod
 from __future__ import annotations
 
 import argparse
+import errno
 import hashlib
 import json
+import random
 import sys
 import threading
 import time
@@ -32,6 +35,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Optional
 
 from model.topology import HEALTH_PATH, METRICS_PATH, LogicalNode, Topology, bft_fault_budget
+
+# Loopback blocks (127.X.Y) tried before the fleet gives up finding one that is free.
+ADDRESS_TRIES = 20
 
 TPS_PER_VALIDATOR = 300_000
 LATENCY_MS = {"0.5": 80.0, "0.95": 120.0, "0.99": 200.0}
@@ -61,11 +67,17 @@ class Fleet:
     servers: list[ThreadingHTTPServer] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        for i, container in enumerate(self.topology.containers, start=1):
+        for container in self.topology.containers:
             self.running[container.name] = True
             for node in container.nodes:
-                self.nodes[node.name] = NodeState(node, f"127.0.1.{i}:{node.http_port}")
+                self.nodes[node.name] = NodeState(node, "")
         self.leader = self.validators()[0]
+
+    def _place(self, block: str) -> None:
+        """Container i on address block.i, each node at its own HTTP port."""
+        for i, container in enumerate(self.topology.containers, start=1):
+            for node in container.nodes:
+                self.nodes[node.name].address = f"{block}.{i}:{node.http_port}"
 
     # -- consensus model ------------------------------------------------------------------
     def validators(self) -> list[str]:
@@ -158,9 +170,21 @@ class Fleet:
 
     # -- serving --------------------------------------------------------------------------
     def start(self, control_port: int = 0) -> int:
-        for state in self.nodes.values():
-            host, port = state.address.rsplit(":", 1)
-            self._serve(host, int(port), _node_handler(self, state.node.name))
+        """Serve every node on a loopback block nobody else uses (another fleet, another test run),
+        and the control API on `control_port` (0: any free one); returns the control port."""
+        for _ in range(ADDRESS_TRIES):
+            self._place(f"127.{random.randrange(2, 255)}.{random.randrange(0, 256)}")
+            try:
+                for state in self.nodes.values():
+                    host, port = state.address.rsplit(":", 1)
+                    self._serve(host, int(port), _node_handler(self, state.node.name))
+                break
+            except OSError as error:
+                if error.errno != errno.EADDRINUSE:
+                    raise
+                self.stop()
+        else:
+            raise OSError(errno.EADDRINUSE, f"no free loopback block for the stub fleet in {ADDRESS_TRIES} tries")
         control = self._serve("127.0.0.1", control_port, _control_handler(self))
         threading.Thread(target=self._ticker, daemon=True).start()
         return control.server_address[1]
