@@ -195,13 +195,13 @@ def _problem(error: Mapping[str, Any]) -> Problem:
     return Problem(_path_text(path), f"{error['msg']}, got {show(error.get('input'))}")
 
 
-def _validate(values: dict[str, Any], problems: list[Problem]) -> Optional[StackConfig]:
+def _validate(values: dict[str, Any], problems: list[Problem], stack: str) -> Optional[StackConfig]:
     # A placeholder is reported on its key (a list item's on the list), and nothing else is.
     keys = sorted({path[:-1] if isinstance(path[-1], int) else path for path in _placeholders(values)})
     for key in keys:
         example = f"'{_path_text(key)}[0]'" if isinstance(_get(values, key), list) else _path_text(key)
         problems.append(Problem(_path_text(key), "still the placeholder from the stack file; set your own value "
-                                                 f"(pulumi config set --path {example} ...)"))
+                                                 f"(pulumi config set -s {stack} --path {example} ...)"))
     try:
         return StackConfig.model_validate(values)
     except ValidationError as error:
@@ -374,16 +374,16 @@ def _backup(config: StackConfig, problems: list[Problem]) -> None:
                                                                 f"{b.snapshot_retention_days} days)"))
 
 
-def _secrets(config: StackConfig, secret_keys: frozenset[str], problems: list[Problem]) -> Secrets:
+def _secrets(config: StackConfig, secret_keys: frozenset[str], problems: list[Problem], stack: str) -> Secrets:
     values = {}
     for name, f in StackConfig.model_fields.items():
         if f.alias not in SECRET_KEYS or getattr(config, name) is None:
             continue
         if f.alias not in secret_keys:
             # Never echo the value: it is a password that was just stored in plaintext.
-            problems.append(Problem(f.alias, f"must be set as a secret: pulumi config rm {f.alias} && pulumi config "
-                                             f"set --secret {f.alias} <value> (the plaintext value in the stack "
-                                             "file should be treated as leaked)"))
+            problems.append(Problem(f.alias, f"must be set as a secret: pulumi config rm -s {stack} {f.alias} && "
+                                             f"pulumi config set -s {stack} --secret {f.alias} <value> (the plaintext "
+                                             "value in the stack file should be treated as leaked)"))
         values[name] = getattr(config, name)
     return Secrets(**values)
 
@@ -399,15 +399,15 @@ def parse_settings(raw: Mapping[str, Any], stack: str, secret_keys: frozenset[st
     provider_config = provider_config or {}
     for key in sorted(k for k, v in provider_config.items() if isinstance(v, str) and PLACEHOLDER in v):
         problems.append(Problem(key, f"still the placeholder from the stack file; set your own value (pulumi config "
-                                     f"set {key} ...)"))
-    config = _validate(_decode(raw, problems), problems)
+                                     f"set -s {stack} {key} ...)"))
+    config = _validate(_decode(raw, problems), problems, stack)
     if config is None:
         raise ConfigError(stack, problems)
     groups = _groups(config, problems)
     tuning = _tuning(config, groups, problems)
     ports = _ports(config, problems)
     _target(config, provider_config, problems)
-    secrets = _secrets(config, secret_keys, problems)
+    secrets = _secrets(config, secret_keys, problems, stack)
     _alerting(config, problems)
     _backup(config, problems)
     if problems:

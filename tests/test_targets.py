@@ -160,6 +160,8 @@ def test_a_stack_with_placeholders_left_is_refused_naming_each(stack):
     assert isinstance(run.error, ConfigError) and run.resources == []
     for key in fills_for(stack):
         assert f"'{key}': still the placeholder" in str(run.error)
+    # The fix it prints works as typed: it names the stack.
+    assert f"pulumi config set -s {stack} --path" in str(run.error)
 
 
 BAD_TARGETS = [

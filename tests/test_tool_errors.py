@@ -121,3 +121,19 @@ def test_usage_errors_and_degraded_have_different_codes():
     from tools.ops import overall, Check
 
     assert overall([Check("x", "warn", "")])[1] == 2 != EXIT_USAGE
+
+
+def test_a_reader_that_closes_the_pipe_ends_the_tool_quietly():
+    """`python -m tools.plan ... --json | head`: exit as SIGPIPE would, no traceback."""
+    proc = subprocess.Popen([sys.executable, "-m", "tools.plan", "option-c", "--json", "--diff", "option-b"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.read(10)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 141 and "Traceback" not in err and err == ""
+
+
+@pytest.mark.parametrize("tool", ["plan", "smoke", "drill", "configdoc"])
+def test_help_shows_no_empty_defaults(tool):
+    done = subprocess.run([sys.executable, "-m", f"tools.{tool}", "--help"], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0 and "(default: None)" not in done.stdout and "(default: False)" not in done.stdout

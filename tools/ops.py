@@ -46,12 +46,22 @@ class UsageError(RuntimeError):
     """The tool cannot run with these arguments or this input (exit 64)."""
 
 
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a default only where there is one worth showing and the help does not already say it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default in (None, False, [], argparse.SUPPRESS) or "default" in text:
+            return text
+        return super()._get_help_string(action)
+
+
 class ToolParser(argparse.ArgumentParser):
     """argparse with one-line usage errors and exit code 64, so a usage error never reads as a verdict."""
 
     def __init__(self, **kwargs):
         kwargs.setdefault("epilog", EXIT_CODES_HELP)
-        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        kwargs.setdefault("formatter_class", _DefaultsFormatter)
         super().__init__(**kwargs)
 
     def error(self, message: str):
@@ -77,13 +87,23 @@ def add_source_arguments(parser) -> None:
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
+# A reader that closed the pipe (`| head`): exit as a Unix tool killed by SIGPIPE does.
+EXIT_CLOSED_PIPE = 128 + 13
+
+
 def run_tool(tool: str, body) -> int:
-    """Run a tool's body; a UsageError becomes one line on stderr and exit 64."""
+    """Run a tool's body; a UsageError becomes one line on stderr and exit 64, and a reader that
+    went away (`| head`) ends it quietly."""
     try:
         return body()
     except UsageError as e:
         print(f"{tool}: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:
+        # Nothing more can be written, not even at exit's flush: stdout goes to /dev/null.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_CLOSED_PIPE
 
 
 def load_outputs(stack: Optional[str], outputs_file: Optional[str]) -> dict[str, Any]:
