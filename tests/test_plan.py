@@ -301,3 +301,18 @@ def test_the_plan_says_when_the_whole_host_restarts_and_warns_when_it_rides_alon
     both = planner.stack_snapshot("gcp-option-b", {**fills_for("gcp-option-b"), "vm.size": "n2-standard-64",
                                                    "groups.validator.image": "aurigraph/v11-native:11.0.1"})
     assert "WARNING: the host restart rides along" in planner.render(planner.diff(base, both), "both")
+
+
+def test_a_rotation_is_planned_offline_with_set_secret_and_the_value_never_shows(capsys):
+    new = "N3w-Passw0rd-long!'x"
+    assert planner.main(["option-b", "--set-secret", f"dbPassword={new}", "--diff", "option-b"]) == 0
+    captured = capsys.readouterr()
+    assert new not in captured.out + captured.err
+    assert "dbPassword=[secret]" in captured.out
+    assert "a changed secret (password rotation) reaches: business-1" in captured.out
+    assert "postgres" in captured.out.split("reaches:")[1].splitlines()[0]
+    assert planner.main(["option-b", "--set-secret", f"dbPassword={new}", "--json", "--diff", "option-b"]) == 0
+    assert new not in capsys.readouterr().out
+    # A bare value is refused without being echoed.
+    assert planner.main(["option-b", "--set-secret", "dbPassword", "--diff", "option-b"]) == 64
+    assert "the value is not shown" in capsys.readouterr().err

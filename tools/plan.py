@@ -5,12 +5,15 @@
     python -m tools.plan STACK --out FILE            # the snapshot JSON into FILE
     python -m tools.plan STACK --diff OTHER          # what going from OTHER to STACK does
     python -m tools.plan STACK --set groups.validator.image=reg/v11:11.1.0 --diff STACK
+    python -m tools.plan STACK --set-secret dbPassword=NEW-PASSWORD --diff STACK   # what a rotation restarts
     python -m tools.plan aws-option-b --set 'vm.adminCidrs[0]=203.0.113.0/24' --set 'vm.sshPublicKey=ssh-ed25519 AAAA...'
     python -m tools.plan aws-option-b --example-fills # placeholders filled with tools/fills.py's example values
     python -m tools.plan --update-snapshots          # rewrite snapshots/<stack>.json for every stack
 
 --set takes `pulumi config set --path` paths (`a.b`, `a[0]`, `a["quoted.key"]`); values are
-read as YAML scalars (4 is a number, true a boolean, the rest text). Exit status: 0 done,
+read as YAML scalars (4 is a number, true a boolean, the rest text). --set-secret KEY=VALUE is
+a value as `pulumi config set --secret` would store it: kept in memory, masked in every output
+(a fingerprint), never written anywhere. Exit status: 0 done,
 1 the stack's config is invalid (the one-line reason is printed), 64 bad arguments or input.
 
 OTHER is a snapshot file, another stack's name, or a git ref (its committed
@@ -430,6 +433,17 @@ def _parse_set(items: list[str]) -> dict[str, Any]:
     return overrides
 
 
+def _parse_secrets(items: list[str]) -> dict[str, str]:
+    """--set-secret KEY=VALUE: never echoed, not even in an error."""
+    secrets = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise UsageError(f"--set-secret expects KEY=VALUE (key {key or '?'!r}; the value is not shown)")
+        secrets[key] = value
+    return secrets
+
+
 def _resolve_other(other: str, stack: str) -> tuple[dict[str, Any], str]:
     path = Path(other)
     if path.is_file():
@@ -472,6 +486,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("stack", nargs="?", help="stack name (Pulumi.<stack>.yaml)")
     parser.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
                         help="a config change to plan, as with `pulumi config set --path` (repeatable)")
+    parser.add_argument("--set-secret", action="append", default=[], metavar="KEY=VALUE",
+                        help="a secret's new value, as with `pulumi config set --secret` (a rotation); kept in "
+                             "memory and masked, never written (repeatable)")
     parser.add_argument("--diff", metavar="OTHER", help="plan going from OTHER (snapshot file, stack or git ref)")
     parser.add_argument("--out", metavar="FILE", help="write the snapshot JSON here")
     parser.add_argument("--json", action="store_true", help="print the snapshot (or with --diff, the plan) as JSON")
@@ -491,7 +508,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 def _plan(args) -> int:
     overrides = {**(fills_for(args.stack) if args.example_fills else {}), **_parse_set(args.set)}
-    run = run_program(args.stack, overrides)
+    run = run_program(args.stack, overrides, secrets=_parse_secrets(args.set_secret))
     if run.error is not None:
         print(f"plan: {run.error}", file=sys.stderr)
         return 1
@@ -506,7 +523,8 @@ def _plan(args) -> int:
         return 0
     old, origin = _resolve_other(args.diff, args.stack)
     plan = diff(old, new)
-    changes = f" with {', '.join(args.set)}" if args.set else ""
+    told = args.set + [f"{item.partition('=')[0]}=[secret]" for item in args.set_secret]
+    changes = f" with {', '.join(told)}" if told else ""
     if args.json:
         print(json.dumps(plan.to_json(), indent=1))
     else:
