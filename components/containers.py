@@ -78,12 +78,18 @@ def data_volume(resource_name: str, docker_name: str, labels: Mapping[str, str],
     retain_on_delete: removing a container from the config (or the whole stack) leaves the
     data on the host, to be reattached or removed by hand. protect additionally refuses
     to delete it at all until the operator lifts protection.
+
+    A volume's name and labels force its replacement when they change (pulumi-docker's schema).
+    The name never changes; `labels` carry only what never changes either (no node list, which a
+    density change moves), and labels are ignored after creation, so a volume made by an older
+    version of this program, with other labels, is never replaced for them.
     """
     return docker.Volume(
         resource_name,
         name=docker_name,
         labels=[docker.VolumeLabelArgs(label=k, value=v) for k, v in sorted(labels.items())],
-        opts=pulumi.ResourceOptions(parent=parent, retain_on_delete=True, protect=protect, aliases=list(aliases)),
+        opts=pulumi.ResourceOptions(parent=parent, retain_on_delete=True, protect=protect, aliases=list(aliases),
+                                    ignore_changes=["labels"]),
     )
 
 

@@ -59,6 +59,11 @@ def node_labels(spec: ContainerSpec, stack: str) -> dict[str, str]:
     }
 
 
+def volume_labels(spec: ContainerSpec, stack: str) -> dict[str, str]:
+    """A data volume's labels: what never changes for it (not its nodes: density moves them)."""
+    return {k: v for k, v in node_labels(spec, stack).items() if k != f"{c.LABEL_PREFIX}.nodes"}
+
+
 def health_command(spec: ContainerSpec) -> str:
     """Healthy only when every logical node in the container answers its readiness probe."""
     ports = " ".join(map(str, spec.http_ports))
@@ -80,7 +85,7 @@ class NodeGroup(pulumi.ComponentResource):
             # Resource names derive from this component's name; Docker names from the topology.
             resource = f"{name}-{spec.ordinal}"
             labels = node_labels(spec, stack)
-            volume = c.data_volume(f"{resource}-data", f"{stack}-{spec.name}-data", labels,
+            volume = c.data_volume(f"{resource}-data", f"{stack}-{spec.name}-data", volume_labels(spec, stack),
                                    protect=args.placement.protect_data, parent=self)
             previous = wave_predecessor(spec.ordinal, args.max_unavailable)
             waits_for = list(args.depends_on)

@@ -446,3 +446,32 @@ def test_a_value_the_cloud_api_refuses_fails_the_preview_as_the_provider_would(p
     result = project.run("preview", "--stack", "Prod-GCP", check=False)
     assert result.code != 0
     assert "invalid value for labels[aurigraph-stack]" in result.text and "'Prod-GCP'" in result.text, result.text[-2000:]
+
+
+# ---------------------------------------------------------------- day-2 changes never touch data
+
+DAY2 = {
+    "option-b to option-c": {"density": "option-c"},
+    "one validator container more": {"groups.validator.containers": 5, "groups.validator.nodes": 25},
+    "one business container more": {"groups.business.containers": 5, "groups.business.nodes": 20},
+    "one slim container more": {"groups.slim.containers": 7, "groups.slim.nodes": 17},
+    "a canary": {"groups.business.canary.image": NEW_IMAGE},
+}
+
+
+@pytest.mark.parametrize("change", list(DAY2), ids=list(DAY2))
+def test_day_2_changes_on_a_protected_stack_never_replace_a_data_volume(project, change):
+    """On a protected stack a volume the engine had to replace would fail the `up`; unprotected, it
+    would be replaced by an empty one. Growth, density and canaries must never need either."""
+    stack = "option-b"
+    project.init(stack)
+    project.up(stack)
+    for path, value in DAY2[change].items():
+        project.set(stack, path, value)
+    steps = steps_by_urn(project.preview_json(stack), types=[VOLUME])
+    touched = {urn_name(u): op for u, op in steps.items() if op not in ("same", "create")}
+    assert touched == {}, f"{change} touches data volumes: {touched}"
+    project.reset_timeline()
+    project.up(stack)
+    assert not [e for e in project.timeline() if e["type"] == VOLUME and e["op"] != "create"]
+    project.run("preview", "--expect-no-changes", "--stack", stack)

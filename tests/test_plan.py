@@ -316,3 +316,20 @@ def test_a_rotation_is_planned_offline_with_set_secret_and_the_value_never_shows
     # A bare value is refused without being echoed.
     assert planner.main(["option-b", "--set-secret", "dbPassword", "--diff", "option-b"]) == 64
     assert "the value is not shown" in capsys.readouterr().err
+
+
+def test_the_plan_says_plainly_when_a_change_would_replace_a_protected_or_retained_volume():
+    old = {"resources": [{"urn": "u", "type": VOLUME, "name": "validator-1-data", "custom": True, "provider": "p",
+                          "dependencies": [], "inputs": {"name": "option-b-validator-1-data", "driver": "local"},
+                          "options": {"replaceOnChanges": [], "deleteBeforeReplace": False, "protect": True,
+                                      "retainOnDelete": True, "ignoreChanges": ["labels"]}}]}
+    new = json.loads(json.dumps(old))
+    new["resources"][0]["inputs"]["name"] = "renamed"
+    text = planner.render(planner.diff(old, new), "t")
+    assert "PROTECTED: the engine refuses to replace it and `pulumi up` fails" in text
+    old["resources"][0]["options"]["protect"] = False
+    assert "RETAINED: the old one stays on the host" in planner.render(planner.diff(old, new), "t")
+    # Labels are ignored after creation: a label change is no change at all.
+    labelled = json.loads(json.dumps(old))
+    labelled["resources"][0]["inputs"]["labels"] = [{"label": "io.aurigraph.nodes", "value": "slim-4a"}]
+    assert planner.diff(old, labelled).changes == []

@@ -286,7 +286,9 @@ _SECRET_TOKEN = re.compile(r"\[secret:[0-9a-f]{8}\]")
 
 
 def _decide(old: dict, new: dict, rules: Mapping[str, list[tuple[str, ...]]]) -> Optional[Change]:
-    paths = _changed_paths(old["inputs"], new["inputs"])
+    ignored = [tuple(p.split(".")) for p in new["options"].get("ignoreChanges", [])]
+    paths = [p for p in _changed_paths(old["inputs"], new["inputs"])
+             if not any(replace_paths.prefix_matches(i, p) for i in ignored)]
     provider_changed = old["provider"] != new["provider"]
     if not paths and not provider_changed:
         return None
@@ -299,7 +301,14 @@ def _decide(old: dict, new: dict, rules: Mapping[str, list[tuple[str, ...]]]) ->
         replace_keys.append("(provider)")
     keys = sorted({p[0] for p in paths})
     action = "replace" if replace_keys else "update"
-    note = "delete before replace" if action == "replace" and new["options"]["deleteBeforeReplace"] else ""
+    note = ""
+    if action == "replace":
+        opts = old["options"]
+        note = ("PROTECTED: the engine refuses to replace it and `pulumi up` fails; nothing is lost"
+                if opts.get("protect") else
+                "RETAINED: the old one stays on the host, out of the stack, and a new empty one is created"
+                if opts.get("retainOnDelete") else
+                "delete before replace" if new["options"]["deleteBeforeReplace"] else "")
     secret = any(_SECRET_TOKEN.findall(json.dumps(old["inputs"].get(k))) != _SECRET_TOKEN.findall(
         json.dumps(new["inputs"].get(k))) for k in keys)
     return Change(new["urn"], new["type"], new["name"], action, keys, replace_keys, note, secret=secret)
