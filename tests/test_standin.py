@@ -199,3 +199,7 @@ def test_what_every_stack_sends_passes_the_providers_validation(stack):
 ])
 def test_the_stand_ins_refuse_what_the_real_apis_refuse(token, inputs, prop):
     assert [p for p, _ in standin.check_failures(token, inputs)] == [prop]
+
+
+def test_a_value_not_known_in_preview_is_not_checked():
+    assert standin.check_failures(CONTAINER, {"envs": [standin.UNKNOWN], "name": standin.UNKNOWN}) == []

@@ -468,8 +468,12 @@ def _resolve_other(other: str, stack: str) -> tuple[dict[str, Any], str]:
         if run.error is not None:
             raise UsageError(f"--diff {other}: {run.error}")
         return snapshot(run), f"stack {other}"
-    committed = subprocess.run(["git", "-C", str(REPO), "show", f"{other}:snapshots/{stack}.json"],
-                               capture_output=True, text=True)
+    try:
+        committed = subprocess.run(["git", "-C", str(REPO), "show", f"{other}:snapshots/{stack}.json"],
+                                   capture_output=True, text=True)
+    except FileNotFoundError:
+        raise UsageError(f"--diff {other!r}: not a snapshot file or a stack, and git (to read a ref) is not "
+                         "installed") from None
     if committed.returncode == 0:
         return json.loads(committed.stdout), f"git {other}"
     raise UsageError(f"--diff {other!r}: not a snapshot file, a stack ({', '.join(stack_names())}) "

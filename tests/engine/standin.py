@@ -318,8 +318,9 @@ def _values_at(value: Any, path: list[str]) -> Iterable[Any]:
 
 
 def _violation(name: str, value: Any, rule: dict[str, Any]) -> str:
-    """The terraform SDK validators' wording (validation.StringMatch, StringLenBetween, StringInSlice)."""
-    if not isinstance(value, str):
+    """The terraform SDK validators' wording (validation.StringMatch, StringLenBetween, StringInSlice).
+    A value not known yet (a preview's computed value) is not checked, as no provider can."""
+    if not isinstance(value, str) or UNKNOWN in value:
         return ""
     if "enum" in rule and value not in rule["enum"]:
         return f"expected {name} to be one of {json.dumps(rule['enum'])}, got {value}"
