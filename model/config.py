@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 from pydantic.alias_generators import to_camel
 
 from .services import PUBLISHED, SERVICES
@@ -106,6 +106,15 @@ class ConfigModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=False)
     # Said after "missing; " when a required key of this object is absent.
     missing_hint: ClassVar[str] = "required"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_absent(cls, data: Any) -> Any:
+        """A key set to null (YAML `~`, JSON null) is as if it were not set: its default, or
+        "missing" where it has none. Never None flowing on into a rendered file or a resource."""
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if v is not None}
+        return data
 
 
 class CanaryConfig(ConfigModel):

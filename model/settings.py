@@ -138,15 +138,21 @@ class ConfigError(pulumi.RunError):
 # ------------------------------------------------------------------ reading the raw values
 
 def _decode(raw: Mapping[str, Any], problems: list[Problem]) -> dict[str, Any]:
-    """Objects arrive JSON-encoded. An empty ssh or vm object means the section is absent, and a
+    """Objects arrive JSON-encoded; null means absent. An empty ssh or vm object means the section is absent, and a
     section the target does not use is refused (and not validated further)."""
-    values = dict(raw)
+    # A top-level `key: null` reaches the program as the text "null" (the CLI hands values over as
+    # strings): as if the key were absent, as a null inside an object is (model/config.py).
+    values = {k: v for k, v in raw.items() if v is not None and v != "null"}
     for key in OBJECT_KEYS:
         if isinstance(values.get(key), str):
             try:
                 values[key] = json.loads(values[key])
             except json.JSONDecodeError:
                 pass  # the model reports it: expected an object
+            except RecursionError:
+                problems.append(Problem(key, "nested too deeply to read (thousands of levels); expected the "
+                                             "object the config reference describes"))
+                del values[key]
     target = values.get("target", "local")
     for key, targets, says in (("ssh", ("ssh",), "target: ssh"), ("vm", tuple(CLOUDS), "target aws, azure or gcp")):
         if values.get(key) == {}:

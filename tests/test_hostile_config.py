@@ -11,7 +11,7 @@ import pytest
 
 from model.settings import ConfigError
 from tools.fills import FILLS, TEST_SSH_KEY
-from tools.mockrun import run_program
+from tools.mockrun import NULL, run_program
 
 AWS = ("aws-option-b", FILLS["aws"])
 AZURE = ("azure-option-b", FILLS["azure"])
@@ -217,3 +217,74 @@ def test_a_key_with_a_line_break_still_gives_one_line(config, key):
 def test_every_class_has_its_cases():
     tables = [STRINGS, SECRETS, NUMBERS, DURATIONS, NETWORK, CLOUDS, SSH_TRUST]
     assert sum(len(t) for t in tables) >= 60
+
+
+# ---------------------------------------------------------------- nulls
+
+def _config_paths(model, prefix=""):
+    """Every config key path the models declare (objects and their leaves)."""
+    from model.config import ConfigModel
+
+    for field in model.model_fields.values():
+        path = f"{prefix}{field.alias}"
+        yield path
+        inner = [a for a in getattr(field.annotation, "__args__", (field.annotation,))
+                 if isinstance(a, type) and issubclass(a, ConfigModel)]
+        for sub in inner:
+            yield from _config_paths(sub, f"{path}.")
+
+
+def _null_cases():
+    from model.config import StackConfig
+
+    for path in _config_paths(StackConfig):
+        if path.startswith("groups.") and path.count(".") > 1 and not path.startswith("groups.validator."):
+            continue  # the three groups share a model
+        for target in ((LOCAL, AWS) if path.startswith("vm") else (SSH,) if path.startswith("ssh") else (LOCAL,)):
+            yield pytest.param(target, path, id=f"{target[0]}:{path}")
+
+
+def _rendered_none(run) -> list[str]:
+    def strings(value):
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, dict):
+            for v in value.values():
+                yield from strings(v)
+        elif isinstance(value, list):
+            for v in value:
+                yield from strings(v)
+
+    return [s for r in run.resources for s in strings(r.inputs) if "=None" in s or ": None" in s or s == "None"]
+
+
+@pytest.mark.parametrize("target, path", list(_null_cases()))
+def test_null_means_the_default_or_a_one_line_error_never_none(target, path):
+    """`key: null` (or `~`) is as if the key were absent: the default, or a one-line error naming
+    it with nothing registered; never the text "None" in a rendered file or env, never a traceback."""
+    stack, fills = target
+    run = run_program(stack, {**fills, path: NULL})
+    if run.error is not None:
+        assert isinstance(run.error, ConfigError), f"{type(run.error).__name__}: {run.error}"
+        assert len(str(run.error).splitlines()) == 1 and run.resources == []
+        return
+    assert _rendered_none(run) == [], _rendered_none(run)[:3]
+
+
+@pytest.mark.parametrize("path", ["backup.keep", "backup.enabled", "protectData", "alerting", "tuning.batchSize",
+                                  "groups.validator.image"])
+def test_a_null_takes_the_default(path):
+    """The same graph as with the key absent (backup.enabled: null once deployed no backups at all)."""
+    from tools import plan as planner
+
+    plan = planner.diff(planner.stack_snapshot("option-b"), planner.stack_snapshot("option-b", {path: NULL}))
+    assert plan.changes == []
+
+
+@pytest.mark.parametrize("key, text", [
+    ("tuning", '{"a":' * 100_000 + "1" + "}" * 100_000),
+    ("alerting", "[" * 100_000 + "]" * 100_000),
+    ("groups", '{"validator":' * 3_000 + "{}" + "}" * 3_000),
+], ids=["object 100,000 deep", "list 100,000 deep", "groups 3,000 deep"])
+def test_a_value_nested_absurdly_deep_is_one_line_not_a_recursion_error(key, text):
+    _refused("option-b", {key: text}, key)

@@ -88,16 +88,28 @@ def parse_path(path: str) -> list[str | int]:
     return segments
 
 
+class _Null:
+    """A config value of null, as a stack file's `key: null` (or `~`) gives it to the program."""
+
+    def __repr__(self) -> str:
+        return "NULL"
+
+
+NULL = _Null()
+
+
 def set_path(values: dict[str, Any], path: str, value: Any) -> None:
     """Like `pulumi config set --path PATH VALUE`: 'groups.validator.image', 'vm.adminCidrs[0]'.
 
-    A value of None removes the key, like `pulumi config rm --path`. An index one past the end
-    of a list appends, as the CLI does.
+    A value of None removes the key, like `pulumi config rm --path`; NULL sets it to null, as a
+    stack file can. An index one past the end of a list appends, as the CLI does.
     """
+    remove = value is None
+    value = None if value is NULL else value
     segments = parse_path(path)
     key = _full_key(str(segments[0]))
     if len(segments) == 1:
-        if value is None:
+        if remove:
             values.pop(key, None)
         else:
             values[key] = value
@@ -115,7 +127,7 @@ def set_path(values: dict[str, Any], path: str, value: Any) -> None:
             raise PathError(f"config path {path!r}: {segment!r} does not index a "
                             f"{'list' if isinstance(container, list) else 'map'}")
         parent, slot = container, segment
-    if value is None:
+    if remove:
         if _has(parent, slot):
             parent.pop(slot)
     else:
