@@ -34,6 +34,8 @@ from .types import (
     RoutingKey,
     Secret,
     SecretUrl,
+    SlackUrl,
+    Smarthost,
     SshOpts,
     SshPublicKey,
     Text,
@@ -217,7 +219,7 @@ class AlertingConfig(ConfigModel):
         "the webhook's", "Slack channel (with alertSlackWebhookUrl)")
     email_to: Text(EMAIL, "an email address such as ops@example.com") = unset("none", "email receiver's address")
     email_from: Text(EMAIL, "an email address such as alerts@example.com") = unset("none", "sender (with emailTo)")
-    smtp_smarthost: Text(r"[A-Za-z0-9.-]{1,253}:[0-9]{1,5}", "host:port such as smtp.example.com:587") = unset(
+    smtp_smarthost: Smarthost = unset(
         "none", "SMTP server (with emailTo); STARTTLS required")
     smtp_username: Text(r"[!-~]{1,128}", "an SMTP user name") = unset("none", "SMTP user (with alertSmtpPassword)")
 
@@ -342,7 +344,7 @@ class StackConfig(ConfigModel):
     redis_password: Secret = unset("generated", "secret: the Redis password", secret=True)
     grafana_admin_password: Secret = unset("generated", "secret: Grafana's admin password", secret=True)
     alert_webhook_url: SecretUrl = unset("none", "secret: a generic webhook receiver's URL", secret=True)
-    alert_slack_webhook_url: SecretUrl = unset("none", "secret: a Slack incoming webhook URL", secret=True)
+    alert_slack_webhook_url: SlackUrl = unset("none", "secret: a Slack incoming webhook URL", secret=True)
     alert_pagerduty_routing_key: RoutingKey = unset("none", "secret: a PagerDuty Events v2 routing key", secret=True)
     alert_smtp_password: Secret = unset("none", "secret: the SMTP password (with alerting.smtpUsername)", secret=True)
 

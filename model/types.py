@@ -345,9 +345,74 @@ def _secret(value: Any) -> Optional[str]:
 Secret = leaf(str, f"a password of {MIN_SECRET_LENGTH} to {MAX_SECRET_LENGTH} characters", "string", _secret)
 
 
+# Host names that mean this machine or a cloud's metadata service, wherever they are resolved.
+_LOCAL_NAMES = ("localhost", "localhost.localdomain", "metadata", "metadata.google.internal", "instance-data")
+
+
+def unreachable_from_a_container(host: str) -> str:
+    """Why a receiver at `host` would not be the operator's (empty: it may be): loopback is the
+    Alertmanager container itself, link-local holds the clouds' metadata services (169.254.169.254,
+    fd00:ec2::254), and unspecified or multicast addresses are no receiver at all."""
+    name = host.strip("[]").lower().rstrip(".")
+    if name in _LOCAL_NAMES or name.endswith(".localhost"):
+        return "names this machine or a metadata service"
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return ""
+    mapped = getattr(address, "ipv4_mapped", None)
+    address = mapped or address
+    if address.is_loopback:
+        return "is loopback (inside the Alertmanager container: itself)"
+    if address.is_link_local or address == ipaddress.ip_address("fd00:ec2::254"):
+        return "is link-local, where the clouds' metadata services answer"
+    if address.is_unspecified or address.is_multicast or address.is_reserved:
+        return "is not an address a receiver can have"
+    return ""
+
+
+def _port_ok(port: Optional[str]) -> bool:
+    return port is None or (port.isdigit() and 1 <= int(port) <= 65535)
+
+
+_URL = re.compile(r"(?P<scheme>https?)://(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:(?P<port>[0-9]{1,5}))?(/[!-~]*)?")
+
+
+def _receiver_url(value: Any, *, https_only: bool = False, hosts: tuple[str, ...] = ()) -> str:
+    """A receiver's URL, judged by where it leads; the refusal never shows the value (it carries a token)."""
+    match = _URL.fullmatch(value) if text(value, 2048) else None
+    scheme = "https" if https_only else "http(s)"
+    if not match:
+        raise Refusal(f"expected an {scheme} URL such as https://hooks.example.com/... (value not shown)")
+    if https_only and match["scheme"] != "https":
+        raise Refusal("expected https: the URL carries the webhook's token, never sent in the clear (value not shown)")
+    if not _port_ok(match["port"]):
+        raise Refusal("expected a port from 1 to 65535 in the URL (value not shown)")
+    if hosts and match["host"].lower() not in hosts:
+        raise Refusal(f"expected a URL on {' or '.join(hosts)} (value not shown)")
+    why = unreachable_from_a_container(match["host"])
+    if why:
+        raise Refusal(f"the URL's host {why}; expected the receiver's own address (value not shown)")
+    return value
+
+
 def _secret_url(value: Any) -> Optional[str]:
-    if not text(value, 2048) or not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[!-~]*)?", value):
-        raise Refusal("expected an http(s) URL such as https://hooks.example.com/... (value not shown)")
+    return _receiver_url(value)
+
+
+def _slack_url(value: Any) -> Optional[str]:
+    # Slack's incoming webhooks live on hooks.slack.com (hooks.slack-gov.com for GovSlack), https only.
+    return _receiver_url(value, https_only=True, hosts=("hooks.slack.com", "hooks.slack-gov.com"))
+
+
+def _smarthost(value: Any) -> Optional[str]:
+    match = re.fullmatch(r"(?P<host>[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]+\]):(?P<port>[0-9]{1,5})", value) \
+        if text(value, 300) else None
+    if not match or not _port_ok(match["port"]):
+        return None
+    if unreachable_from_a_container(match["host"]):
+        raise Refusal(f"the SMTP server {show(value)} {unreachable_from_a_container(match['host'])}; expected "
+                      "the mail server's own host:port such as smtp.example.com:587")
     return value
 
 
@@ -358,5 +423,7 @@ def _routing_key(value: Any) -> Optional[str]:
 
 
 SecretUrl = leaf(str, "an http(s) URL", "string", _secret_url)
+SlackUrl = leaf(str, "an https URL on hooks.slack.com", "string", _slack_url)
+Smarthost = leaf(str, "host:port such as smtp.example.com:587 (port 1 to 65535)", "string", _smarthost)
 RoutingKey = leaf(str, "a PagerDuty routing key (32 letters and digits)", "string", _routing_key)
 EMAIL = r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+"

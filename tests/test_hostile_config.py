@@ -288,3 +288,54 @@ def test_a_null_takes_the_default(path):
 ], ids=["object 100,000 deep", "list 100,000 deep", "groups 3,000 deep"])
 def test_a_value_nested_absurdly_deep_is_one_line_not_a_recursion_error(key, text):
     _refused("option-b", {key: text}, key)
+
+
+# ---------------------------------------------------------------- alert receivers, judged by where they lead
+
+EMAIL_BASE = {"alerting.emailTo": "ops@example.com", "alerting.emailFrom": "alerts@example.com"}
+RECEIVERS = [
+    ("webhook to the metadata service", {}, {"alertWebhookUrl": "http://169.254.169.254/latest/meta-data/"},
+     "alertWebhookUrl"),
+    ("webhook to the IPv6 metadata service", {}, {"alertWebhookUrl": "http://[fd00:ec2::254]/latest"}, "alertWebhookUrl"),
+    ("webhook to GCP's metadata name", {}, {"alertWebhookUrl": "http://metadata.google.internal/x"}, "alertWebhookUrl"),
+    ("webhook to loopback", {}, {"alertWebhookUrl": "http://127.0.0.1:9093/api/v2/alerts"}, "alertWebhookUrl"),
+    ("webhook to mapped loopback", {}, {"alertWebhookUrl": "http://[::ffff:127.0.0.1]/x"}, "alertWebhookUrl"),
+    ("webhook to localhost", {}, {"alertWebhookUrl": "http://localhost:8080/x"}, "alertWebhookUrl"),
+    ("webhook to a file", {}, {"alertWebhookUrl": "file:///etc/passwd"}, "alertWebhookUrl"),
+    ("webhook on port 99999", {}, {"alertWebhookUrl": "https://hooks.example.com:99999/x"}, "alertWebhookUrl"),
+    ("webhook on port 0", {}, {"alertWebhookUrl": "https://hooks.example.com:0/x"}, "alertWebhookUrl"),
+    ("webhook to multicast", {}, {"alertWebhookUrl": "http://224.0.0.1/x"}, "alertWebhookUrl"),
+    ("Slack over plain http", {}, {"alertSlackWebhookUrl": "http://hooks.slack.com/services/T0/B0/x"},
+     "alertSlackWebhookUrl"),
+    ("Slack on another host", {}, {"alertSlackWebhookUrl": "https://hooks.example.com/services/T0/B0/x"},
+     "alertSlackWebhookUrl"),
+    ("smarthost port 0", {**EMAIL_BASE, "alerting.smtpSmarthost": "smtp.example.com:0"}, {}, "alerting.smtpSmarthost"),
+    ("smarthost port 99999", {**EMAIL_BASE, "alerting.smtpSmarthost": "smtp.example.com:99999"}, {},
+     "alerting.smtpSmarthost"),
+    ("smarthost on loopback", {**EMAIL_BASE, "alerting.smtpSmarthost": "127.0.0.1:25"}, {}, "alerting.smtpSmarthost"),
+    ("smarthost on link-local", {**EMAIL_BASE, "alerting.smtpSmarthost": "169.254.1.1:25"}, {},
+     "alerting.smtpSmarthost"),
+    ("emailTo with CRLF and Bcc", {**EMAIL_BASE, "alerting.emailTo": "ops@example.com\r\nBcc: x@evil.example",
+                                   "alerting.smtpSmarthost": "smtp.example.com:587"}, {}, "alerting.emailTo"),
+    ("emailTo with a comma and Bcc", {**EMAIL_BASE, "alerting.emailTo": "ops@example.com,Bcc:x@evil.example",
+                                      "alerting.smtpSmarthost": "smtp.example.com:587"}, {}, "alerting.emailTo"),
+]
+
+
+@pytest.mark.parametrize("overrides, secrets, key", [c[1:] for c in RECEIVERS], ids=[c[0] for c in RECEIVERS])
+def test_alert_receivers_are_judged_by_where_they_lead(overrides, secrets, key):
+    message = _refused("option-b", overrides, key, secrets=secrets or None)
+    for value in secrets.values():
+        assert value not in message, "a receiver URL carries a token: never echoed"
+
+
+@pytest.mark.parametrize("overrides, secrets", [
+    ({}, {"alertWebhookUrl": "https://hooks.example.com/aurigraph"}),
+    ({}, {"alertWebhookUrl": "http://10.20.0.5:8080/alerts"}),  # a relay on the operator's private network
+    ({}, {"alertSlackWebhookUrl": "https://hooks.slack.com/services/T000/B000/XXXX"}),
+    ({**EMAIL_BASE, "alerting.smtpSmarthost": "smtp.example.com:587"}, {}),
+    ({**EMAIL_BASE, "alerting.smtpSmarthost": "[2001:db8::25]:587"}, {}),
+], ids=["https webhook", "private relay", "slack", "smarthost", "IPv6 smarthost"])
+def test_legitimate_receivers_are_accepted(overrides, secrets):
+    run = run_program("option-b", overrides, secrets=secrets or None)
+    assert run.error is None, run.error
