@@ -21,6 +21,7 @@ import pulumi
 from pydantic import ValidationError
 
 from .clouds import CLOUDS
+from .exposure import bind_problem
 from .config import (
     GROUP_NAMES,
     AlertingConfig,
@@ -304,6 +305,19 @@ def _ports(config: StackConfig, problems: list[Problem]) -> dict[str, int]:
     return ports
 
 
+def _exposure(config: StackConfig, problems: list[Problem]) -> None:
+    """What the bind addresses publish, judged by meaning on the stack's target: only the cloud
+    VMs have a firewall this program configures (the admin UIs then reach only vm.adminCidrs)."""
+    firewalled = config.target in CLOUDS
+    for key, address, public_ok in (("adminBindAddress", config.admin_bind_address, False),
+                                    ("apiBindAddress", config.api_bind_address, True)):
+        why = bind_problem(address, firewalled=firewalled, public_ok=public_ok)
+        if why:
+            hint = ("loopback (127.0.0.1, the default; reach the UIs over an SSH tunnel) or a private address"
+                    if not public_ok else "an address of the host such as 0.0.0.0 or a private address")
+            problems.append(Problem(key, f"{show(address)} {why} (target {config.target}); expected {hint}"))
+
+
 def _target(config: StackConfig, provider_config: Mapping[str, Any], problems: list[Problem]) -> None:
     target = config.target
     if target == "ssh" and config.ssh is None:
@@ -413,6 +427,7 @@ def parse_settings(raw: Mapping[str, Any], stack: str, secret_keys: frozenset[st
     tuning = _tuning(config, groups, problems)
     ports = _ports(config, problems)
     _target(config, provider_config, problems)
+    _exposure(config, problems)
     secrets = _secrets(config, secret_keys, problems, stack)
     _alerting(config, problems)
     _backup(config, problems)

@@ -22,6 +22,7 @@ from typing import Annotated, Any, Callable, Optional
 from pydantic import PlainValidator
 from pydantic_core import PydanticCustomError
 
+from .exposure import too_broad
 from .readback import docker_cpus
 
 PLACEHOLDER = "PLACEHOLDER"
@@ -160,7 +161,8 @@ USER = r"[a-z_][a-z0-9_-]{0,31}"
 
 def _ip(value: Any) -> Optional[str]:
     try:
-        return str(ipaddress.ip_address(value)) if text(value, 64) else None
+        # A zone id (fe80::1%eth0) names an interface, not an address Docker or a cloud takes.
+        return str(ipaddress.ip_address(value)) if text(value, 64) and "%" not in value else None
     except ValueError:
         return None
 
@@ -238,12 +240,10 @@ def _cidrs(allow_world: bool) -> Callable[[Any], Optional[tuple[str, ...]]]:
                 networks.append(None)
             if networks[-1] is None:
                 raise Refusal(f"expected CIDRs such as 203.0.113.0/24 with no host bits set, got {show(item)}")
-        if not allow_world:
-            for version in (4, 6):
-                same = [n for n in networks if n.version == version]
-                if same and any(n.prefixlen == 0 for n in ipaddress.collapse_addresses(same)):
-                    raise Refusal("expected operator CIDRs, never the whole internet (SSH and admin ports are "
-                                  f"behind this list), got {show(value)}, which together cover all of IPv{version}")
+        why = "" if allow_world else too_broad(networks)
+        if why:
+            raise Refusal("expected operator CIDRs, never the whole internet (SSH and admin ports are behind "
+                          f"this list), got {show(value)}: {why}")
         return tuple(str(n) for n in networks)
 
     return convert

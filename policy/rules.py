@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable
 
 # The service registry (standard library only, so the pack's own virtualenv can import it).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from model.exposure import bind_problem, too_broad  # noqa: E402
 from model.services import SERVICES  # noqa: E402
 
 CONTAINER = "docker:index/container:Container"
@@ -63,12 +64,11 @@ def container_restart_policy(args, report_violation: Report) -> None:
 
 
 def _is_public(ip: Any) -> bool:
+    """Whether an admin port published on `ip` is open to more than the host's own networks: the
+    config's rule (model/exposure.py), on a host this pack cannot know has a firewall."""
     if not ip:
         return True  # Docker publishes on every address when none is given
-    try:
-        return ipaddress.ip_address(str(ip)).is_unspecified
-    except ValueError:
-        return False
+    return bool(bind_problem(str(ip), firewalled=False, public_ok=False))
 
 
 def no_datastore_host_port(args, report_violation: Report) -> None:
@@ -117,7 +117,8 @@ def _azure_port_covers_ssh(spec: Any) -> bool:
 
 
 def _world(cidrs: Iterable[Any]) -> bool:
-    """Whether the sources together cover all of IPv4 or all of IPv6 (two /1 halves do)."""
+    """Whether the sources together let in too much of the internet (model/exposure.py: more than
+    a /8 of IPv4 or a /24 of IPv6, however the ranges are split or embedded)."""
     networks = []
     for c in cidrs:
         if not c:
@@ -128,8 +129,7 @@ def _world(cidrs: Iterable[Any]) -> bool:
             networks.append(ipaddress.ip_network(str(c), strict=False))
         except ValueError:
             continue  # an Azure service tag or a name: not a range this rule can judge
-    return any(n.prefixlen == 0 for version in (4, 6)
-               for n in ipaddress.collapse_addresses(x for x in networks if x.version == version))
+    return bool(too_broad(networks))
 
 
 def _ssh_rules(resource_type: str, props: dict) -> Iterable[tuple[bool, bool]]:

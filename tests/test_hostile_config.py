@@ -96,6 +96,21 @@ NETWORK = [
     ("four quarters cover IPv4", GCP, {"vm.adminCidrs": ["0.0.0.0/2", "64.0.0.0/2", "128.0.0.0/2",
                                                          "192.0.0.0/2"]}, "vm.adminCidrs"),
     ("two halves cover IPv6", AZURE, {"vm.adminCidrs": ["::/1", "8000::/1"]}, "vm.adminCidrs"),
+    ("all of IPv4 but 0/8", AWS, {"vm.adminCidrs": ["1.0.0.0/8", "2.0.0.0/7", "4.0.0.0/6", "8.0.0.0/5",
+                                                     "16.0.0.0/4", "32.0.0.0/3", "64.0.0.0/2", "128.0.0.0/1"]},
+     "vm.adminCidrs"),
+    ("half of IPv4", GCP, {"vm.adminCidrs": ["0.0.0.0/1"]}, "vm.adminCidrs"),
+    ("IPv6 global unicast", AZURE, {"vm.adminCidrs": ["2000::/3"]}, "vm.adminCidrs"),
+    ("all of IPv4, mapped into IPv6", AWS, {"vm.adminCidrs": ["::ffff:0:0/96"]}, "vm.adminCidrs"),
+    ("all of IPv4 through 6to4", GCP, {"vm.adminCidrs": ["2002::/16"]}, "vm.adminCidrs"),
+    ("admin UIs to the world on ssh", SSH, {"adminBindAddress": "0.0.0.0"}, "adminBindAddress"),
+    ("admin UIs on every IPv6 address", LOCAL, {"adminBindAddress": "::"}, "adminBindAddress"),
+    ("admin UIs on mapped 0.0.0.0", LOCAL, {"adminBindAddress": "::ffff:0.0.0.0"}, "adminBindAddress"),
+    ("admin UIs on a public address of the ssh server", SSH, {"adminBindAddress": "93.184.216.34"},
+     "adminBindAddress"),
+    ("admin UIs on the metadata address", AWS, {"adminBindAddress": "169.254.169.254"}, "adminBindAddress"),
+    ("API on a multicast address", LOCAL, {"apiBindAddress": "224.0.0.1"}, "apiBindAddress"),
+    ("API with a zone id", LOCAL, {"apiBindAddress": "fe80::1%eth0"}, "apiBindAddress"),
     ("host bits set", AWS, {"vm.adminCidrs": ["198.51.100.7/24"]}, "vm.adminCidrs"),
     ("host bits set in the API list", AWS, {"vm.apiCidrs": ["10.0.0.1/8"]}, "vm.apiCidrs"),
     ("prefix too long", AWS, {"vm.adminCidrs": ["10.0.0.0/33"]}, "vm.adminCidrs"),
@@ -338,4 +353,18 @@ def test_alert_receivers_are_judged_by_where_they_lead(overrides, secrets, key):
 ], ids=["https webhook", "private relay", "slack", "smarthost", "IPv6 smarthost"])
 def test_legitimate_receivers_are_accepted(overrides, secrets):
     run = run_program("option-b", overrides, secrets=secrets or None)
+    assert run.error is None, run.error
+
+
+@pytest.mark.parametrize("target, overrides", [
+    (AWS, {"vm.adminCidrs": ["203.0.113.0/24", "198.51.100.0/24", "2001:db8::/48"]}),
+    (AWS, {"vm.adminCidrs": ["10.0.0.0/8"]}),  # a whole /8: the most an allowlist may cover
+    (AWS, {"adminBindAddress": "0.0.0.0"}),  # behind the VM's firewall: only vm.adminCidrs reach it
+    (SSH, {"adminBindAddress": "10.1.2.3"}),  # a private address of the server
+    (LOCAL, {"adminBindAddress": "::1"}),
+    (LOCAL, {"apiBindAddress": "::"}),
+], ids=["narrow lists", "a /8", "admin behind a cloud firewall", "private on ssh", "IPv6 loopback", "API on all"])
+def test_legitimate_exposure_is_accepted(target, overrides):
+    stack, fills = target
+    run = run_program(stack, {**fills, **overrides})
     assert run.error is None, run.error
