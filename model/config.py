@@ -37,7 +37,10 @@ from .types import (
     SlackUrl,
     Smarthost,
     SshOpts,
+    SshHostKey,
     SshPublicKey,
+    LoginUser,
+    Zone,
     Text,
     duration_ms,
 )
@@ -266,7 +269,7 @@ class SshConfig(ConfigModel):
     port: Int(1, 65535) = Field(22, description="SSH port")
     ssh_opts: SshOpts = Field(("-o", "ServerAliveInterval=30"), description="ssh options (-o Name=value; a listed "
                                                                             "set of names)")
-    host_key: SshPublicKey = unset("your known_hosts", "the server's SSH host key line (ssh-keyscan, checked against "
+    host_key: SshHostKey = unset("your known_hosts", "the server's SSH host key line (ssh-keyscan, checked against "
                                                      "its fingerprint); pinned: no other key is accepted")
     cpus: Number(1, 4096) = Field(description="the server's CPUs")
     memory_mb: Int(1024, 67_108_864) = Field(description="the server's memory, MB")
@@ -277,7 +280,7 @@ class VmConfig(ConfigModel):
     """target aws, azure or gcp: the VM this program creates."""
 
     region: Text(r".{1,64}", "a cloud region such as eu-west-1") = Field(description="the cloud region")
-    zone: Text(r"[a-z0-9-]{1,40}", "a zone such as eu-west-1a") = unset(
+    zone: Zone = unset(
         "none", "zone (required on gcp; optional on aws and azure)")
     project: Text(r"[a-z][a-z0-9-]{4,28}[a-z0-9]", "a GCP project id such as aurigraph-prod") = unset(
         "none", "gcp only: the project id (must match gcp:project)")
@@ -289,7 +292,7 @@ class VmConfig(ConfigModel):
                   "capacity plan")
     cpus: Int(2, 4096) = unset("catalog", "with a size outside the catalog: its vCPUs")
     memory_mb: Int(4096, 67_108_864) = unset("catalog", "with a size outside the catalog: its memory, MB")
-    ssh_user: Text(USER, "a user name such as aurigraph") = Field("aurigraph", description="the login user created")
+    ssh_user: LoginUser = Field("aurigraph", description="the login user created")
     ssh_public_key: SshPublicKey = Field(description="your public key line (the .pub file)")
     admin_cidrs: Cidrs(allow_world=False) = Field(description="who may reach SSH and the admin ports; never the "
                                                               "whole internet")

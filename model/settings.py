@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from .clouds import CLOUDS
 from .exposure import bind_problem
+from .names import docker_name_problem
 from .config import (
     GROUP_NAMES,
     AlertingConfig,
@@ -428,6 +429,8 @@ def parse_settings(raw: Mapping[str, Any], stack: str, secret_keys: frozenset[st
     ports = _ports(config, problems)
     _target(config, provider_config, problems)
     _exposure(config, problems)
+    if docker_name_problem(stack):
+        problems.append(Problem("(stack name)", docker_name_problem(stack)))
     secrets = _secrets(config, secret_keys, problems, stack)
     _alerting(config, problems)
     _backup(config, problems)

@@ -287,8 +287,9 @@ def _public_key(value: Any) -> Optional[str]:
         # Not a line of it is repeated: the config (and this message) may be shared.
         raise Refusal("this is a private key: remove it from the stack config now and give the public key line "
                       "(the .pub file) instead; treat the private key as exposed")
-    parts = value.split(" ") if text(value, 16384) else []
-    if len(parts) in (2, 3) and parts[0] in _KEY_TYPES and (len(parts) == 2 or re.fullmatch(r"[!-~]+", parts[2])):
+    parts = value.split(None, 2) if text(value, 16384) else []
+    # The comment is free text (spaces too: "Jane Doe's laptop"); control characters are refused above.
+    if len(parts) in (2, 3) and parts[0] in _KEY_TYPES:
         try:
             if _key_material_ok(parts[0], _fields(base64.b64decode(parts[1], validate=True))):
                 return value
@@ -297,8 +298,52 @@ def _public_key(value: Any) -> Optional[str]:
     return None
 
 
+def _host_key(value: Any) -> Optional[str]:
+    """A server's host key as `ssh-keyscan` prints it ("host ssh-ed25519 AAAA...", or
+    "[host]:port ..."), or as the .pub file holds it: kept as "type data" (the host names in front
+    are the lookup ssh makes itself, and a comment is not needed to pin the key)."""
+    if not text(value, 16384):
+        return None
+    parts = value.split()
+    while parts and parts[0] not in _KEY_TYPES and len(parts) > 2:
+        parts = parts[1:]  # ssh-keyscan's host (or comma-separated hosts) before the key type
+    return " ".join(parts[:2]) if len(parts) >= 2 and _public_key(" ".join(parts[:2])) else None
+
+
 SshPublicKey = leaf(str, "an OpenSSH public key line such as 'ssh-ed25519 AAAAC3Nza... you@host' (the .pub file; "
                          "RSA keys of 2048 bits or more)", "string", _public_key)
+SshHostKey = leaf(str, "a host key line as ssh-keyscan prints it ('host ssh-ed25519 AAAAC3Nza...') or as the "
+                       "host's .pub file holds it", "string", _host_key)
+
+
+def _zone(value: Any) -> Optional[str]:
+    # `pulumi config set --path vm.zone 1` stores the number 1 (Azure's zones are 1, 2 and 3).
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    return value if text(value, 40) and re.fullmatch(r"[a-z0-9-]{1,40}", value) else None
+
+
+Zone = leaf(str, "a zone such as eu-west-1a (Azure: 1, 2 or 3)", "string", _zone)
+
+# Login names a VM must not be given: system accounts, the docker group, and the names Azure
+# refuses ("The Admin Username specified is not allowed").
+RESERVED_USERS = frozenset({
+    "root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail", "news", "uucp", "proxy", "www-data",
+    "backup", "list", "irc", "nobody", "systemd-network", "sshd", "messagebus", "docker", "admin", "administrator",
+    "user", "user1", "user2", "user3", "user4", "user5", "test", "test1", "test2", "test3", "guest", "owner",
+    "support", "server", "sql", "console", "actuser", "adm", "admin1", "admin2", "aspnet", "david", "john", "a"})
+
+
+def _login(value: Any) -> Optional[str]:
+    if not (text(value, 32) and re.fullmatch(USER, value)):
+        return None
+    if value in RESERVED_USERS:
+        raise Refusal(f"{show(value)} is a system account, the docker group or a name Azure refuses; choose "
+                      "another login name such as aurigraph")
+    return value
+
+
+LoginUser = leaf(str, "a user name such as aurigraph", "string", _login)
 
 # ssh options the docker provider may pass to ssh: -o Name=value, with these names only. No
 # ProxyCommand or LocalCommand (they run local commands), and host keys are always checked.

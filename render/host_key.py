@@ -46,13 +46,17 @@ def host_key_pair(seed_b64: str, comment: str) -> tuple[str, str]:
     return private_file, f"{KEY_TYPE} {base64.b64encode(public_blob).decode()}"
 
 
-def known_hosts_options(public_key: str, port: int) -> list[str]:
+def known_hosts_options(public_key: str) -> list[str]:
     """ssh options that accept exactly this host key and no other.
 
-    KnownHostsCommand (OpenSSH 8.5+) prints the key as a known_hosts line for the host being
-    connected to (%H, or [%H]:%p off port 22); the user's own known_hosts files are not read.
+    KnownHostsCommand (OpenSSH 8.5+) prints the key as a known_hosts line for %H, the name ssh is
+    looking up: the host, or `[host]:port` off port 22 (ssh builds that itself). Only the key's
+    type and data go into the line: a comment could hold a `%`, which ssh would expand as a
+    token. The user's own known_hosts files are not read. HostKeyAlgorithms names what the key
+    signs with: an RSA key's SHA-2 algorithms (current OpenSSH refuses SHA-1 `ssh-rsa`).
     """
-    pattern = "%H" if port == 22 else "[%H]:%p"
+    kind, data = public_key.split()[:2]
+    algorithms = "rsa-sha2-512,rsa-sha2-256" if kind == "ssh-rsa" else kind
     return ["-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=/dev/null",
-            "-o", f"KnownHostsCommand=/bin/echo {pattern} {public_key}",
-            "-o", f"HostKeyAlgorithms={public_key.split(' ', 1)[0]}"]
+            "-o", f"KnownHostsCommand=/bin/echo %H {kind} {data}",
+            "-o", f"HostKeyAlgorithms={algorithms}"]

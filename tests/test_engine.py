@@ -453,16 +453,18 @@ def test_a_gcp_size_change_stops_the_vm_in_place_and_never_touches_its_data_disk
     assert [e["op"] for e in project.timeline()] == ["update"]
 
 
-def test_a_value_the_cloud_api_refuses_fails_the_preview_as_the_provider_would(project):
-    """The stand-ins check inputs against tests/engine/schemas/constraints.json in Check: a GCP
-    stack named with capitals would label its disk with them, which Compute Engine refuses."""
-    source = (project.dir / "Pulumi.gcp-option-b.yaml").read_text()
-    (project.dir / "Pulumi.Prod-GCP.yaml").write_text(source)
-    project.init("Prod-GCP", fills_for("gcp-option-b"))
-    result = project.run("preview", "--stack", "Prod-GCP", check=False)
+def test_a_value_the_cloud_api_refuses_fails_the_preview_as_the_provider_would(tmp_path):
+    """The stand-ins check inputs against tests/engine/schemas/constraints.json in Check, as the
+    real providers validate: a Docker volume name starting with `_`, capitals in a GCP label."""
+    project = EngineProject(tmp_path, engine_cli(), program=REPO / "tests" / "engine" / "programs" / "refused")
+    project.init("refused")
+    project.set("refused", "gcp:project", "aurigraph-test")
+    result = project.run("preview", "--stack", "refused", check=False)
     assert result.code != 0
-    # The disk's labels or the snapshot policy's, whichever the engine checks first.
-    assert "labels[aurigraph-stack]" in result.text and "got 'Prod-GCP'" in result.text, result.text[-2000:]
+    # The engine stops at the first refusal, whichever resource it checks first.
+    docker_refused = "invalid value for name" in result.text and "got '_starts-with-an-underscore'" in result.text
+    gcp_refused = "invalid value for labels[stack]" in result.text and "got 'Prod-GCP'" in result.text
+    assert docker_refused or gcp_refused, result.text[-2000:]
 
 
 # ---------------------------------------------------------------- day-2 changes never touch data

@@ -143,8 +143,6 @@ SSH_TRUST = [
     ("known hosts command", SSH, {"ssh.sshOpts": ["-o", "KnownHostsCommand=/bin/echo"]}, "ssh.sshOpts"),
     ("option with no value", SSH, {"ssh.sshOpts": ["-o"]}, "ssh.sshOpts"),
     ("host key that is not a key", SSH, {"ssh.hostKey": "ssh-ed25519 notbase64"}, "ssh.hostKey"),
-    ("host key with a host name in front", SSH, {"ssh.hostKey": "dlt.aurigraph.io " + TEST_SSH_KEY},
-     "ssh.hostKey"),
     ("public key without key material", AWS, {"vm.sshPublicKey": _key(b"ssh-ed25519")}, "vm.sshPublicKey"),
     ("ed25519 key of the wrong length", AWS, {"vm.sshPublicKey": _key(b"ssh-ed25519", b"\x01" * 31)},
      "vm.sshPublicKey"),
@@ -365,6 +363,67 @@ def test_legitimate_receivers_are_accepted(overrides, secrets):
     (LOCAL, {"apiBindAddress": "::"}),
 ], ids=["narrow lists", "a /8", "admin behind a cloud firewall", "private on ssh", "IPv6 loopback", "API on all"])
 def test_legitimate_exposure_is_accepted(target, overrides):
+    stack, fills = target
+    run = run_program(stack, {**fills, **overrides})
+    assert run.error is None, run.error
+
+
+# ---------------------------------------------------------------- names, over-refusal, SSH lines
+
+def _stack_copy(tmp_path, source: str, name: str):
+    """The repository's files with Pulumi.<source>.yaml also as Pulumi.<name>.yaml."""
+    import shutil
+
+    from tests.helpers import REPO
+
+    for item in ("__main__.py", "pulumi_adapter.py", "Pulumi.yaml"):
+        shutil.copy2(REPO / item, tmp_path / item)
+    for folder in ("model", "render", "components"):
+        shutil.copytree(REPO / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy2(REPO / f"Pulumi.{source}.yaml", tmp_path / f"Pulumi.{name}.yaml")
+    return tmp_path
+
+
+@pytest.mark.parametrize("user", ["root", "docker", "admin", "administrator", "sshd"])
+def test_a_vm_login_that_is_a_system_account_or_refused_by_azure_is_refused(user):
+    stack, fills = AWS
+    _refused(stack, {**fills, "vm.sshUser": user}, "vm.sshUser")
+
+
+def test_a_stack_name_docker_cannot_build_names_from_is_refused(tmp_path):
+    root = _stack_copy(tmp_path, "option-b", "_prod")
+    run = run_program("_prod", root=root)
+    assert isinstance(run.error, ConfigError) and run.resources == []
+    assert "'(stack name)'" in str(run.error) and "must start with a letter or digit" in str(run.error)
+
+
+@pytest.mark.parametrize("source, name, check", [
+    ("gcp-option-b", "Prod-GCP", lambda run: {r.inputs["labels"]["aurigraph-stack"] for r in run.resources
+                                             if r.type.startswith("gcp:") and "labels" in r.inputs} == {"prod-gcp"}),
+    ("azure-option-b", "prod_azure.b", lambda run: run.of_type("azure-native:compute:VirtualMachine")[0]
+     .inputs["osProfile"]["computerName"] == "aurigraph-prod-azure-b"),
+    ("aws-option-b", "a-twenty-char-stack1", lambda run: len(run.of_type("aws:s3/bucket:Bucket")[0]
+                                                             .inputs["bucketPrefix"]) <= 37),
+], ids=["gcp label capitals", "azure computer name _ and .", "aws bucket prefix of a 20-character stack"])
+def test_names_from_the_stack_are_made_to_each_consumers_rules(tmp_path, source, name, check):
+    from tests.engine import standin
+
+    root = _stack_copy(tmp_path, source, name)
+    cloud = source.split("-")[0]
+    run = run_program(name, {**FILLS[cloud], "backup.bucket": True} if cloud == "aws" else FILLS[cloud], root=root)
+    assert run.error is None, run.error
+    assert check(run)
+    refused = [(r.type, f) for r in run.resources if r.custom for f in standin.check_failures(r.type, r.inputs)]
+    assert refused == [], refused
+
+
+@pytest.mark.parametrize("target, overrides", [
+    (AZURE, {"vm.zone": 1}),  # what `pulumi config set --path vm.zone 1` stores
+    (AWS, {"vm.sshPublicKey": TEST_SSH_KEY.split()[0] + " " + TEST_SSH_KEY.split()[1] + " Jane Doe's laptop"}),
+    (SSH, {"ssh.hostKey": "dlt.aurigraph.io " + " ".join(TEST_SSH_KEY.split()[:2])}),  # as ssh-keyscan prints it
+    (SSH, {"ssh.hostKey": "[dlt.aurigraph.io]:2222 " + " ".join(TEST_SSH_KEY.split()[:2]), "ssh.port": 2222}),
+], ids=["zone as a number", "key comment with spaces", "ssh-keyscan line", "ssh-keyscan line off port 22"])
+def test_legitimate_forms_that_were_refused_are_accepted(target, overrides):
     stack, fills = target
     run = run_program(stack, {**fills, **overrides})
     assert run.error is None, run.error

@@ -5,7 +5,10 @@ from __future__ import annotations
 import base64
 import json
 import os
+import socket
 import subprocess
+import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -43,7 +46,7 @@ def test_the_vms_host_key_is_generated_and_pinned_everywhere_the_program_connect
     public = cloud_init(run, cloud)["ssh_keys"]["ed25519_public"]
     (provider,) = run.of_type("pulumi:providers:docker")
     opts = ssh_opts(provider)
-    assert opts[:len(known_hosts_options(public, 22))] == known_hosts_options(public, 22)
+    assert opts[:len(known_hosts_options(public))] == known_hosts_options(public)
     assert not any("accept-new" in o or "StrictHostKeyChecking=no" in o for o in opts)
     (ready,) = run.of_type("command:remote:Command")
     assert ready.inputs["connection"]["hostKey"] == public
@@ -67,15 +70,65 @@ def test_the_host_key_is_stable_for_a_seed_so_user_data_never_drifts():
     assert host_key_pair(seed, "c") != host_key_pair(base64.b64encode(bytes(32)).decode(), "c")
 
 
-def test_known_hosts_for_a_non_standard_port_use_the_bracketed_form():
-    assert "KnownHostsCommand=/bin/echo [%H]:%p ssh-ed25519 AAAA" in known_hosts_options("ssh-ed25519 AAAA", 2222)
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory):
+    """A real OpenSSH server on a free loopback port, with an Ed25519 and an RSA host key whose
+    comments hold a `%`. Nobody can log in: these tests judge only the host key check."""
+    daemon, keygen = require_tool("sshd"), require_tool("ssh-keygen")
+    root = tmp_path_factory.mktemp("sshd")
+    keys = {}
+    for kind, bits in (("ed25519", []), ("rsa", ["-b", "3072"])):
+        path = root / f"host_{kind}"
+        subprocess.run([keygen, "-q", "-t", kind, *bits, "-N", "", "-C", "ops%h@example", "-f", str(path)], check=True)
+        keys[kind] = path.with_suffix(".pub").read_text().strip()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = root / "sshd_config"
+    config.write_text(f"Port {port}\nListenAddress 127.0.0.1\nHostKey {root / 'host_ed25519'}\n"
+                      f"HostKey {root / 'host_rsa'}\nPidFile {root / 'sshd.pid'}\nPasswordAuthentication no\n"
+                      "KbdInteractiveAuthentication no\nUsePAM no\n")
+    Path("/run/sshd").mkdir(exist_ok=True)  # its privilege-separation directory
+    proc = subprocess.Popen([daemon, "-D", "-e", "-f", str(config)], stderr=subprocess.DEVNULL)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.1)
+    yield port, keys
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def _connect(port: int, options: list[str]) -> str:
+    done = subprocess.run([require_tool("ssh"), "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
+                           "-o", "IdentitiesOnly=yes", "-o", "IdentityFile=/dev/null", *options, "-p", str(port),
+                           "nobody@127.0.0.1", "true"], capture_output=True, text=True, timeout=30)
+    return done.stderr
+
+
+@pytest.mark.parametrize("kind", ["ed25519", "rsa"])
+def test_the_pinned_host_key_connects_on_another_port_and_a_wrong_one_never_does(sshd, kind):
+    """Against a real sshd off port 22: the pinned key passes the host check (the login is then
+    refused: nobody may log in), any other key fails it. Its comment's `%` is harmless."""
+    port, keys = sshd
+    accepted = _connect(port, known_hosts_options(keys[kind]))
+    assert "Host key verification failed" not in accepted and "Permission denied" in accepted, accepted
+    other = "ed25519" if kind == "rsa" else "rsa"
+    wrong = keys[other].split()[0] + " " + keys[other].split()[1]
+    options = known_hosts_options(keys[kind])
+    options[options.index(next(o for o in options if o.startswith("KnownHostsCommand")))] = \
+        f"KnownHostsCommand=/bin/echo %H {wrong}"
+    refused = _connect(port, options)
+    assert "Host key verification failed" in refused or "no matching host key type" in refused, refused
 
 
 def test_an_ssh_server_key_from_config_is_the_only_one_accepted():
     run = run_program("ssh-option-b", {**FILLS["ssh"], "ssh.hostKey": TEST_SSH_KEY, "ssh.port": 2222})
     assert run.error is None, run.error
     (provider,) = run.of_type("pulumi:providers:docker")
-    assert ssh_opts(provider)[:8] == known_hosts_options(TEST_SSH_KEY, 2222)
+    assert ssh_opts(provider)[:8] == known_hosts_options(TEST_SSH_KEY)
 
 
 def test_without_a_host_key_checking_stays_on_whatever_the_options_say(stack_run):

@@ -170,7 +170,7 @@ def vm_host(target: str, machine: pulumi.ComponentResource, user: str) -> Host:
     `machine` is the cloud's component, with `.address` (its public IP), `.host_key`, `.ready` and
     `.backup_bucket` (a Bucket or None).
     """
-    ssh_opts = machine.host_key.public.apply(lambda key: known_hosts_options(key, VM_SSH_PORT) + list(KEEPALIVE))
+    ssh_opts = machine.host_key.public.apply(lambda key: known_hosts_options(key) + list(KEEPALIVE))
     provider = remote_docker(f"docker-{target}", machine.address, user, VM_SSH_PORT, ssh_opts,
                              depends_on=[machine.ready])
     return Host(provider=provider, address=machine.address, docker_host=ssh_url(user, machine.address, VM_SSH_PORT),

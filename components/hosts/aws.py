@@ -11,6 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from model.config import BackupConfig
+from model.names import s3_bucket_prefix
 
 from model.planning import Plan
 from model.settings import Settings
@@ -66,7 +67,7 @@ def backup_bucket(name: str, stack: str, backup: BackupConfig, tags: dict, paren
     """A private, encrypted, versioned bucket whose copies expire after backup.bucketRetentionDays,
     and the instance profile that may list it and put into `<stack>/`, never read or delete."""
     child = pulumi.ResourceOptions(parent=parent)
-    bucket = aws.s3.Bucket(f"{name}-backups", bucket_prefix=f"aurigraph-{stack}-backups-", force_destroy=False,
+    bucket = aws.s3.Bucket(f"{name}-backups", bucket_prefix=s3_bucket_prefix(stack), force_destroy=False,
                            tags=tags, opts=pulumi.ResourceOptions(parent=parent, protect=protect,
                                                                   retain_on_delete=True))
     aws.s3.BucketPublicAccessBlock(f"{name}-backups", bucket=bucket.id, block_public_acls=True,

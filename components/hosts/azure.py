@@ -10,6 +10,7 @@ import pulumi
 from pulumi_azure_native import authorization, compute, dataprotection, network, resources
 
 from model.config import BackupConfig
+from model.names import azure_computer_name
 
 from model.planning import Plan
 from model.settings import Settings
@@ -118,7 +119,7 @@ class AzureHost(pulumi.ComponentResource):
             resource_group_name=group.name, location=vm.region, tags=tags, zones=zones,
             hardware_profile={"vm_size": args.size},
             os_profile={
-                "computer_name": f"aurigraph-{stack}",
+                "computer_name": azure_computer_name(stack),
                 "admin_username": vm.ssh_user,
                 "custom_data": custom_data,
                 "linux_configuration": {

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_gcp as gcp
 
+from model.names import gcp_label_value
 from model.planning import Plan
 from model.settings import Settings
 from . import (SNAPSHOT_START, Host, VmHostArgs, disk_options, generated_host_key, machine_options, user_data, vm_args,
@@ -19,7 +20,7 @@ class GcpHost(pulumi.ComponentResource):
     def __init__(self, name: str, args: VmHostArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aurigraph:index:GcpHost", name, None, opts)
         vm, stack = args.vm, args.stack
-        labels = {"aurigraph-stack": stack}
+        labels = {"aurigraph-stack": gcp_label_value(stack)}
         child = pulumi.ResourceOptions(parent=self)
         common = dict(project=vm.project, opts=child)
 

@@ -16,6 +16,6 @@ from . import Host, remote_docker, ssh_url
 
 def create(settings: Settings, plan: Plan) -> Host:
     ssh = settings.ssh
-    trust = known_hosts_options(ssh.host_key, ssh.port) if ssh.host_key else ["-o", "StrictHostKeyChecking=yes"]
+    trust = known_hosts_options(ssh.host_key) if ssh.host_key else ["-o", "StrictHostKeyChecking=yes"]
     provider = remote_docker("docker-ssh", ssh.host, ssh.user, ssh.port, trust + list(ssh.ssh_opts))
     return Host(provider=provider, address=ssh.host, docker_host=ssh_url(ssh.user, ssh.host, ssh.port))
