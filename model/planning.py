@@ -154,9 +154,16 @@ def _vm_size(settings: Settings, plan: CapacityPlan, problems: list[Problem]) ->
                                                "capacity.*Overcommit ratios"))
             return None
         return VmSize(*chosen, chosen=True)
+    known = cloud.size_of(vm.size)
+    if known is not None:
+        # A catalog size has what the catalog says: vm.cpus or vm.memoryMb cannot make it bigger.
+        for key, given, has in (("vm.cpus", vm.cpus, known[0]), ("vm.memoryMb", vm.memory_mb, known[1])):
+            if given is not None and given != has:
+                problems.append(Problem(key, f"{vm.size} has {has}, not {given}; leave {key} unset for a catalog "
+                                             "size (the capacity plan reads it from the catalog)"))
+        return VmSize(vm.size, *known, chosen=False)
     if vm.cpus is not None and vm.memory_mb is not None:
         return VmSize(vm.size, vm.cpus, vm.memory_mb, chosen=False)
-    known = cloud.size_of(vm.size)
     if known is None:
         names = ", ".join(s for s, _, _ in cloud.catalog)
         problems.append(Problem("vm.size", f"expected one of {names}, or any {cloud.name} size with vm.cpus and "

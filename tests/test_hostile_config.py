@@ -427,3 +427,12 @@ def test_legitimate_forms_that_were_refused_are_accepted(target, overrides):
     stack, fills = target
     run = run_program(stack, {**fills, **overrides})
     assert run.error is None, run.error
+
+
+@pytest.mark.parametrize("target, overrides, key", [
+    (GCP, {"vm.size": "n2-standard-8", "vm.cpus": 128, "vm.memoryMb": 524288}, "vm.cpus"),
+    (AWS, {"vm.size": "m6i.12xlarge", "vm.cpus": 48, "vm.memoryMb": 999999}, "vm.memoryMb"),
+], ids=["gcp 8 vCPUs said to be 128", "aws memory overstated"])
+def test_a_catalog_size_cannot_be_said_to_be_bigger_than_it_is(target, overrides, key):
+    stack, fills = target
+    _refused(stack, {**fills, **overrides}, key)
