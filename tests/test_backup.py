@@ -48,9 +48,9 @@ class LocalRuntime:
     def __init__(self, pg, script: Path, backup_env: dict[str, str]):
         self.pg, self.script, self.backup_env = pg, script, backup_env
 
-    def backup(self, *argv):
+    def backup(self, *argv, env=None):
         program = str(self.script) if argv[0] == "aurigraph-backup" else argv[0]
-        return [program, *argv[1:]], self.backup_env
+        return [program, *argv[1:]], {**self.backup_env, **(env or {})}
 
     def database(self, *argv, env=None):
         return [str(self.pg.bin_dir / argv[0]), *argv[1:]], {
@@ -178,6 +178,24 @@ def test_restore_drill_round_trips_the_data(cluster, monkeypatch, capsys):
     assert write.returncode == 0, write.stderr
     # The backup taken first holds the damaged state, and is kept.
     assert result["report"]["backupBefore"] in [b.id for b in restore.list_backups(runtime)]
+
+
+def test_the_restore_drill_restores_the_oldest_kept_backup(cluster, monkeypatch, capsys):
+    """Its own safety backup used to prune the oldest kept one (keep = 2) before restoring it."""
+    pg, runtime, tmp_path = cluster
+    oldest = backup_once(runtime).stdout.strip()
+    assert pg("-c", "DELETE FROM blocks WHERE height > 250", user=APP, password=APP_PASSWORD,
+              database="aurigraph").returncode == 0
+    time.sleep(1.1)  # backup ids are to the second
+    backup_once(runtime)
+    assert [b.id for b in restore.list_backups(runtime)][-1] == oldest
+    monkeypatch.setattr(restore, "runtime_for", lambda _: runtime)
+    time.sleep(1.1)
+    code = drill.main(["restore", "--outputs", str(drill_outputs(tmp_path, protectData=False)), "--backup", oldest,
+                       "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0, result
+    assert result["report"]["tables"]["public.blocks"] == {"before": 250, "after": 500}
 
 
 def test_restore_drill_lists_backups_without_confirmation(cluster, monkeypatch, capsys, tmp_path):

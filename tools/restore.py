@@ -5,7 +5,8 @@ and report the rows per table before and after.
 
 1. lists the verified backups the backup container keeps (`aurigraph-backup list`), newest first;
 2. counts the rows of every table in the running database;
-3. takes a fresh backup first (`aurigraph-backup once`), so the restore itself can be undone;
+3. takes a fresh backup first (`aurigraph-backup once`, keeping one more than are kept, so that it
+   prunes none: the chosen backup may be the oldest), so the restore itself can be undone;
 4. streams the chosen backup (default: the newest) into `pg_restore --clean --if-exists
    --single-transaction` in the database container, as the superuser on its local socket: all
    or nothing. A dump resets lock_timeout to 0, so the drill watches the restore's session
@@ -57,8 +58,10 @@ class DockerExec:
         self.docker = ["docker"] + (["-H", docker_host] if docker_host else [])
         self.backup_container, self.database_container = backup_container, database_container
 
-    def backup(self, *argv: str) -> tuple[list[str], Optional[Mapping[str, str]]]:
-        return [*self.docker, "exec", self.backup_container, *argv], None
+    def backup(self, *argv: str, env: Optional[Mapping[str, str]] = None
+               ) -> tuple[list[str], Optional[Mapping[str, str]]]:
+        flags = [f for k, v in sorted((env or {}).items()) for f in ("-e", f"{k}={v}")]
+        return [*self.docker, "exec", *flags, self.backup_container, *argv], None
 
     def database(self, *argv: str, env: Optional[Mapping[str, str]] = None
                  ) -> tuple[list[str], Optional[Mapping[str, str]]]:
@@ -166,7 +169,9 @@ def restore(runtime, backup_id: Optional[str], lock_timeout: float) -> tuple[lis
         raise UsageError(f"no backup {chosen!r}; kept: {', '.join(ids)}")
     checks = [Check("backups", "pass", f"{len(backups)} kept, newest {ids[0]}; restoring {chosen}")]
     before = row_counts(runtime)
-    safety = _run(runtime.backup("aurigraph-backup", "once"), "the backup before restoring").strip().splitlines()[-1]
+    # Kept one more than there are, so this backup prunes none: the chosen one may be the oldest.
+    safety = _run(runtime.backup("aurigraph-backup", "once", env={"AURIGRAPH_BACKUP_KEEP": str(len(backups) + 1)}),
+                  "the backup before restoring").strip().splitlines()[-1]
     checks.append(Check("backup first", "pass", f"{safety}: restore it to undo this drill"))
     report.update(restored=chosen, backupBefore=safety)
     _pipe(runtime.backup("aurigraph-backup", "cat", chosen),
