@@ -78,6 +78,9 @@ class Backup(pulumi.ComponentResource):
                 env={**schedule, "AURIGRAPH_BACKUP_BUCKET_URL": args.bucket.url,
                      "AWS_DEFAULT_REGION": args.bucket.region},
                 entrypoints=[UPLOAD_PATH], uploads=[c.upload(UPLOAD_PATH, UPLOAD_SCRIPT, executable=True)],
+                # The instance profile's credentials come from the metadata service, which only the
+                # host's network reaches (one hop; containers on the cluster network are dropped).
+                host_network=True,
                 volumes=[docker.ContainerVolumeArgs(volume_name=backups.volume_name, container_path=BACKUP.data_path,
                                                     read_only=True), status],
                 depends_on=[self.container])

@@ -162,20 +162,25 @@ def upload(path: str, content: pulumi.Input[str], executable: bool = False) -> d
 def service_container(name: str, service: ServiceSpec, placement: Placement, image_ref: str,
                       parent: pulumi.Resource, *, env: Optional[Mapping[str, pulumi.Input[str]]] = None,
                       memory_mb: Optional[int] = None, depends_on: Optional[Sequence[pulumi.Resource]] = None,
-                      aliases: Sequence[pulumi.Alias] = (), **docker_args) -> docker.Container:
+                      aliases: Sequence[pulumi.Alias] = (), host_network: bool = False,
+                      **docker_args) -> docker.Container:
     """A long-running infrastructure container: resource `name` (its image `<name>-image`), Docker
     name `<stack>-<service>`, reachable as `<service>` on the cluster network.
 
     Every one is limited as its ServiceSpec says, health-checked and waited for, like the nodes.
+    `host_network`: on the host's network instead of the cluster's (a service that needs the
+    cloud's metadata service, which containers on the cluster network cannot reach).
     """
     return docker.Container(
         name,
         name=f"{placement.stack}-{service.name}",
-        hostname=service.name,
+        # On the host's network (host_network) it has the host's name and no cluster alias.
+        hostname=None if host_network else service.name,
         image=pulled_image(f"{name}-image", image_ref, parent, aliases),
         envs=env_list(env) if env else None,
         labels=label_args(service_labels(placement, service.name)),
-        networks_advanced=network_attachment(placement.network_name, [service.name]),
+        network_mode="host" if host_network else None,
+        networks_advanced=None if host_network else network_attachment(placement.network_name, [service.name]),
         **limits(service.cpus, memory_mb or service.memory_mb),
         healthcheck=healthcheck(service.health),
         # Docker reports published ports by container port; the provider reads them back in that order.

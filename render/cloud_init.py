@@ -33,6 +33,28 @@ systemctl enable --now docker
 """
 
 
+# Containers never reach the cloud's metadata service (it serves the instance's credentials and,
+# on GCP, this cloud-init with the SSH host's private key): Docker's DOCKER-USER chain drops
+# their traffic to it, every time Docker starts. A container that needs it (the S3 uploader)
+# runs on the host's network instead, where this does not apply, and needs one hop only.
+METADATA_GUARD = "aurigraph-metadata-guard.service"
+METADATA_ADDRESSES = (("iptables", "169.254.169.254/32"), ("ip6tables", "fd00:ec2::254/128"))
+METADATA_GUARD_UNIT = f"""[Unit]
+Description=Keep containers away from the cloud metadata service
+After=docker.service
+Requires=docker.service
+PartOf=docker.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+""" + "".join(f"ExecStart=/bin/sh -c '{tool} -C DOCKER-USER -d {address} -j DROP 2>/dev/null || "
+              f"{tool} -I DOCKER-USER -d {address} -j DROP'\n" for tool, address in METADATA_ADDRESSES) + """
+[Install]
+WantedBy=docker.service
+"""
+
+
 def render_cloud_init(ssh_user: str, ssh_public_key: str, data_device: str, host_key: tuple[str, str]) -> str:
     """`data_device`: the data disk's stable path on that cloud. `host_key`: (private key file,
     public key line), the only SSH host key the VM will have."""
@@ -58,8 +80,10 @@ def render_cloud_init(ssh_user: str, ssh_public_key: str, data_device: str, host
             {"path": "/etc/docker/daemon.json", "permissions": "0644", "content": json.dumps(DAEMON_JSON, indent=2) + "\n"},
             {"path": "/etc/sysctl.d/90-aurigraph.conf", "permissions": "0644", "content": SYSCTL},
             {"path": DATA_DISK_SCRIPT, "permissions": "0755", "content": DATA_DISK},
+            {"path": f"/etc/systemd/system/{METADATA_GUARD}", "permissions": "0644", "content": METADATA_GUARD_UNIT},
         ],
-        "runcmd": [["sysctl", "--system"], [DATA_DISK_SCRIPT, data_device]],
+        "runcmd": [["sysctl", "--system"], [DATA_DISK_SCRIPT, data_device],
+                   ["systemctl", "enable", "--now", METADATA_GUARD]],
     }
     return "#cloud-config\n" + yaml.safe_dump(doc, sort_keys=False)
 

@@ -125,11 +125,13 @@ def test_aws_bucket_is_private_versioned_expiring_and_write_only_for_the_host():
     assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     grants = json.loads(result.named("aws-backup-role", "aws:iam/rolePolicy:RolePolicy").inputs["policy"])
     assert sorted(s["Action"] for s in grants["Statement"]) == ["s3:ListBucket", "s3:PutObject"]
-    # The host carries the role; containers reach IMDSv2 through one extra hop.
+    # The host carries the role; IMDSv2 answers one hop only, so no container on the cluster network
+    # reaches it: the uploader runs on the host's network.
     vm = result.named("aws-vm").inputs
     assert vm["iamInstanceProfile"] == "aws-backup-role" and vm["metadataOptions"] == {"httpTokens": "required",
-                                                                   "httpPutResponseHopLimit": 2}
+                                                                   "httpPutResponseHopLimit": 1}
     uploader = result.named("backup-uploader", CONTAINER)
+    assert uploader.inputs["networkMode"] == "host" and "networksAdvanced" not in uploader.inputs
     assert env(uploader)["AURIGRAPH_BACKUP_BUCKET_URL"].endswith("/aws-option-b/")
     backups = next(v for v in uploader.inputs["volumes"] if v["containerPath"] == "/backups")
     assert backups["readOnly"] is True

@@ -247,3 +247,23 @@ def test_cloud_init_installs_docker_mounts_the_data_disk_and_adds_the_operator()
     (user,) = doc["users"]
     assert user["ssh_authorized_keys"] == [TEST_SSH_KEY] and "docker" in user["groups"] and user["lock_passwd"]
     assert doc["ssh_pwauth"] is False
+
+
+@pytest.mark.parametrize("stack, cloud", [("aws-option-b", "aws"), ("gcp-option-b", "gcp"), ("azure-option-b", "azure")])
+def test_no_container_on_the_cluster_network_reaches_the_metadata_service(stack, cloud):
+    """GCP's metadata holds this cloud-init (the host's private key), every cloud's the instance's
+    credentials: cloud-init installs a unit that drops container traffic to it in DOCKER-USER,
+    on every Docker start, and AWS answers IMDSv2 one hop only."""
+    from render.cloud_init import METADATA_GUARD, METADATA_GUARD_UNIT
+
+    config = yaml.safe_load(render_cloud_init("aurigraph", TEST_SSH_KEY, "/dev/sdb", HOST_KEY).split("\n", 1)[1])
+    unit = next(f for f in config["write_files"] if f["path"].endswith(METADATA_GUARD))
+    assert unit["content"] == METADATA_GUARD_UNIT
+    assert "-I DOCKER-USER -d 169.254.169.254/32 -j DROP" in unit["content"]
+    assert "-I DOCKER-USER -d fd00:ec2::254/128 -j DROP" in unit["content"]
+    assert "PartOf=docker.service" in unit["content"] and "WantedBy=docker.service" in unit["content"]
+    assert ["systemctl", "enable", "--now", METADATA_GUARD] in config["runcmd"]
+    if cloud == "aws":
+        run = run_program(stack, {**FILLS[cloud], "backup.bucket": True})
+        (vm,) = run.of_type("aws:ec2/instance:Instance")
+        assert vm.inputs["metadataOptions"]["httpPutResponseHopLimit"] == 1

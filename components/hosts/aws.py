@@ -147,9 +147,9 @@ class AwsHost(pulumi.ComponentResource):
             f"{name}-vm", ami=ami, instance_type=args.size, subnet_id=subnet.id,
             vpc_security_group_ids=[firewall.id], key_name=key.key_name,
             user_data=user_data(args, self.host_key, data.id.apply(lambda vid: NVME_BY_ID + vid.replace("-", ""))),
-            # IMDSv2 only; two hops when the backup uploader (a container) needs the instance profile.
-            metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
-                http_tokens="required", http_put_response_hop_limit=2 if profile else None),
+            # IMDSv2 only, one hop: no container on the bridge network reaches it (the uploader, which
+            # needs the instance profile, runs on the host's network; render/cloud_init.py).
+            metadata_options=aws.ec2.InstanceMetadataOptionsArgs(http_tokens="required", http_put_response_hop_limit=1),
             iam_instance_profile=profile.name if profile else None,
             root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(volume_size=30, volume_type="gp3", encrypted=True),
             tags=tags,
