@@ -99,3 +99,27 @@ def bind_problem(text: str, *, firewalled: bool, public_ok: bool) -> str:
     if address.is_global:
         return "is a public address of a host with no firewall this program controls: the world could reach it"
     return ""
+
+
+# Host names that mean this machine or a cloud's metadata service, wherever they are resolved.
+_LOCAL_NAMES = ("localhost", "localhost.localdomain", "metadata", "metadata.google.internal", "instance-data")
+_AWS_METADATA_V6 = ipaddress.ip_address("fd00:ec2::254")
+
+
+def unreachable_from_a_container(host: str) -> str:
+    """Why a receiver at `host` would not be the operator's (empty: it may be): loopback is the
+    Alertmanager container itself, link-local holds the clouds' metadata services (169.254.169.254,
+    fd00:ec2::254), and unspecified or multicast addresses are no receiver at all."""
+    name = host.strip("[]").lower().rstrip(".")
+    if name in _LOCAL_NAMES or name.endswith(".localhost"):
+        return "names this machine or a metadata service"
+    address = parse_address(name)
+    if address is None:
+        return ""
+    if address.is_loopback:
+        return "is loopback (inside the Alertmanager container: itself)"
+    if address.is_link_local or address == _AWS_METADATA_V6:
+        return "is link-local, where the clouds' metadata services answer"
+    if address.is_unspecified or address.is_multicast or address.is_reserved:
+        return "is not an address a receiver can have"
+    return ""

@@ -22,7 +22,7 @@ from typing import Annotated, Any, Callable, Optional
 from pydantic import PlainValidator
 from pydantic_core import PydanticCustomError
 
-from .exposure import too_broad
+from .exposure import too_broad, unreachable_from_a_container
 from .readback import docker_cpus
 
 PLACEHOLDER = "PLACEHOLDER"
@@ -388,32 +388,6 @@ def _secret(value: Any) -> Optional[str]:
 
 
 Secret = leaf(str, f"a password of {MIN_SECRET_LENGTH} to {MAX_SECRET_LENGTH} characters", "string", _secret)
-
-
-# Host names that mean this machine or a cloud's metadata service, wherever they are resolved.
-_LOCAL_NAMES = ("localhost", "localhost.localdomain", "metadata", "metadata.google.internal", "instance-data")
-
-
-def unreachable_from_a_container(host: str) -> str:
-    """Why a receiver at `host` would not be the operator's (empty: it may be): loopback is the
-    Alertmanager container itself, link-local holds the clouds' metadata services (169.254.169.254,
-    fd00:ec2::254), and unspecified or multicast addresses are no receiver at all."""
-    name = host.strip("[]").lower().rstrip(".")
-    if name in _LOCAL_NAMES or name.endswith(".localhost"):
-        return "names this machine or a metadata service"
-    try:
-        address = ipaddress.ip_address(name)
-    except ValueError:
-        return ""
-    mapped = getattr(address, "ipv4_mapped", None)
-    address = mapped or address
-    if address.is_loopback:
-        return "is loopback (inside the Alertmanager container: itself)"
-    if address.is_link_local or address == ipaddress.ip_address("fd00:ec2::254"):
-        return "is link-local, where the clouds' metadata services answer"
-    if address.is_unspecified or address.is_multicast or address.is_reserved:
-        return "is not an address a receiver can have"
-    return ""
 
 
 def _port_ok(port: Optional[str]) -> bool:
