@@ -470,11 +470,12 @@ def test_a_value_the_cloud_api_refuses_fails_the_preview_as_the_provider_would(t
 # ---------------------------------------------------------------- day-2 changes never touch data
 
 DAY2 = {
-    "option-b to option-c": {"density": "option-c"},
-    "one validator container more": {"groups.validator.containers": 5, "groups.validator.nodes": 25},
-    "one business container more": {"groups.business.containers": 5, "groups.business.nodes": 20},
-    "one slim container more": {"groups.slim.containers": 7, "groups.slim.nodes": 17},
-    "a canary": {"groups.business.canary.image": NEW_IMAGE},
+    "option-b to option-c": [{"density": "option-c"}],
+    # One after another on the same stack: each group grows by one container, then a canary.
+    "growth and a canary": [{"groups.validator.containers": 5, "groups.validator.nodes": 25},
+                            {"groups.business.containers": 5, "groups.business.nodes": 20},
+                            {"groups.slim.containers": 7, "groups.slim.nodes": 17},
+                            {"groups.business.canary.image": NEW_IMAGE}],
 }
 
 
@@ -485,12 +486,13 @@ def test_day_2_changes_on_a_protected_stack_never_replace_a_data_volume(project,
     stack = "option-b"
     project.init(stack)
     project.up(stack)
-    for path, value in DAY2[change].items():
-        project.set(stack, path, value)
-    steps = steps_by_urn(project.preview_json(stack), types=[VOLUME])
-    touched = {urn_name(u): op for u, op in steps.items() if op not in ("same", "create")}
-    assert touched == {}, f"{change} touches data volumes: {touched}"
-    project.reset_timeline()
-    project.up(stack)
-    assert not [e for e in project.timeline() if e["type"] == VOLUME and e["op"] != "create"]
+    for step in DAY2[change]:
+        for path, value in step.items():
+            project.set(stack, path, value)
+        steps = steps_by_urn(project.preview_json(stack), types=[VOLUME])
+        touched = {urn_name(u): op for u, op in steps.items() if op not in ("same", "create")}
+        assert touched == {}, f"{step} touches data volumes: {touched}"
+        project.reset_timeline()
+        project.up(stack)
+        assert not [e for e in project.timeline() if e["type"] == VOLUME and e["op"] != "create"]
     project.run("preview", "--expect-no-changes", "--stack", stack)
