@@ -185,6 +185,7 @@ def _alerts(status: str) -> list[tuple[str, str]]:
 QUORUM_NOTICE_BOUND_S = 90
 
 
+@pytest.mark.live
 def test_quorum_lost_reaches_a_receiver_with_the_node_alerts_inhibited_and_then_resolves(tmp_path):
     prometheus_bin, alertmanager_bin = require_tool("prometheus"), require_tool("prometheus-alertmanager")
     Receiver.received = []

@@ -12,9 +12,12 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests.helpers import REPO, require_tool
 
 
+@pytest.mark.live
 def test_demo_starts_the_fleet_prints_next_steps_and_stops_on_ctrl_c():
     require_tool("prometheus"), require_tool("haproxy")
     demo = subprocess.Popen([sys.executable, "-m", "tools.demo"], cwd=REPO, stdout=subprocess.PIPE,

@@ -20,6 +20,9 @@ from tests.helpers import REPO, require_tool
 from tools import drill, smoke
 from tools.demo import LoopbackCluster, wait_until
 
+# One loopback cluster for the module, its tests in order on one worker; the live tier.
+pytestmark = [pytest.mark.live, pytest.mark.xdist_group("loopback-cluster")]
+
 SCRAPE = "1s"
 
 
