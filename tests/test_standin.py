@@ -35,14 +35,10 @@ def _covered(rules: dict, path: tuple[str, ...]) -> bool:
     return any(".".join(path[:i]) in rules for i in range(1, len(path) + 1))
 
 
-@pytest.fixture(scope="module")
-def docker_inputs():
-    out = []
-    for stack in stack_names():
-        run = run_program(stack, fills_for(stack))
-        assert run.error is None, run.error
-        out += [(stack, r) for r in run.resources if r.type.startswith(("docker:", "pulumi:providers:docker"))]
-    return out
+@pytest.fixture
+def docker_inputs(stack_run):
+    return [(stack, r) for stack in stack_names() for r in stack_run(stack).resources
+            if r.type.startswith(("docker:", "pulumi:providers:docker"))]
 
 
 def test_every_docker_property_the_program_sets_has_a_read_back_rule(docker_inputs):
@@ -138,13 +134,13 @@ def _leaves(value, prefix=()):
         yield prefix, value
 
 
-def _templated_properties():
+def _templated_properties(stack_run):
     """(type, property) the program sets from config or a template, or that names something."""
     out = set()
-    variants = [(s, fills_for(s)) for s in stack_names()] + [("aws-option-b", {**fills_for("aws-option-b"),
-                                                                              "backup.bucket": True})]
-    for stack, overrides in variants:
-        run = run_program(stack, overrides)
+    bucket = {**fills_for("aws-option-b"), "backup.bucket": True}
+    variants = [(s, fills_for(s), stack_run(s)) for s in stack_names()] + [
+        ("aws-option-b", bucket, run_program("aws-option-b", bucket))]
+    for stack, overrides, run in variants:
         assert run.error is None, run.error
         from_config = _config_strings(stack, overrides)
         for reg in run.resources:
@@ -160,8 +156,8 @@ def _templated_properties():
     return out
 
 
-def test_every_templated_or_naming_property_has_a_documented_constraint():
-    missing = sorted((token, prop) for token, prop in _templated_properties()
+def test_every_templated_or_naming_property_has_a_documented_constraint(stack_run):
+    missing = sorted((token, prop) for token, prop in _templated_properties(stack_run)
                      if not any(prop == p or prop.startswith(p + ".") for p in standin.constraints_for(token)))
     assert not missing, f"no entry in tests/engine/schemas/constraints.json for {missing}"
 
@@ -176,8 +172,8 @@ def test_every_constraint_names_its_source_and_compiles():
 
 
 @pytest.mark.parametrize("stack", stack_names())
-def test_what_every_stack_sends_passes_the_providers_validation(stack):
-    run = run_program(stack, fills_for(stack))
+def test_what_every_stack_sends_passes_the_providers_validation(stack, stack_run):
+    run = stack_run(stack)
     failures = [(r.type, r.name, f) for r in run.resources if r.custom
                 for f in standin.check_failures(r.type, r.inputs)]
     assert not failures, failures
