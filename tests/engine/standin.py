@@ -6,23 +6,31 @@ stubs that the pinned Python SDK ships) to the real Pulumi engine, so everything
 provider boundary is real: config validation, secrets, the step generator, dependency
 ordering, delete-before-replace, protect, retainOnDelete, policy packs.
 
-What it does:
-- Check returns the inputs unchanged; Diff compares old and new inputs property by property
-  and asks for a replacement when a changed path is one that the provider's schema marks
-  `willReplaceOnChanges` (docker: the vendored pulumi-docker schema, see
-  tests/schemas/README.md; the other providers: tools/cloud_replace_paths.json).
+What it does, each rule with its source in the table it reads:
+- Check refuses what the provider or the cloud API refuses (schemas/constraints.json: names,
+  descriptions, tags, labels, patterns, lengths, enums), in the terraform validators' words.
+- Create, Read and Update hold the state the real provider would read back
+  (schemas/readback.json: `cpus` "12" as "12.0", capabilities with CAP_, Docker's default
+  swap, Go durations, ports by container port). Diff compares the new inputs with that state
+  for docker (as the bridge does) and with the old inputs for the others, and asks for a
+  replacement where the provider's schema marks the path `willReplaceOnChanges` (docker: the
+  vendored pulumi-docker schema, see tests/schemas/README.md; the others:
+  tools/cloud_replace_paths.json). Updates the provider refuses at apply are refused
+  (`_update_refused`: a GCP machine type without allow_stopping_for_update).
+- AURIGRAPH_STANDIN_FAIL names containers (shell patterns on the Docker name) whose Create
+  fails as an unhealthy container's does, with the container kept (ErrorResourceInitFailed).
 - Create, Update and Delete sleep for the time that AURIGRAPH_STANDIN_SECONDS gives
   ("0.5", or "docker:index/container:Container=2,*=0") and append one JSON line each to the
   file AURIGRAPH_STANDIN_TIMELINE: {"op", "urn", "type", "start", "end"}.
-- Invokes get canned answers (AURIGRAPH_STANDIN_INVOKES overrides them).
-- Outputs are the inputs plus stable computed values (ids, a password's `result`, an
-  image id, a VM's address), all derived from the URN, so a second run computes the same.
-- Invokes get canned answers (a Debian image for aws and gcp).
+- Outputs are the (read-back) inputs plus stable computed values (ids, a password's `result`,
+  an image id, a VM's address), all derived from the URN, so a second run computes the same.
+- Invokes get canned answers (a Debian image for aws and gcp; AURIGRAPH_STANDIN_INVOKES
+  overrides them). GetPluginInfo reports the version the installed SDK asks for.
 
-What it does NOT prove: that Docker or any cloud accepts these inputs, that containers start
-or turn healthy, how long real operations take, or that the real provider's diff agrees
-beyond the replace flags of its schema (defaults a real provider fills in, normalisation of
-values, and server-side drift are not modelled).
+What it does NOT prove: that Docker or any cloud accepts a value its tables do not cover, that
+containers start or turn healthy, how long real operations take, the clouds' own read-back
+(their state is the inputs plus computed values), defaults a provider fills in beyond the
+tables, or drift on the host.
 """
 
 from __future__ import annotations
