@@ -101,37 +101,39 @@ def OneOf(*allowed: int) -> Any:
                 lambda v: _whole(v) if _whole(v) in allowed else None)
 
 
-def Number(minimum: float, maximum: float) -> Any:
-    def convert(value: Any) -> Optional[float]:
-        if isinstance(value, bool):
-            return None
-        if isinstance(value, str) and len(value) <= _MAX_NUMBER_TEXT and re.fullmatch(r"[+-]?[0-9]*\.?[0-9]+", value):
-            value = float(value)
-        if not isinstance(value, (int, float)):
-            return None
-        number = float(value)
-        ok = math.isfinite(number) and minimum <= number <= maximum and round(number, 2) == number
-        return number if ok else None
+def _number(value: Any, minimum: float, maximum: float) -> Optional[float]:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and len(value) <= _MAX_NUMBER_TEXT and re.fullmatch(r"[+-]?[0-9]*\.?[0-9]+", value):
+        value = float(value)
+    if not isinstance(value, (int, float)):
+        return None
+    number = float(value)
+    ok = math.isfinite(number) and minimum <= number <= maximum and round(number, 2) == number
+    return number if ok else None
 
-    return leaf(float, f"a number from {minimum:g} to {maximum:g} with at most two decimals", "number", convert)
+
+def _number_expected(minimum: float, maximum: float) -> str:
+    return f"a number from {minimum:g} to {maximum:g} with at most two decimals"
+
+
+def Number(minimum: float, maximum: float) -> Any:
+    return leaf(float, _number_expected(minimum, maximum), "number", lambda v: _number(v, minimum, maximum))
 
 
 def Cpus(minimum: float, maximum: float) -> Any:
     """A container's CPU limit: a Number that Docker also reads back as given (model/readback.py)."""
-    number = Number(minimum, maximum)
-    check = number.__metadata__[0].func
 
     def convert(value: Any) -> Optional[float]:
-        cpus = check(value)
-        if cpus is None:
-            return None
-        try:
-            docker_cpus(cpus)
-        except ValueError as error:
-            raise Refusal(str(error)) from None
+        cpus = _number(value, minimum, maximum)
+        if cpus is not None:
+            try:
+                docker_cpus(cpus)
+            except ValueError as error:
+                raise Refusal(str(error)) from None
         return cpus
 
-    return leaf(float, number.__metadata__[1].expected, "number", convert)
+    return leaf(float, _number_expected(minimum, maximum), "number", convert)
 
 
 def _bool(value: Any) -> Optional[bool]:

@@ -367,11 +367,12 @@ def _stack_copy(tmp_path, source: str, name: str):
     """The repository's files with Pulumi.<source>.yaml also as Pulumi.<name>.yaml."""
     import shutil
 
+    from tests.engine.harness import PROGRAM_DIRS, PROGRAM_FILES
     from tests.helpers import REPO
 
-    for item in ("__main__.py", "pulumi_adapter.py", "Pulumi.yaml"):
+    for item in PROGRAM_FILES:
         shutil.copy2(REPO / item, tmp_path / item)
-    for folder in ("model", "render", "components"):
+    for folder in PROGRAM_DIRS:
         shutil.copytree(REPO / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy2(REPO / f"Pulumi.{source}.yaml", tmp_path / f"Pulumi.{name}.yaml")
     return tmp_path

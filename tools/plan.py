@@ -42,6 +42,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 import yaml
 
+from model.config import GROUP_NAMES
 from tools import replace_paths
 from tools.fills import fills_for
 from tools.mockrun import REPO, PathError, ProgramRun, parse_path, run_program, stack_names
@@ -49,7 +50,6 @@ from tools.ops import EXIT_USAGE, ToolParser, UsageError, run_tool, write_file
 
 SNAPSHOTS = REPO / "snapshots"
 ACTIONS = ("create", "replace", "update", "delete")
-GROUP_ORDER = ("validator", "business", "slim")
 
 
 # ---------------------------------------------------------------- snapshots
@@ -221,8 +221,9 @@ class Plan:
     def availability(self) -> list[str]:
         """What an operator asks first: how many nodes are down at once, against f."""
         lines = []
-        for group, down in sorted(self.most_down().items(), key=lambda item: GROUP_ORDER.index(item[0])
-                                  if item[0] in GROUP_ORDER else len(GROUP_ORDER)):
+        most_down = self.most_down()
+        for group, down in sorted(most_down.items(), key=lambda item: GROUP_NAMES.index(item[0])
+                                  if item[0] in GROUP_NAMES else len(GROUP_NAMES)):
             budget = f" (f = {self.layout.fault_budget})" if group == "validator" else ""
             lines.append(f"at most {down} of {self.layout.total(group)} {group} nodes down at once{budget}")
         restarts = self.host_restarts()
@@ -231,7 +232,7 @@ class Plan:
             what = ", ".join(f"{c.name} ({c.action}: {', '.join(c.keys) or 'the machine'})" for c in restarts)
             lines.append(f"the whole host restarts: all {validators} validator nodes down at once, every other "
                          f"node too ({what})")
-            if self.most_down():
+            if most_down:
                 lines.append("WARNING: the host restart rides along with node container replacements; the waves "
                              "give no protection then: apply the two changes in separate `pulumi up` runs")
         return lines
