@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 
@@ -496,3 +497,33 @@ def test_day_2_changes_on_a_protected_stack_never_replace_a_data_volume(project,
         project.up(stack)
         assert not [e for e in project.timeline() if e["type"] == VOLUME and e["op"] != "create"]
     project.run("preview", "--expect-no-changes", "--stack", stack)
+
+
+# ---------------------------------------------------------------- the deploy workflow's plan and apply
+
+def _workflow_command(mode: str, program: str, stack: str) -> list[str]:
+    """The `pulumi ...` command stack.yml runs in `mode`, as arguments for the harness."""
+    from tests.test_workflows import step
+    line = step(mode, run=f"pulumi {program}")["run"].replace("\\\n", " ").split("|")[0]
+    args = [a.replace("$STACK", stack) for a in shlex.split(line)[1:]]
+    return [a for a in args if a != "--non-interactive"]  # the harness adds it
+
+
+def test_deploy_applies_the_saved_plan_and_refuses_what_the_approvers_did_not_see(project):
+    """The deploy workflow's own commands (stack.yml, modes plan and apply) against the real engine:
+    the saved plan keeps secrets encrypted, `up --plan` applies it, and a change made after the
+    preview is refused before it reaches a container."""
+    stack, password = "option-b", "Db0penSesame7aurigraph"
+    project.init(stack)
+    project.set(stack, "dbPassword", password, secret=True)
+    project.run(*_workflow_command("plan", "preview", stack))
+    assert password not in (project.dir / "plan.json").read_text()
+    project.run(*_workflow_command("apply", "up", stack))
+    project.run("preview", "--expect-no-changes", "--stack", stack)
+
+    project.run(*_workflow_command("plan", "preview", stack))
+    project.set(stack, "groups.validator.image", NEW_IMAGE)  # merged after the approved preview
+    project.reset_timeline()
+    refused = project.run(*_workflow_command("apply", "up", stack), check=False)
+    assert refused.code != 0 and "violates plan" in refused.text, refused.text[-2000:]
+    assert not [e for e in project.timeline() if e["type"] == CONTAINER and e["op"] != "read"]

@@ -1,9 +1,11 @@
 """The GitHub workflows: valid against GitHub's schema (check-jsonschema) and actionlint, and wired
-to what the README promises (tests, offline plan, preview per stack, deploy opt-in, nightly drift)."""
+to what the README promises (tests, offline plan, preview of every deployed stack, deploy of the
+approved plan only, nightly drift on main), with every secret behind an environment."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -13,7 +15,6 @@ import pytest
 import yaml
 
 from tests.helpers import REPO
-from tools.mockrun import deployable_stacks
 
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
 NODE_TOOLS = REPO / "tests" / "node_tools"
@@ -47,7 +48,7 @@ def test_workflows_validate_against_the_github_workflow_schema():
     result = subprocess.run([check_jsonschema(), "--builtin-schema", "vendor.github-workflows", *map(str, WORKFLOWS)],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert len(WORKFLOWS) == 3
+    assert len(WORKFLOWS) == 4
 
 
 def test_workflows_pass_actionlint():
@@ -63,75 +64,112 @@ def test_both_checks_catch_a_broken_workflow(tmp_path):
     assert actionlint([broken]).returncode != 0
 
 
-def _pulumi_steps(doc: dict, job: str) -> list[dict]:
-    return [s for s in doc["jobs"][job]["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@")]
+STACK_JOB = "./.github/workflows/stack.yml"
+DEPLOY_STACKS = "${{ fromJSON(vars.DEPLOY_STACKS || '[]') }}"
 
 
-def test_pull_requests_run_the_tests_then_preview_every_stack_with_the_policy_pack():
+def stack_steps() -> list[dict]:
+    return load("stack.yml")["jobs"]["run"]["steps"]
+
+
+def step(mode: str, *, uses: str = "", run: str = "") -> dict:
+    """The step of stack.yml that runs in `mode` and uses the action, or runs the command, given."""
+    (found,) = [s for s in stack_steps() if s.get("if") == f"inputs.mode == '{mode}'"
+                and str(s.get("uses", "")).startswith(uses) and run in s.get("run", "")]
+    return found
+
+
+def calls() -> list[tuple[str, str, dict]]:
+    """(workflow, job, job) for every job that calls stack.yml."""
+    return [(path.name, name, job) for path in WORKFLOWS for name, job in load(path.name)["jobs"].items()
+            if job.get("uses") == STACK_JOB]
+
+
+def test_every_call_of_the_stack_job_passes_exactly_its_inputs_and_a_mode_it_runs():
+    # The offline actionlint cannot open a called workflow, so this checks the calls instead.
+    declared = load("stack.yml")["on"]["workflow_call"]["inputs"]
+    modes = {m for s in stack_steps() for m in re.findall(r"inputs\.mode == '(\w+)'", str(s.get("if", "")))}
+    assert modes == {"preview", "plan", "apply", "drift"}
+    assert len(calls()) == 4
+    for workflow, name, job in calls():
+        assert set(job["with"]) == set(declared), (workflow, name)
+        assert job["with"]["mode"] in modes and job["with"]["environment"], (workflow, name)
+        assert job["secrets"] == "inherit" and job["permissions"]["id-token"] == "write", (workflow, name)
+
+
+def test_secrets_are_read_only_in_a_job_that_names_an_environment():
+    # stack.yml's one job runs in the environment its caller names; nothing else reads a secret
+    # or may mint a cloud token.
+    assert load("stack.yml")["jobs"]["run"]["environment"] == "${{ inputs.environment }}"
+    for path in WORKFLOWS:
+        doc = load(path.name)
+        assert "id-token" not in doc.get("permissions", {}), path.name
+        if path.name != "stack.yml":
+            for name, job in doc["jobs"].items():
+                assert "secrets." not in yaml.safe_dump(job), (path.name, name)
+                assert job.get("uses") == STACK_JOB or "id-token" not in job.get("permissions", {}), name
+
+
+def test_pull_requests_run_the_tests_then_preview_every_stack_that_deploy_deploys():
     doc = load("pull-request.yml")
     assert "pull_request" in doc["on"]
     assert "bash .ci/run" in doc["jobs"]["tests"]["steps"][-1]["run"]
-    assert doc["jobs"]["preview"]["needs"] == "tests" and doc["jobs"]["plan"]["needs"] == "tests"
-    # Target stacks ship with PLACEHOLDERs; an operator adds them here once filled in.
-    assert sorted(doc["jobs"]["preview"]["strategy"]["matrix"]["stack"]) == deployable_stacks()
-    (step,) = _pulumi_steps(doc, "preview")
-    w = step["with"]
-    assert (w["command"], w["diff"], w["comment-on-pr"], w["policyPacks"]) == ("preview", True, True, "policy")
     assert "tools.plan" in doc["jobs"]["plan"]["steps"][-1]["run"]
-
-
-def test_previews_that_hold_the_passphrase_run_only_for_trusted_branches_behind_an_environment():
-    doc = load("pull-request.yml")
     preview = doc["jobs"]["preview"]
-    assert preview["environment"] == "pr-preview"
-    assert preview["if"] == "github.event.pull_request.head.repo.full_name == github.repository"
-    assert preview["permissions"]["id-token"] == "write"
-    # Nothing else in the workflow may mint a cloud token or see the passphrase.
-    assert "id-token" not in doc.get("permissions", {})
-    for name, job in doc["jobs"].items():
-        if name != "preview":
-            assert "secrets." not in yaml.safe_dump(job) and "id-token" not in job.get("permissions", {}), name
+    assert preview["needs"] == "tests" and doc["jobs"]["plan"]["needs"] == "tests"
+    assert preview["strategy"]["matrix"]["stack"] == DEPLOY_STACKS
+    assert load("deploy.yml")["jobs"]["plan"]["strategy"]["matrix"]["stack"] == DEPLOY_STACKS
+    # Only this repository's branches, never a fork, and behind the reviewers of pr-preview.
+    assert "github.event.pull_request.head.repo.full_name == github.repository" in preview["if"]
+    assert preview["with"] == {"stack": "${{ matrix.stack }}", "mode": "preview", "environment": "pr-preview"}
+    w = step("preview", uses="pulumi/actions@")["with"]
+    assert (w["command"], w["diff"], w["comment-on-pr"], w["policyPacks"]) == ("preview", True, True, "policy")
 
 
-def test_main_deploys_only_the_stacks_the_team_opts_into():
+def test_deploy_applies_only_the_plan_its_approvers_saw():
     doc = load("deploy.yml")
     assert doc["on"] == {"push": {"branches": ["main"]}}
-    assert "vars.DEPLOY_STACKS" in doc["jobs"]["up"]["strategy"]["matrix"]["stack"]
-    assert _pulumi_steps(doc, "up")[0]["with"]["command"] == "up"
+    plan, apply = doc["jobs"]["plan"], doc["jobs"]["apply"]
+    assert "github.ref == 'refs/heads/main'" in plan["if"]
+    assert plan["with"]["mode"] == "plan" and plan["with"]["environment"] == "${{ matrix.stack }}-preview"
+    assert apply["needs"] == "plan" and apply["with"]["mode"] == "apply"
+    # The reviewers of the stack's own environment approve the apply, after the preview ran.
+    assert apply["with"]["environment"] == "${{ matrix.stack }}"
+    assert apply["strategy"]["max-parallel"] == 1
+    saved = step("plan", run="pulumi preview")["run"]
+    assert "--save-plan plan.json" in saved and "GITHUB_STEP_SUMMARY" in saved
+    upload, download = step("plan", uses="actions/upload-artifact@"), step("apply", uses="actions/download-artifact@")
+    assert upload["with"]["name"] == download["with"]["name"] == "plan-${{ inputs.stack }}"
+    assert "--plan plan.json" in step("apply", run="pulumi up")["run"]
 
 
-def test_drift_check_runs_nightly_and_fails_on_any_change():
+def test_drift_check_runs_nightly_on_main_only_and_fails_on_any_change():
     doc = load("drift.yml")
-    assert doc["on"]["schedule"]
-    w = _pulumi_steps(doc, "drift")[0]["with"]
-    assert (w["command"], w["refresh"], w["expect-no-changes"]) == ("preview", True, True)
+    assert doc["on"]["schedule"] and "workflow_dispatch" in doc["on"]
+    job = doc["jobs"]["drift"]
+    assert "github.ref == 'refs/heads/main'" in job["if"]
+    assert job["with"]["mode"] == "drift" and job["with"]["environment"] == "${{ matrix.stack }}-preview"
+    run = step("drift", run="pulumi preview")["run"]
+    assert "--refresh" in run and "--expect-no-changes" in run
 
 
-def _all_pulumi_steps() -> list[tuple[str, dict]]:
-    out = []
-    for path in WORKFLOWS:
-        doc = load(path.name)
-        for job in doc["jobs"]:
-            out += [(f"{path.name}:{job}", s) for s in _pulumi_steps(doc, job)]
-    return out
-
-
-def test_every_pulumi_step_pins_the_cli_the_engine_tests_run():
+def test_every_pulumi_cli_is_the_one_the_engine_tests_build():
     go_mod = (REPO / "tests" / "engine" / "go.mod").read_text()
-    for where, step in _all_pulumi_steps():
-        assert step["uses"] == "pulumi/actions@v7", where
-        assert step["with"]["pulumi-version"] == "${{ env.PULUMI_VERSION }}", where
+    actions = [s for s in stack_steps() if str(s.get("uses", "")).startswith("pulumi/")]
+    assert len(actions) == 2
+    for s in actions:
+        assert s["uses"] == "pulumi/actions@v7" and s["with"]["pulumi-version"] == "${{ env.PULUMI_VERSION }}"
+    assert f"github.com/pulumi/pulumi/pkg/v3 v{load('stack.yml')['env']['PULUMI_VERSION']}" in go_mod
     for path in WORKFLOWS:
-        version = load(path.name)["env"]["PULUMI_VERSION"]
-        assert f"github.com/pulumi/pulumi/pkg/v3 v{version}" in go_mod, path.name
+        assert "PULUMI_VERSION" not in load(path.name).get("env", {}) or path.name == "stack.yml", path.name
 
 
 def test_python_setups_cache_pip():
     for path in WORKFLOWS:
         for job in load(path.name)["jobs"].values():
-            for step in job["steps"]:
-                if str(step.get("uses", "")).startswith("actions/setup-python@"):
-                    assert step["with"]["cache"] == "pip", path.name
+            for s in job.get("steps", []):
+                if str(s.get("uses", "")).startswith("actions/setup-python@"):
+                    assert s["with"]["cache"] == "pip", path.name
 
 
 def test_the_plan_job_covers_every_stack_file():
@@ -139,18 +177,17 @@ def test_the_plan_job_covers_every_stack_file():
     assert "for file in Pulumi.*.yaml" in run and "--example-fills" in run
 
 
-@pytest.mark.parametrize("name,job", [("deploy.yml", "up"), ("drift.yml", "drift")])
-def test_deploy_and_drift_refuse_local_stacks_and_log_in_with_oidc(name, job):
-    doc = load(name)
-    steps = doc["jobs"][job]["steps"]
+def test_the_stack_job_refuses_local_stacks_and_logs_in_with_oidc():
+    doc = load("stack.yml")
+    steps = stack_steps()
     uses = [str(s.get("uses", "")) for s in steps]
     target = next(i for i, s in enumerate(steps) if s.get("id") == "stack")
     assert "stack-target.py" in steps[target]["run"]
     assert target < uses.index("pulumi/actions@v7")
-    assert doc["permissions"]["id-token"] == "write"
+    assert doc["jobs"]["run"]["permissions"]["id-token"] == "write"
     for action in ("aws-actions/configure-aws-credentials@v4", "azure/login@v2", "google-github-actions/auth@v2"):
         assert action in uses
-    assert not any("STATE_AWS_ACCESS_KEY_ID" in str(s) for s in steps), "no long-lived keys"
+    assert "AWS_ACCESS_KEY_ID" not in yaml.safe_dump(doc), "no long-lived keys"
     assert any("ssh-add" in str(s.get("run", "")) and "known_hosts" in str(s.get("run", "")) for s in steps)
 
 
