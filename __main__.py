@@ -6,14 +6,19 @@ import pulumi_adapter
 from components.cluster import AurigraphCluster, ClusterArgs
 from components.hosts import create_host
 from model.planning import make_plan
-from model.settings import PROJECT, parse_settings
+from model.problems import PROJECT, ConfigError
+from model.settings import parse_settings
 from model.topology import build_topology
 
-# Settings and the plan raise ConfigError, naming the key, before anything is registered.
+# Settings and the plan refuse a bad config in one line naming the key, before anything is
+# registered; as a RunError, the CLI prints that line without a traceback.
 values, secret_keys, other_namespaces = pulumi_adapter.namespace(PROJECT)
-settings = parse_settings(values, pulumi.get_stack(), secret_keys, other_namespaces)
-topology = build_topology(settings)
-plan = make_plan(settings, topology)
+try:
+    settings = parse_settings(values, pulumi.get_stack(), secret_keys, other_namespaces)
+    topology = build_topology(settings)
+    plan = make_plan(settings, topology)
+except ConfigError as error:
+    raise pulumi_adapter.refused(error) from None
 for warning in plan.warnings:
     pulumi.log.warn(warning)
 

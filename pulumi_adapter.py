@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from typing import Any, Awaitable, Iterable
 
+import pulumi
+
 from pulumi.runtime import config as runtime_config
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.sync_await import _sync_await
+
+from model.problems import ConfigError
 
 # How a secret travels in a registration's property struct.
 SECRET_SIGNATURE_KEY: str = rpc._special_sig_key
@@ -58,3 +62,11 @@ def fresh_root_stack() -> None:
 
 def reset_options(project: str, stack: str, preview: bool) -> None:
     runtime_settings.reset_options(project=project, stack=stack, preview=preview)
+
+
+class RefusedConfig(ConfigError, pulumi.RunError):
+    """A ConfigError as the Pulumi runtime reports a RunError: its message, no traceback."""
+
+
+def refused(error: ConfigError) -> RefusedConfig:
+    return RefusedConfig(error.stack, list(error.problems))

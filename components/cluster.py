@@ -147,7 +147,7 @@ class AurigraphCluster(pulumi.ComponentResource):
                     layout=plan,
                     max_unavailable=args.max_unavailable[plan.name],
                     placement=placement,
-                    env=shared_env,
+                    env={**shared_env, **plan.settings.env()},
                     pull_image=args.pull_image,
                     depends_on=[self.database.container, self.cache.container],
                 ),

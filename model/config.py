@@ -142,6 +142,9 @@ class GroupConfig(ConfigModel):
     memory_mb: Int(64, 1_048_576) = unset(" / ".join(str(p.memory_mb) for p in PRESETS["option-b"].values()),
                                                 "memory limit per container, MB (validator / business / slim)")
     image: Image = unset("`image`", "the group's node image")
+    leveldb_cache_mb: Int(1, 1_048_576) = unset(
+        "validator: `tuning.leveldbCacheMb`; business, slim: the smaller of it and 160 / 96",
+        "LevelDB cache per container, MB; at most 60% of the container's memory")
     max_unavailable: Int(1, MAX_CONTAINERS_PER_GROUP) = unset(
         "derived", "containers replaced at once in a rollout; derived from the BFT fault budget for "
                           "validators and half the nodes for the others")
@@ -163,14 +166,15 @@ class TuningConfig(ConfigModel):
 
     thread_pool_size: Int(1, 65_536) = _tuned("thread_pool_size", "worker threads per node")
     batch_size: Int(1, 10_000_000) = _tuned("batch_size", "transactions per batch")
-    leveldb_cache_mb: Int(1, 1_048_576) = _tuned("leveldb_cache_mb", "LevelDB cache per validator container, MB; "
-                                                                 "less than its memory")
+    leveldb_cache_mb: Int(1, 1_048_576) = _tuned("leveldb_cache_mb", "LevelDB cache per validator container, MB "
+                                                                 "(see groups.<group>.leveldbCacheMb)")
     consensus_timeout_ms: Int(10, 600_000) = _tuned("consensus_timeout_ms", "consensus election timeout, ms")
     heartbeat_ms: Int(1, 300_000) = _tuned("heartbeat_ms", "leader heartbeat, ms; at most half the timeout")
 
     def as_env(self) -> dict[str, str]:
+        """The env every node container shares; the LevelDB cache is each group's own (Group.env)."""
         # Strings, always: the spec's "YAML boolean" failure came from a non-string env value.
-        return {f"AURIGRAPH_{name.upper()}": str(value) for name, value in self}
+        return {f"AURIGRAPH_{name.upper()}": str(value) for name, value in self if name != "leveldb_cache_mb"}
 
 
 class MonitoringConfig(ConfigModel):

@@ -11,7 +11,8 @@ from typing import Any, Optional, Sequence
 
 from .clouds import CLOUDS
 from .services import deployed
-from .settings import ConfigError, Problem, Settings
+from .problems import ConfigError, Problem
+from .settings import Settings
 from .topology import Topology, bft_fault_budget, spread
 
 # What the host keeps for itself (OS, dockerd, sshd) before the containers' limits.

@@ -12,23 +12,20 @@ from __future__ import annotations
 
 import difflib
 import json
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
-import pulumi
 from pydantic import ValidationError
 
 from .clouds import CLOUDS
+from .groups import Group, merge_groups, merge_tuning, with_caches
+from .problems import ConfigError, Problem
 from .exposure import bind_problem
 from .names import docker_name_problem
 from .config import (
-    GROUP_NAMES,
     AlertingConfig,
     BackupConfig,
-    PRESETS,
-    TUNING_PRESETS,
     OBJECT_KEYS,
     SECRET_KEYS,
     CacheConfig,
@@ -43,31 +40,8 @@ from .config import (
 )
 from .types import PLACEHOLDER, show
 
-PROJECT = "aurigraph-cluster"
 # The port sshd listens on, on the VMs this program creates.
 VM_SSH_PORT = 22
-# Logical nodes are lettered inside their container (validator-1a .. validator-1z).
-MAX_NODES_PER_CONTAINER = 26
-
-
-@dataclass(frozen=True)
-class Group:
-    """One node group with the preset and the overrides merged."""
-
-    name: str
-    containers: int
-    nodes: int
-    cpus: float
-    memory_mb: int
-    image: str
-    max_unavailable: Optional[int]  # None: derived by the rollout plan
-    allow_quorum_risk: bool = False
-    # A canary runs canary_image on the first canary_containers containers; the rest keep image.
-    canary_image: Optional[str] = None
-    canary_containers: int = 0
-
-    def image_of(self, ordinal: int) -> str:
-        return self.canary_image if self.canary_image and ordinal <= self.canary_containers else self.image
 
 
 @dataclass(frozen=True)
@@ -113,28 +87,6 @@ class Settings:
         """What optional services this stack runs (ServiceSpec.feature)."""
         on = {"backup": self.backup.enabled, "backup-bucket": bool(self.backup.bucket)}
         return frozenset(feature for feature, wanted in on.items() if wanted)
-
-
-@dataclass(frozen=True)
-class Problem:
-    key: str
-    message: str
-
-
-def _key_text(key: str) -> str:
-    """A key as the error shows it: control characters escaped, so the message stays one line."""
-    return key if key.isprintable() else json.dumps(key)[1:-1]
-
-
-class ConfigError(pulumi.RunError):
-    """Invalid stack configuration: one line naming every offending key. A RunError, so
-    `pulumi up` prints the message and no Python traceback."""
-
-    def __init__(self, stack: str, problems: list[Problem]):
-        self.stack = stack
-        self.problems = tuple(problems)
-        detail = "; ".join(f"'{_key_text(p.key)}': {p.message}" for p in problems)
-        super().__init__(f"invalid configuration for stack '{_key_text(stack)}' ({PROJECT}): {detail}")
 
 
 # ------------------------------------------------------------------ reading the raw values
@@ -225,66 +177,6 @@ def _get(values: Any, path: tuple[Any, ...]) -> Any:
 
 # ------------------------------------------------------------------ checks across keys
 
-def _groups(config: StackConfig, problems: list[Problem]) -> list[Group]:
-    presets = PRESETS.get(config.density)
-    groups = []
-    for name in GROUP_NAMES:
-        g = getattr(config.groups, name)
-        prefix = f"groups.{name}"
-        preset = presets[name] if presets else None
-        if preset is None:
-            for key in ("containers", "nodes"):
-                if getattr(g, key) is None:
-                    problems.append(Problem(f"{prefix}.{key}", "missing; density 'custom' needs containers and "
-                                                               "nodes for every group"))
-        containers = g.containers or (preset and preset.containers)
-        nodes = g.nodes or (preset and preset.nodes)
-        fallback = PRESETS["option-b"][name]
-        before = len(problems)
-        if g.allow_quorum_risk and name != "validator":
-            problems.append(Problem(f"{prefix}.allowQuorumRisk", "only the validator group has a quorum; remove "
-                                                                 "this key"))
-        if containers and nodes:
-            if containers > nodes:
-                problems.append(Problem(f"{prefix}.containers", f"expected at most groups.{name}.nodes ({nodes}) "
-                                                                f"containers, one node each at least, got {containers}"))
-            elif math.ceil(nodes / containers) > MAX_NODES_PER_CONTAINER:
-                problems.append(Problem(f"{prefix}.nodes", f"expected at most {MAX_NODES_PER_CONTAINER} nodes per "
-                                                           f"container ({containers} containers hold "
-                                                           f"{containers * MAX_NODES_PER_CONTAINER} at most), got {nodes}"))
-            if g.max_unavailable and g.max_unavailable > containers:
-                problems.append(Problem(f"{prefix}.maxUnavailable", f"expected at most groups.{name}.containers "
-                                                                    f"({containers}), got {g.max_unavailable}"))
-            if g.canary and g.canary.containers >= containers:
-                problems.append(Problem(f"{prefix}.canary.containers",
-                                        f"expected fewer than groups.{name}.containers ({containers}); for all of "
-                                        f"them set groups.{name}.image, got {g.canary.containers}"))
-        if len(problems) == before and containers and nodes:
-            groups.append(Group(
-                name=name, containers=containers, nodes=nodes, cpus=g.cpus or fallback.cpus,
-                memory_mb=g.memory_mb or fallback.memory_mb, image=g.image or config.image,
-                max_unavailable=g.max_unavailable, allow_quorum_risk=g.allow_quorum_risk,
-                canary_image=g.canary.image if g.canary else None,
-                canary_containers=g.canary.containers if g.canary else 0))
-    return groups
-
-
-def _tuning(config: StackConfig, groups: list[Group], problems: list[Problem]) -> TuningConfig:
-    preset = TUNING_PRESETS.get(config.density, TUNING_PRESETS["option-b"])
-    tuning = config.tuning.model_copy(update={k: v for k, v in preset.items() if getattr(config.tuning, k) is None})
-    if tuning.heartbeat_ms * 2 > tuning.consensus_timeout_ms:
-        # A follower must see at least two heartbeats per election timeout, or it calls
-        # spurious elections (the spec alerts on more than two an hour).
-        problems.append(Problem("tuning.heartbeatMs", "expected at most half of tuning.consensusTimeoutMs "
-                                                      f"({tuning.consensus_timeout_ms}), got {tuning.heartbeat_ms}"))
-    validator = next((g for g in groups if g.name == "validator"), None)
-    if validator and tuning.leveldb_cache_mb >= validator.memory_mb:
-        problems.append(Problem("tuning.leveldbCacheMb", "expected less than the validator container memory "
-                                                         f"(groups.validator.memoryMb = {validator.memory_mb}), "
-                                                         f"got {tuning.leveldb_cache_mb}"))
-    return tuning
-
-
 def _ports(config: StackConfig, problems: list[Problem]) -> dict[str, int]:
     """Host ports: no two services on one, and none on the port the host's sshd listens on."""
     ports = config.ports.model_dump(by_alias=True)
@@ -352,7 +244,7 @@ def _target(config: StackConfig, provider_config: Mapping[str, Any], problems: l
         problems.append(Problem("vm.dataDiskGb", f"expected at most {cloud.max_data_disk_gb} GB, the largest data disk "
                                                  f"{cloud.name} offers, got {vm.data_disk_gb}"))
     if vm.project is not None and not cloud.requires_project:
-        problems.append(Problem("vm.project", f"only used with target gcp; remove it"))
+        problems.append(Problem("vm.project", "only used with target gcp; remove it"))
 
 
 def _alerting(config: StackConfig, problems: list[Problem]) -> None:
@@ -424,8 +316,8 @@ def parse_settings(raw: Mapping[str, Any], stack: str, secret_keys: frozenset[st
     config = _validate(_decode(raw, problems), problems, stack)
     if config is None:
         raise ConfigError(stack, problems)
-    groups = _groups(config, problems)
-    tuning = _tuning(config, groups, problems)
+    tuning = merge_tuning(config, problems)
+    groups = with_caches(config, merge_groups(config, problems), tuning, problems)
     ports = _ports(config, problems)
     _target(config, provider_config, problems)
     _exposure(config, problems)

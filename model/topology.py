@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import string
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING, Iterable
 
 if TYPE_CHECKING:
+    from .groups import Group
     from .settings import Settings
 
 
@@ -56,9 +57,19 @@ class ContainerSpec:
     group: str
     ordinal: int  # 1-based position in its group
     nodes: tuple[LogicalNode, ...]
-    cpus: float
-    memory_mb: int
-    image: str
+    settings: Group  # the group's, presets and overrides merged: limits, image, tuning
+
+    @property
+    def cpus(self) -> float:
+        return self.settings.cpus
+
+    @property
+    def memory_mb(self) -> int:
+        return self.settings.memory_mb
+
+    @property
+    def image(self) -> str:
+        return self.settings.image_of(self.ordinal)
 
     @property
     def node_names(self) -> list[str]:
@@ -77,6 +88,7 @@ class ContainerSpec:
 class GroupLayout:
     name: str
     containers: tuple[ContainerSpec, ...]
+    settings: Group
 
     @property
     def nodes(self) -> list[LogicalNode]:
@@ -115,15 +127,14 @@ class Topology:
         return {g.name: {"containers": len(g.containers), "nodes": len(g.nodes)} for g in self.groups}
 
 
-def _containers(group: str, sizes: Iterable[int], cpus: float, memory_mb: int,
-                image_of: Callable[[int], str]) -> tuple[ContainerSpec, ...]:
+def _containers(group: Group, sizes: Iterable[int]) -> tuple[ContainerSpec, ...]:
     out = []
     for ordinal, size in enumerate(sizes, start=1):
-        container = f"{group}-{ordinal}"
+        container = f"{group.name}-{ordinal}"
         nodes = tuple(
             LogicalNode(
                 name=f"{container}{string.ascii_lowercase[i]}",
-                group=group,
+                group=group.name,
                 container=container,
                 index=i,
                 http_port=NODE_HTTP_PORT_BASE + i,
@@ -131,7 +142,7 @@ def _containers(group: str, sizes: Iterable[int], cpus: float, memory_mb: int,
             )
             for i in range(size)
         )
-        out.append(ContainerSpec(container, group, ordinal, nodes, cpus, memory_mb, image_of(ordinal)))
+        out.append(ContainerSpec(container, group.name, ordinal, nodes, group))
     return tuple(out)
 
 
@@ -139,7 +150,8 @@ def build_topology(settings: "Settings") -> Topology:
     groups = tuple(
         GroupLayout(
             name=g.name,
-            containers=_containers(g.name, spread(g.nodes, g.containers), g.cpus, g.memory_mb, g.image_of),
+            containers=_containers(g, spread(g.nodes, g.containers)),
+            settings=g,
         )
         for g in settings.groups
     )

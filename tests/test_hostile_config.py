@@ -430,3 +430,36 @@ def test_legitimate_forms_that_were_refused_are_accepted(target, overrides):
 def test_a_catalog_size_cannot_be_said_to_be_bigger_than_it_is(target, overrides, key):
     stack, fills = target
     _refused(stack, {**fills, **overrides}, key)
+
+
+@pytest.mark.parametrize("overrides, key", [
+    ({"tuning.leveldbCacheMb": 300}, "tuning.leveldbCacheMb"),  # 300 of 384 MB
+    ({"groups.slim.leveldbCacheMb": 190}, "groups.slim.leveldbCacheMb"),
+    ({"groups.business.leveldbCacheMb": 320}, "groups.business.leveldbCacheMb"),
+    ({"groups.validator.memoryMb": 256}, "tuning.leveldbCacheMb"),  # the default 200 no longer fits
+    ({"groups.slim.memoryMb": 128, "groups.slim.leveldbCacheMb": 100}, "groups.slim.leveldbCacheMb"),
+    ({"groups.slim.memoryMb": 128}, "groups.slim.leveldbCacheMb"),  # its default 96 MB no longer fits
+], ids=["tuning cache in validators", "slim cache", "business cache as big as memory", "validator memory shrunk",
+        "slim shrunk with its cache", "slim shrunk below its default cache"])
+def test_a_cache_each_container_cannot_hold_is_refused(overrides, key):
+    _refused("option-b", overrides, key)
+
+
+def _caches(run) -> dict[str, set[str]]:
+    return {g: {next(e for e in r.inputs["envs"] if e.startswith("AURIGRAPH_LEVELDB_CACHE_MB="))
+                for r in run.resources if r.type == "docker:index/container:Container"
+                and r.name.startswith(f"{g}-")} for g in ("validator", "business", "slim")}
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    ({}, (200, 160, 96)),  # the spec's 200 MB for validators; the others half their preset memory at most
+    ({"density": "option-c"}, (128, 128, 96)),
+    ({"tuning.leveldbCacheMb": 220}, (220, 160, 96)),  # a validator cache that fits stays the validators'
+    ({"groups.slim.leveldbCacheMb": 64, "groups.business.leveldbCacheMb": 180}, (200, 180, 64)),
+    ({"groups.slim.memoryMb": 512}, (200, 160, 96)),  # memory moves in place; the cache stays
+], ids=["option-b", "option-c", "bigger validator cache", "per-group values", "bigger slim containers"])
+def test_each_group_gets_a_cache_its_containers_hold(overrides, expected):
+    run = run_program("option-b", overrides)
+    assert run.error is None, run.error
+    assert _caches(run) == {g: {f"AURIGRAPH_LEVELDB_CACHE_MB={mb}"}
+                            for g, mb in zip(("validator", "business", "slim"), expected)}

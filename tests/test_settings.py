@@ -112,7 +112,7 @@ BAD_CONFIGS = [
     ("heartbeat too slow for the timeout", {"tuning.heartbeatMs": 100}, "tuning.heartbeatMs",
      "at most half of tuning.consensusTimeoutMs (120)"),
     ("cache larger than the container", {"tuning.leveldbCacheMb": 500}, "tuning.leveldbCacheMb",
-     "less than the validator container memory"),
+     "at most 60% of groups.validator.memoryMb (384): 230 MB"),
     ("malformed image", {"image": "Aurigraph/V11 native"}, "image", "an image reference"),
     ("unpinned image", {"image": "aurigraph/v11-native"}, "image", "pinned to a version tag or digest"),
     ("latest image", {"groups.validator.image": "aurigraph/v11-native:latest"}, "groups.validator.image",
@@ -152,10 +152,13 @@ def test_every_problem_is_reported_at_once():
     assert keys == {"groups.validator.containers", "tuning.batchSize"}
 
 
-def test_config_error_is_a_pulumi_run_error_so_no_traceback_is_printed():
+def test_the_program_refuses_a_bad_config_as_a_pulumi_run_error_so_no_traceback_is_printed():
+    # model/ knows nothing of Pulumi; the program's edge turns the ConfigError into a RunError.
     import pulumi
 
-    assert issubclass(ConfigError, pulumi.RunError)
+    run = run_program("option-b", {"groups.validator.containers": 0})
+    assert isinstance(run.error, pulumi.RunError) and isinstance(run.error, ConfigError)
+    assert not issubclass(ConfigError, pulumi.RunError)
 
 
 def test_the_message_says_what_was_given():

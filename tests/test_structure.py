@@ -72,6 +72,17 @@ def test_there_is_no_import_cycle():
             visit(name, [])
 
 
+def test_the_model_is_pure_python_without_pulumi():
+    """model/ is read by the tools, the policy pack and the tests without a Pulumi runtime."""
+    found = []
+    for path in (REPO / "model").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+            found += [(path.name, n) for n in names if n.split(".")[0].startswith("pulumi")]
+    assert found == []
+
+
 def test_the_service_registry_needs_only_the_standard_library():
     """The policy pack imports it in a virtualenv of its own."""
     assert imports_of("model.services", REPO / "model" / "services.py") == set()
