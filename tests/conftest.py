@@ -12,8 +12,12 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+import tools.mockrun  # noqa: E402
 from tools.fills import fills_for  # noqa: E402
 from tools.mockrun import ProgramRun, run_program  # noqa: E402
+
+# The suite evaluates the same stack with the same config many times; each repeat gets a copy.
+tools.mockrun.MEMO = {}
 
 
 @functools.lru_cache(maxsize=None)

@@ -49,6 +49,23 @@ class Postgres16:
         return f"-h 127.0.0.1 -p {self.port} -k {self.base}"
 
 
+# One initdb per test process; each server starts from a copy of it (initdb takes about a
+# second, a copy a tenth of that).
+_TEMPLATE: dict[str, Path] = {}
+
+
+def _initialised(bin_dir: Path, run_as: list[str]) -> Path:
+    if "data" not in _TEMPLATE:
+        template = Path(tempfile.mkdtemp(prefix="aurigraph-pg-template-", dir="/tmp"))
+        if run_as:
+            shutil.chown(template, "pgserver")
+        subprocess.run(run_as + [str(bin_dir / "initdb"), "-D", str(template / "data"), "-U", "postgres",
+                                 "--auth-local=trust", "--auth-host=scram-sha-256", "--encoding=UTF8"],
+                       check=True, capture_output=True)
+        _TEMPLATE["data"] = template / "data"
+    return _TEMPLATE["data"]
+
+
 @contextmanager
 def postgres16():
     try:
@@ -68,8 +85,8 @@ def postgres16():
         shutil.chown(base, "pgserver")
         run_as = ["runuser", "-u", "pgserver", "--"]
     pg = Postgres16(bin_dir, base, free_port(), run_as)
-    subprocess.run(run_as + [str(bin_dir / "initdb"), "-D", str(pg.data), "-U", "postgres", "--auth-local=trust",
-                             "--auth-host=scram-sha-256", "--encoding=UTF8"], check=True, capture_output=True)
+    # cp -a keeps the owner and the 0700 mode PostgreSQL insists on.
+    subprocess.run(["cp", "-a", str(_initialised(bin_dir, run_as)), str(pg.data)], check=True)
     pg.start()
     try:
         yield pg

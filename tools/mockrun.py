@@ -16,6 +16,7 @@ import asyncio
 import atexit
 import base64
 import copy
+import dataclasses
 import hashlib
 import json
 import re
@@ -414,10 +415,28 @@ def _close_event_loop() -> None:
 atexit.register(_close_event_loop)
 
 
+# Evaluations already made, by everything that decides their outcome (the stack, its resolved
+# config, which keys are secret, the program's directory, preview or not). Off (None) unless a
+# caller that evaluates the same stack many times, such as the test suite, switches it on.
+MEMO: Optional[dict[str, ProgramRun]] = None
+
+
 def run_program(stack: str, overrides: Optional[Mapping[str, Any]] = None, *, preview: bool = False,
                 root: Path = REPO, secrets: Optional[Mapping[str, str]] = None) -> ProgramRun:
-    """Evaluate `__main__.py` for `stack`; any error the program raises is kept in `.error`."""
+    """Evaluate `__main__.py` for `stack`; any error the program raises is kept in `.error`. With
+    MEMO on, a repeat returns a copy of the first run (the error object itself is shared)."""
     config, secret_keys = stack_config(stack, overrides, root, secrets)
+    if MEMO is None:
+        return _evaluate(stack, config, secret_keys, root, preview)
+    key = json.dumps([stack, config, sorted(secret_keys), str(root), preview], sort_keys=True, default=repr)
+    if key not in MEMO:
+        MEMO[key] = _evaluate(stack, config, secret_keys, root, preview)
+    first = MEMO[key]
+    return dataclasses.replace(first, **{f.name: copy.deepcopy(getattr(first, f.name))
+                                         for f in dataclasses.fields(first) if f.name not in ("stack", "error")})
+
+
+def _evaluate(stack: str, config: dict[str, str], secret_keys: list[str], root: Path, preview: bool) -> ProgramRun:
     run = ProgramRun(stack=stack, secret_values={config[k] for k in secret_keys})
 
     sdk.reset_options(PROJECT, stack, preview)
