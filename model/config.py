@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Optional
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 from pydantic.alias_generators import to_camel
 
+from .clouds import CLOUDS
 from .services import PUBLISHED, SERVICES
 from .types import (
     USER,
@@ -47,7 +48,9 @@ from .types import (
 
 GROUP_NAMES = ("validator", "business", "slim")
 DENSITIES = ("option-b", "option-c", "custom")
-TARGETS = ("local", "ssh", "aws", "azure", "gcp")
+# Where the cluster runs: the two targets of an existing Docker host, then every registered cloud
+# (components/hosts/<target>.py builds each).
+TARGETS = ("local", "ssh", *CLOUDS)
 MAX_CONTAINERS_PER_GROUP = 500
 MAX_NODES_PER_GROUP = 26 * MAX_CONTAINERS_PER_GROUP
 REDIS_POLICIES = ("noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random",

@@ -15,12 +15,14 @@ from tests.helpers import CONTAINER, require_tool
 from tools.fills import FILLS, OPERATOR_CIDR, TEST_SSH_KEY, fills_for
 from tests.test_policy import rules as policy_rules, violations
 from tools.mockrun import run_program
+from model.clouds import CLOUDS
 
 CLOUD_STACKS = {"aws-option-b": "aws", "aws-option-c": "aws", "azure-option-b": "azure", "gcp-option-b": "gcp"}
 READY = "command:remote:Command"
-MACHINE = {"aws": "aws:ec2/instance:Instance", "azure": "azure-native:compute:VirtualMachine",
-           "gcp": "gcp:compute/instance:Instance"}
-ADDRESS = {"aws": "203.0.113.10", "azure": "203.0.113.20", "gcp": "203.0.113.30"}
+MACHINE = {name: cloud.machine_type for name, cloud in CLOUDS.items()}
+# The VM's public address: the one TEST-NET-3 address each cloud's mocks give.
+ADDRESS = {name: next(v for outputs in cloud.mock_outputs.values() for v in outputs.values()
+                      if str(v).startswith("203.0.113.")) for name, cloud in CLOUDS.items()}
 
 
 def docker_resources(run):

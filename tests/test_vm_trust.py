@@ -17,13 +17,12 @@ from render.host_key import host_key_pair, known_hosts_options
 from tests.helpers import require_tool
 from tools.fills import FILLS, TEST_SSH_KEY
 from tools.mockrun import run_program
+from model.clouds import CLOUDS as CLOUD_SPECS
 
-CLOUDS = {"aws-option-b": "aws", "azure-option-b": "azure", "gcp-option-b": "gcp"}
-MACHINE = {"aws": "aws:ec2/instance:Instance", "azure": "azure-native:compute:VirtualMachine",
-           "gcp": "gcp:compute/instance:Instance"}
-IMAGE_INPUT = {"aws": "ami", "azure": "storageProfile.imageReference", "gcp": "bootDisk.initializeParams.image"}
-EXPLICIT_IMAGE = {"aws": "ami-0123456789abcdef0", "azure": "0.20250101.1234",
-                  "gcp": "projects/debian-cloud/global/images/debian-12-bookworm-v20250101"}
+CLOUDS = {f"{name}-option-b": name for name in CLOUD_SPECS}
+MACHINE = {name: cloud.machine_type for name, cloud in CLOUD_SPECS.items()}
+IMAGE_INPUT = {name: cloud.image_input for name, cloud in CLOUD_SPECS.items()}
+EXPLICIT_IMAGE = {name: cloud.example_image for name, cloud in CLOUD_SPECS.items()}
 
 
 def ssh_opts(provider) -> list[str]:

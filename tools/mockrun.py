@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import base64
+import collections
 import copy
 import dataclasses
 import hashlib
@@ -33,6 +34,7 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime.stack import run_in_stack
 
 import pulumi_adapter as sdk
+from model.clouds import CLOUDS
 
 REPO = Path(__file__).resolve().parent.parent
 PROJECT = "aurigraph-cluster"
@@ -294,33 +296,16 @@ class RecordingMocks(pulumi.runtime.Mocks):
             digest = hashlib.sha256(str(args.inputs.get("name")).encode()).hexdigest()
             state["imageId"] = f"sha256:{digest}"
             state["repoDigest"] = f"{args.inputs.get('name')}@sha256:{digest}"
-        # Computed outputs of the cloud resources the program reads back (addresses from
-        # TEST-NET-3, which never routes).
-        computed = {
-            "aws:ec2/eip:Eip": {"publicIp": "203.0.113.10"},
-            "azure-native:network:PublicIPAddress": {"ipAddress": "203.0.113.20"},
-            "gcp:compute/address:Address": {"address": "203.0.113.30"},
-            "aws:ec2/keyPair:KeyPair": {"keyName": f"{args.name}-key"},
-            "azure-native:resources:ResourceGroup": {"name": f"{args.name}-rg"},
-            "azure-native:network:VirtualNetwork": {"name": f"{args.name}-vnet"},
-            "azure-native:compute:Disk": {"name": args.name},
-            "azure-native:dataprotection:BackupVault": {"name": args.name},
-            "gcp:compute/disk:Disk": {"name": args.name},
-            "gcp:compute/resourcePolicy:ResourcePolicy": {"name": args.name},
-            "aws:iam/instanceProfile:InstanceProfile": {"name": args.name},
-            "aws:s3/bucket:Bucket": {"bucket": f"{args.inputs.get('bucketPrefix', '')}mock",
-                                     "arn": f"arn:aws:s3:::{args.inputs.get('bucketPrefix', '')}mock"},
-        }
-        for key, value in computed.get(args.typ, {}).items():
-            state.setdefault(key, value)
+        # Computed outputs of the cloud resources the program reads back: each cloud declares its
+        # own (model/clouds/<cloud>.py, mock_outputs).
+        for cloud in CLOUDS.values():
+            for key, value in _filled(cloud.mock_outputs.get(args.typ, {}), args.name, args.inputs).items():
+                state[key] = {**value, **state[key]} if isinstance(value, dict) and isinstance(state.get(key), dict) \
+                    else state.get(key, value)
         if args.typ == "random:index/randomBytes:RandomBytes":
             raw = hashlib.sha256(args.name.encode()).digest()[: int(args.inputs.get("length", 32))]
             state["base64"], state["hex"] = base64.b64encode(raw).decode(), raw.hex()
             self.run.secret_values.add(state["base64"])
-        if args.typ == "azure-native:dataprotection:BackupVault":  # its system-assigned identity
-            state["identity"] = {**state.get("identity", {}), "principalId": f"{args.name}-principal"}
-        if args.typ == "aws:ec2/subnet:Subnet":
-            state.setdefault("availabilityZone", "eu-west-1a")
         if args.typ == "random:index/randomPassword:RandomPassword":
             seed = hashlib.sha256(args.name.encode()).hexdigest()
             state["result"] = seed[: int(args.inputs.get("length", 32))]
@@ -329,12 +314,17 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         self.run.invokes.append((args.token, dict(args.args)))
-        if args.token == "aws:ec2/getAmi:getAmi":
-            return {"id": "ami-0debian12mock", "name": "debian-12-amd64-20260101-mock", "architecture": "x86_64"}
-        if args.token == "gcp:compute/getImage:getImage":
-            return {"selfLink": "https://www.googleapis.com/compute/v1/projects/debian-cloud/global/images/debian-12-mock",
-                    "name": "debian-12-mock", "family": "debian-12"}
-        return {}
+        return next((dict(c.mock_calls[args.token]) for c in CLOUDS.values() if args.token in c.mock_calls), {})
+
+
+def _filled(template: Any, name: str, inputs: Mapping[str, Any]) -> Any:
+    """A mock output template with `{name}` and `{<input>}` filled in (an absent input is empty)."""
+    if isinstance(template, dict):
+        return {k: _filled(v, name, inputs) for k, v in template.items()}
+    if isinstance(template, str):
+        fields = {k: v for k, v in inputs.items() if isinstance(v, str)}
+        return template.format_map(collections.defaultdict(str, fields, name=name))
+    return template
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):

@@ -45,6 +45,7 @@ import yaml
 from model.config import GROUP_NAMES
 from tools import replace_paths
 from tools.fills import fills_for
+from model.clouds import CLOUDS
 from tools.mockrun import REPO, PathError, ProgramRun, parse_path, run_program, stack_names
 from tools.ops import EXIT_USAGE, ToolParser, UsageError, run_tool, write_file
 
@@ -162,16 +163,7 @@ class Change:
 
 # Updates in place that stop and start the machine the whole cluster runs on (every node down at
 # once), by the top-level input that changes; a replacement of the machine does the same.
-HOST_RESTARTS: dict[str, tuple[str, ...]] = {
-    # terraform-provider-aws internal/service/ec2/ec2_instance.go, resourceInstanceUpdate: a new
-    # instance_type, or user_data, is applied by stopping the instance and starting it again.
-    "aws:ec2/instance:Instance": ("instanceType", "userData"),
-    # terraform-provider-google compute_instance: machine_type on a started instance requires
-    # stopping it (allow_stopping_for_update, which the program sets).
-    "gcp:compute/instance:Instance": ("machineType",),
-    # Azure: resizing a virtual machine (hardwareProfile.vmSize) restarts it.
-    "azure-native:compute:VirtualMachine": ("hardwareProfile",),
-}
+HOST_RESTARTS: dict[str, tuple[str, ...]] = {c.machine_type: c.restart_inputs for c in CLOUDS.values()}
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """Docker hosts: every target gives the same `Host`, a docker provider plus where it is reached.
 
-The cluster components never ask which target they are on. `HOSTS` maps each target to the
-module that builds it; each module has `create(settings, plan) -> Host`. Cloud modules are
-imported only when their target is used (their SDKs are large).
+The cluster components never ask which target they are on. `HOSTS` maps each target of
+model.config.TARGETS to the module that builds it; each module has
+`create(settings, plan) -> Host`. Cloud modules are imported only when their target is used
+(their SDKs are large); each defines a `VmHost` subclass, which shares the VM's tail.
 """
 
 from __future__ import annotations
@@ -10,14 +11,15 @@ from __future__ import annotations
 import importlib
 import ipaddress
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import ClassVar, Optional, Sequence
 
 import pulumi
 import pulumi_command as command
 import pulumi_docker as docker
 import pulumi_random as random
 
-from model.config import BackupConfig, VmConfig
+from model.clouds import CloudSpec
+from model.config import TARGETS, BackupConfig, VmConfig
 from model.planning import Plan
 from model.services import PUBLISHED
 from model.settings import VM_SSH_PORT, Settings
@@ -26,7 +28,7 @@ from render.host_key import host_key_pair, known_hosts_options
 
 from ..backup import Bucket
 
-HOSTS: dict[str, str] = {"local": "local", "ssh": "ssh", "aws": "aws", "azure": "azure", "gcp": "gcp"}
+HOSTS: dict[str, str] = {target: f"{__name__}.{target}" for target in TARGETS}
 
 KEEPALIVE = ("-o", "ServerAliveInterval=30")
 
@@ -92,18 +94,6 @@ def user_data(args: "VmHostArgs", host_key: HostKey, data_device: pulumi.Input[s
         lambda a: render_cloud_init(args.vm.ssh_user, args.vm.ssh_public_key, a[2], (a[0], a[1])))
 
 
-def machine_options(parent: pulumi.Resource, args: "VmHostArgs", image_input: str) -> pulumi.ResourceOptions:
-    """The VM itself holds no data (the data disk is its own, protected resource), so it is not
-    protected: replacing it is routine. It is replaced by deleting it first, so its data disk can
-    move to the new one; and a looked-up image (`image_input` names that input) is kept, so a
-    newer image from the distribution never replaces it. Setting vm.image is how it changes."""
-    return pulumi.ResourceOptions(parent=parent, delete_before_replace=True,
-                                  ignore_changes=[image_input] if args.vm.image is None else [])
-
-
-def disk_options(parent: pulumi.Resource, args: "VmHostArgs") -> pulumi.ResourceOptions:
-    """The data disk, a resource of its own: it outlives the VM, and `pulumi destroy` too."""
-    return pulumi.ResourceOptions(parent=parent, protect=args.protect_data, retain_on_delete=True)
 
 
 def firewall_rules(vm: VmConfig, admin_bind_address: str, ports: dict[str, int]) -> tuple[FirewallRule, ...]:
@@ -121,6 +111,8 @@ def _kebab(key: str) -> str:
 
 
 def vm_args(settings: Settings, plan: Plan) -> VmHostArgs:
+    # parse_settings and make_plan guarantee both for a cloud target.
+    assert settings.vm is not None and plan.vm_size is not None
     return VmHostArgs(stack=settings.stack, vm=settings.vm, size=plan.vm_size.size, protect_data=settings.protect_data,
                       firewall=firewall_rules(settings.vm, settings.admin_bind_address, dict(settings.ports)),
                       backup=settings.backup)
@@ -163,20 +155,57 @@ def wait_for_docker(name: str, address: pulumi.Input[str], user: str, host_key: 
 SNAPSHOT_START = "03:00"
 
 
-def vm_host(target: str, machine: pulumi.ComponentResource, user: str) -> Host:
-    """The Host of a cloud VM: the docker provider over SSH, pinned to the VM's host key, waits
-    until the VM runs Docker.
+class VmHost(pulumi.ComponentResource):
+    """A cloud VM that runs the cluster's Docker daemon. Each cloud's subclass names its `cloud` and
+    builds its network, data disk and machine in `build`; the rest is shared: the generated SSH host
+    key, the wait for Docker, the outputs and the `Host`."""
 
-    `machine` is the cloud's component, with `.address` (its public IP), `.host_key`, `.ready` and
-    `.backup_bucket` (a Bucket or None).
-    """
-    ssh_opts = machine.host_key.public.apply(lambda key: known_hosts_options(key) + list(KEEPALIVE))
-    provider = remote_docker(f"docker-{target}", machine.address, user, VM_SSH_PORT, ssh_opts,
-                             depends_on=[machine.ready])
-    return Host(provider=provider, address=machine.address, docker_host=ssh_url(user, machine.address, VM_SSH_PORT),
-                backup_bucket=machine.backup_bucket)
+    cloud: ClassVar[CloudSpec]
+    host_key: HostKey
+    address: pulumi.Output[str]
+    ready: command.remote.Command
+    backup_bucket: Optional[Bucket]
+
+    def __init__(self, args: VmHostArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        name = self.cloud.name
+        super().__init__(f"aurigraph:index:{name.capitalize()}Host", name, None, opts)
+        self.args = args
+        self.host_key = generated_host_key(f"{name}-host-key", self, f"aurigraph-{args.stack}")
+        self.backup_bucket = None
+        machine, self.address = self.build(name, args)
+        self.ready = wait_for_docker(f"{name}-docker-ready", self.address, args.vm.ssh_user, self.host_key.public,
+                                     self, machine)
+        self.register_outputs({"address": self.address, "size": args.size})
+
+    def build(self, name: str, args: VmHostArgs) -> tuple[pulumi.Resource, pulumi.Output[str]]:
+        """The cloud's resources; returns the machine and its public address."""
+        raise NotImplementedError
+
+    def machine_options(self) -> pulumi.ResourceOptions:
+        """The VM itself holds no data (the data disk is its own, protected resource), so it is not
+        protected: replacing it is routine. It is replaced by deleting it first, so its data disk can
+        move to the new one; and a looked-up image (the cloud's `image_input`) is kept, so a newer
+        image from the distribution never replaces it. Setting vm.image is how it changes."""
+        return pulumi.ResourceOptions(parent=self, delete_before_replace=True,
+                                      ignore_changes=[self.cloud.image_input] if self.args.vm.image is None else [])
+
+    def disk_options(self) -> pulumi.ResourceOptions:
+        """The data disk, a resource of its own: it outlives the VM, and `pulumi destroy` too."""
+        return pulumi.ResourceOptions(parent=self, protect=self.args.protect_data, retain_on_delete=True)
+
+    def host(self) -> Host:
+        """The docker provider over SSH, pinned to the VM's host key, once the VM runs Docker."""
+        user = self.args.vm.ssh_user
+        ssh_opts = self.host_key.public.apply(lambda key: known_hosts_options(key) + list(KEEPALIVE))
+        provider = remote_docker(f"docker-{self.cloud.name}", self.address, user, VM_SSH_PORT, ssh_opts,
+                                 depends_on=[self.ready])
+        return Host(provider=provider, address=self.address, docker_host=ssh_url(user, self.address, VM_SSH_PORT),
+                    backup_bucket=self.backup_bucket)
+
+    @classmethod
+    def create(cls, settings: Settings, plan: Plan) -> Host:
+        return cls(vm_args(settings, plan)).host()
 
 
 def create_host(settings: Settings, plan: Plan) -> Host:
-    module = importlib.import_module(f"{__name__}.{HOSTS[settings.target]}")
-    return module.create(settings, plan)
+    return importlib.import_module(HOSTS[settings.target]).create(settings, plan)

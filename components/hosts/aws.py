@@ -13,12 +13,10 @@ import pulumi_aws as aws
 from model.config import BackupConfig
 from model.names import s3_bucket_prefix
 
-from model.planning import Plan
-from model.settings import Settings
+from model.clouds import CLOUDS
 
 from ..backup import Bucket
-from . import (SNAPSHOT_START, Host, VmHostArgs, disk_options, generated_host_key, machine_options, user_data, vm_args,
-               vm_host, wait_for_docker)
+from . import SNAPSHOT_START, VmHost, VmHostArgs, user_data
 
 DEBIAN_OWNER = "136693071363"  # Debian's AWS account, publisher of the official images
 DATA_DEVICE_NAME = "/dev/sdf"
@@ -106,9 +104,10 @@ def backup_bucket(name: str, stack: str, backup: BackupConfig, tags: dict, paren
     return bucket, profile
 
 
-class AwsHost(pulumi.ComponentResource):
-    def __init__(self, name: str, args: VmHostArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("aurigraph:index:AwsHost", name, None, opts)
+class AwsHost(VmHost):
+    cloud = CLOUDS["aws"]
+
+    def build(self, name: str, args: VmHostArgs) -> tuple[pulumi.Resource, pulumi.Output[str]]:
         vm, stack = args.vm, args.stack
         tags = {"Name": f"aurigraph-{stack}", "aurigraph:stack": stack}
         child = pulumi.ResourceOptions(parent=self)
@@ -134,10 +133,9 @@ class AwsHost(pulumi.ComponentResource):
             most_recent=True, owners=[DEBIAN_OWNER],
             filters=[aws.ec2.GetAmiFilterArgs(name="name", values=["debian-12-amd64-*"]),
                      aws.ec2.GetAmiFilterArgs(name="architecture", values=["x86_64"])]).id
-        self.host_key = generated_host_key(f"{name}-host-key", self, f"aurigraph-{stack}")
         data = aws.ebs.Volume(f"{name}-data", availability_zone=subnet.availability_zone, size=vm.data_disk_gb,
                               type="gp3", encrypted=True, tags={**tags, SNAPSHOT_TAG: stack},
-                              opts=disk_options(self, args))
+                              opts=self.disk_options())
         snapshot_policy(name, stack, args.backup, tags, self)
         bucket, profile = (backup_bucket(name, stack, args.backup, tags, self, args.protect_data)
                            if args.backup.bucket else (None, None))
@@ -153,16 +151,12 @@ class AwsHost(pulumi.ComponentResource):
             iam_instance_profile=profile.name if profile else None,
             root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(volume_size=30, volume_type="gp3", encrypted=True),
             tags=tags,
-            opts=machine_options(self, args, "ami"))
+            opts=self.machine_options())
         aws.ec2.VolumeAttachment(f"{name}-data", device_name=DATA_DEVICE_NAME, volume_id=data.id,
                                  instance_id=self.instance.id, stop_instance_before_detaching=True,
                                  opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True))
         address = aws.ec2.Eip(f"{name}-ip", domain="vpc", instance=self.instance.id, tags=tags, opts=child)
-        self.address = address.public_ip
-        self.ready = wait_for_docker(f"{name}-docker-ready", self.address, vm.ssh_user, self.host_key.public, self,
-                                     self.instance)
-        self.register_outputs({"address": self.address, "size": args.size})
+        return self.instance, address.public_ip
 
 
-def create(settings: Settings, plan: Plan) -> Host:
-    return vm_host("aws", AwsHost("aws", vm_args(settings, plan)), settings.vm.ssh_user)
+create = AwsHost.create

@@ -12,10 +12,8 @@ from pulumi_azure_native import authorization, compute, dataprotection, network,
 from model.config import BackupConfig
 from model.names import azure_computer_name
 
-from model.planning import Plan
-from model.settings import Settings
-from . import (SNAPSHOT_START, Host, VmHostArgs, disk_options, generated_host_key, machine_options, user_data, vm_args,
-               vm_host, wait_for_docker)
+from model.clouds import CLOUDS
+from . import SNAPSHOT_START, VmHost, VmHostArgs, user_data
 
 # Azure Native has no marketplace-image lookup; "latest" is resolved by Azure when the VM is
 # created and stays that image (the reference itself never changes); vm.image pins a version.
@@ -79,9 +77,10 @@ def disk_backup(name: str, group: resources.ResourceGroup, location: str, disk: 
         opts=pulumi.ResourceOptions(parent=parent, depends_on=grants))
 
 
-class AzureHost(pulumi.ComponentResource):
-    def __init__(self, name: str, args: VmHostArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("aurigraph:index:AzureHost", name, None, opts)
+class AzureHost(VmHost):
+    cloud = CLOUDS["azure"]
+
+    def build(self, name: str, args: VmHostArgs) -> tuple[pulumi.Resource, pulumi.Output[str]]:
         vm, stack = args.vm, args.stack
         tags = {"aurigraph-stack": stack}
         child = pulumi.ResourceOptions(parent=self)
@@ -107,12 +106,10 @@ class AzureHost(pulumi.ComponentResource):
                                                            "public_ip_address": {"id": public_ip.id}}],
                                        **common)
         zones = [vm.zone] if vm.zone else None
-        self.host_key = generated_host_key(f"{name}-host-key", self, f"aurigraph-{stack}")
         data = compute.Disk(f"{name}-data", resource_group_name=group.name, location=vm.region, tags=tags, zones=zones,
                             disk_size_gb=vm.data_disk_gb, sku={"name": "Premium_LRS"},
-                            creation_data={"create_option": "Empty"}, opts=disk_options(self, args))
+                            creation_data={"create_option": "Empty"}, opts=self.disk_options())
         disk_backup(name, group, vm.region, data, args.backup, tags, self)
-        self.backup_bucket = None
         custom_data = user_data(args, self.host_key, DATA_DEVICE).apply(lambda text: base64.b64encode(text.encode()).decode())
         self.instance = compute.VirtualMachine(
             f"{name}-vm",
@@ -137,12 +134,8 @@ class AzureHost(pulumi.ComponentResource):
                                 "managed_disk": {"id": data.id}}],
             },
             network_profile={"network_interfaces": [{"id": nic.id, "primary": True}]},
-            opts=machine_options(self, args, "storageProfile.imageReference"))
-        self.address = public_ip.ip_address
-        self.ready = wait_for_docker(f"{name}-docker-ready", self.address, vm.ssh_user, self.host_key.public, self,
-                                     self.instance)
-        self.register_outputs({"address": self.address, "size": args.size})
+            opts=self.machine_options())
+        return self.instance, public_ip.ip_address
 
 
-def create(settings: Settings, plan: Plan) -> Host:
-    return vm_host("azure", AzureHost("azure", vm_args(settings, plan)), settings.vm.ssh_user)
+create = AzureHost.create

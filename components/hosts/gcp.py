@@ -7,18 +7,17 @@ import pulumi
 import pulumi_gcp as gcp
 
 from model.names import gcp_label_value
-from model.planning import Plan
-from model.settings import Settings
-from . import (SNAPSHOT_START, Host, VmHostArgs, disk_options, generated_host_key, machine_options, user_data, vm_args,
-               vm_host, wait_for_docker)
+from model.clouds import CLOUDS
+from . import SNAPSHOT_START, VmHost, VmHostArgs, user_data
 
 DATA_DISK_NAME = "aurigraph-data"
 TAG = "aurigraph"
 
 
-class GcpHost(pulumi.ComponentResource):
-    def __init__(self, name: str, args: VmHostArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("aurigraph:index:GcpHost", name, None, opts)
+class GcpHost(VmHost):
+    cloud = CLOUDS["gcp"]
+
+    def build(self, name: str, args: VmHostArgs) -> tuple[pulumi.Resource, pulumi.Output[str]]:
         vm, stack = args.vm, args.stack
         labels = {"aurigraph-stack": gcp_label_value(stack)}
         child = pulumi.ResourceOptions(parent=self)
@@ -37,7 +36,7 @@ class GcpHost(pulumi.ComponentResource):
                                          **common)
         address = gcp.compute.Address(f"{name}-ip", region=vm.region, **common)
         data = gcp.compute.Disk(f"{name}-data", zone=vm.zone, size=vm.data_disk_gb, type="pd-balanced",
-                                labels=labels, project=vm.project, opts=disk_options(self, args))
+                                labels=labels, project=vm.project, opts=self.disk_options())
         # Attached, not set on the disk: the policy changes without touching the disk.
         b = args.backup
         schedule = gcp.compute.ResourcePolicySnapshotSchedulePolicyScheduleArgs(
@@ -59,9 +58,7 @@ class GcpHost(pulumi.ComponentResource):
         gcp.compute.DiskResourcePolicyAttachment(f"{name}-snapshots", name=snapshots.name, disk=data.name, zone=vm.zone,
                                                  project=vm.project,
                                                  opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True))
-        self.backup_bucket = None
         image = vm.image or gcp.compute.get_image(family="debian-12", project="debian-cloud").self_link
-        self.host_key = generated_host_key(f"{name}-host-key", self, f"aurigraph-{stack}")
         self.instance = gcp.compute.Instance(
             f"{name}-vm", machine_type=args.size, zone=vm.zone, tags=[TAG], labels=labels,
             # A new vm.size stops the VM for the change (the provider refuses it otherwise): the
@@ -79,12 +76,8 @@ class GcpHost(pulumi.ComponentResource):
                 "user-data": user_data(args, self.host_key, f"/dev/disk/by-id/google-{DATA_DISK_NAME}"),
             },
             project=vm.project,
-            opts=machine_options(self, args, "bootDisk.initializeParams.image"))
-        self.address = address.address
-        self.ready = wait_for_docker(f"{name}-docker-ready", self.address, vm.ssh_user, self.host_key.public, self,
-                                     self.instance)
-        self.register_outputs({"address": self.address, "size": args.size})
+            opts=self.machine_options())
+        return self.instance, address.address
 
 
-def create(settings: Settings, plan: Plan) -> Host:
-    return vm_host("gcp", GcpHost("gcp", vm_args(settings, plan)), settings.vm.ssh_user)
+create = GcpHost.create

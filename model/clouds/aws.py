@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from . import CloudSpec
+from .spec import CloudSpec
 
 CLOUD = CloudSpec(
     name="aws",
@@ -19,4 +19,19 @@ CLOUD = CloudSpec(
              ("m6i.12xlarge", 48, 196608), ("m6i.16xlarge", 64, 262144), ("m6i.24xlarge", 96, 393216),
              ("m6i.32xlarge", 128, 524288)),
     provider_keys={"aws:region": "region"},
+    machine_type="aws:ec2/instance:Instance",
+    # terraform-provider-aws internal/service/ec2/ec2_instance.go, resourceInstanceUpdate: a new
+    # instance_type, or user_data, is applied by stopping the instance and starting it again.
+    restart_inputs=("instanceType", "userData"),
+    image_input="ami",
+    # Addresses from TEST-NET-3 (RFC 5737), which never routes.
+    mock_outputs={
+        "aws:ec2/eip:Eip": {"publicIp": "203.0.113.10"},
+        "aws:ec2/keyPair:KeyPair": {"keyName": "{name}-key"},
+        "aws:ec2/subnet:Subnet": {"availabilityZone": "eu-west-1a"},
+        "aws:iam/instanceProfile:InstanceProfile": {"name": "{name}"},
+        "aws:s3/bucket:Bucket": {"bucket": "{bucketPrefix}mock", "arn": "arn:aws:s3:::{bucketPrefix}mock"},
+    },
+    mock_calls={"aws:ec2/getAmi:getAmi": {"id": "ami-0debian12mock", "name": "debian-12-amd64-20260101-mock",
+                                          "architecture": "x86_64"}},
 )

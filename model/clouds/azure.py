@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import CloudSpec
+from .spec import CloudSpec
 
 CLOUD = CloudSpec(
     name="azure",
@@ -17,4 +17,16 @@ CLOUD = CloudSpec(
              ("Standard_D48s_v5", 48, 196608), ("Standard_D64s_v5", 64, 262144),
              ("Standard_D96s_v5", 96, 393216)),
     provider_keys={"azure-native:location": "region"},
+    machine_type="azure-native:compute:VirtualMachine",
+    # Resizing a virtual machine (hardwareProfile.vmSize) restarts it.
+    restart_inputs=("hardwareProfile",),
+    image_input="storageProfile.imageReference",
+    mock_outputs={
+        "azure-native:network:PublicIPAddress": {"ipAddress": "203.0.113.20"},
+        "azure-native:resources:ResourceGroup": {"name": "{name}-rg"},
+        "azure-native:network:VirtualNetwork": {"name": "{name}-vnet"},
+        "azure-native:compute:Disk": {"name": "{name}"},
+        # The vault's system-assigned identity.
+        "azure-native:dataprotection:BackupVault": {"name": "{name}", "identity": {"principalId": "{name}-principal"}},
+    },
 )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from . import CloudSpec
+from .spec import CloudSpec
 
 CLOUD = CloudSpec(
     name="gcp",
@@ -24,4 +24,17 @@ CLOUD = CloudSpec(
     requires_zone=True,
     requires_project=True,
     provider_keys={"gcp:region": "region", "gcp:project": "project"},
+    machine_type="gcp:compute/instance:Instance",
+    # terraform-provider-google compute_instance: machine_type on a started instance requires
+    # stopping it (allow_stopping_for_update, which the program sets).
+    restart_inputs=("machineType",),
+    image_input="bootDisk.initializeParams.image",
+    mock_outputs={
+        "gcp:compute/address:Address": {"address": "203.0.113.30"},
+        "gcp:compute/disk:Disk": {"name": "{name}"},
+        "gcp:compute/resourcePolicy:ResourcePolicy": {"name": "{name}"},
+    },
+    mock_calls={"gcp:compute/getImage:getImage": {
+        "selfLink": "https://www.googleapis.com/compute/v1/projects/debian-cloud/global/images/debian-12-mock",
+        "name": "debian-12-mock", "family": "debian-12"}},
 )
