@@ -25,32 +25,7 @@ for warning in plan.warnings:
 host = create_host(settings, plan)
 cluster = AurigraphCluster(
     "aurigraph",
-    ClusterArgs(
-        stack=settings.stack,
-        density=settings.density,
-        topology=topology,
-        max_unavailable=plan.max_unavailable,
-        node_env=settings.tuning.as_env(),
-        pull_image=settings.pull_image,
-        protect_data=settings.protect_data,
-        admin_bind_address=settings.admin_bind_address,
-        api_bind_address=settings.api_bind_address,
-        ports=settings.ports,
-        service_images=settings.service_images,
-        monitoring=settings.monitoring,
-        cache=settings.cache,
-        alerting=settings.alerting,
-        backup=settings.backup,
-        backup_bucket=host.backup_bucket,
-        alert_secrets=dict(webhook_url=settings.secrets.alert_webhook_url,
-                           slack_webhook_url=settings.secrets.alert_slack_webhook_url,
-                           pagerduty_routing_key=settings.secrets.alert_pagerduty_routing_key,
-                           smtp_password=settings.secrets.alert_smtp_password),
-        db_password=settings.secrets.db_password,
-        redis_password=settings.secrets.redis_password,
-        grafana_admin_password=settings.secrets.grafana_admin_password,
-        host_address=host.address,
-    ),
+    ClusterArgs(settings=settings, topology=topology, max_unavailable=plan.max_unavailable, host=host),
     opts=pulumi.ResourceOptions(providers=[host.provider]),
 )
 

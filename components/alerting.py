@@ -6,13 +6,13 @@ secret in state; the generic webhook's URL is written into the config, which is 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Optional
+from dataclasses import dataclass
 
 import pulumi
 
 from model.config import AlertingConfig, MonitoringConfig
 from model.services import service
+from model.settings import Secrets
 from render.alertmanager import SECRET_FILES, SECRETS_DIR, Receivers, render_alertmanager_config
 
 from . import containers as c
@@ -24,20 +24,15 @@ CONFIG_PATH = "/etc/alertmanager/alertmanager.yml"
 @dataclass
 class AlertingArgs:
     placement: c.Placement
-    image: str
     alerting: AlertingConfig
     monitoring: MonitoringConfig  # the scrape and rule timing, which the inhibition waits out
-    # Configured secrets, None when unset.
-    webhook_url: Optional[str] = field(default=None, repr=False)
-    slack_webhook_url: Optional[str] = field(default=None, repr=False)
-    pagerduty_routing_key: Optional[str] = field(default=None, repr=False)
-    smtp_password: Optional[str] = field(default=None, repr=False)
+    secrets: Secrets = Secrets()  # the receivers' (alert_*), None when unset; never in a repr
 
 
 def receivers(args: AlertingArgs) -> Receivers:
-    a = args.alerting
-    return Receivers(webhook_url=args.webhook_url, slack=args.slack_webhook_url is not None,
-                     slack_channel=a.slack_channel, pagerduty=args.pagerduty_routing_key is not None,
+    a, secrets = args.alerting, args.secrets
+    return Receivers(webhook_url=secrets.alert_webhook_url, slack=secrets.alert_slack_webhook_url is not None,
+                     slack_channel=a.slack_channel, pagerduty=secrets.alert_pagerduty_routing_key is not None,
                      email_to=a.email_to, email_from=a.email_from, smtp_smarthost=a.smtp_smarthost,
                      smtp_username=a.smtp_username)
 
@@ -55,12 +50,13 @@ class Alerting(pulumi.ComponentResource):
                                             scrape_interval=args.monitoring.scrape_interval,
                                             evaluation_interval=args.monitoring.evaluation_interval)
         secret_files = [c.upload(f"{SECRETS_DIR}/{SECRET_FILES[key]}", pulumi.Output.secret(value))
-                        for key, value in (("slack", args.slack_webhook_url), ("pagerduty", args.pagerduty_routing_key),
-                                           ("smtp", args.smtp_password)) if value is not None]
+                        for key, value in (("slack", args.secrets.alert_slack_webhook_url),
+                                           ("pagerduty", args.secrets.alert_pagerduty_routing_key),
+                                           ("smtp", args.secrets.alert_smtp_password)) if value is not None]
         self.container = c.service_container(
-            name, ALERTMANAGER, args.placement, args.image, self,
+            name, ALERTMANAGER, args.placement, self,
             command=[f"--config.file={CONFIG_PATH}", f"--storage.path={ALERTMANAGER.data_path}"],
-            uploads=[c.upload(CONFIG_PATH, pulumi.Output.secret(config) if args.webhook_url else config),
+            uploads=[c.upload(CONFIG_PATH, pulumi.Output.secret(config) if args.secrets.alert_webhook_url else config),
                      *secret_files],
             volumes=[c.service_volume(f"{name}-data", ALERTMANAGER, args.placement, self)])
         self.register_outputs({"container": self.container.name})

@@ -38,12 +38,10 @@ class Bucket:
 @dataclass
 class BackupArgs:
     placement: c.Placement
-    image: str  # the database's image: pg_dump of the server's version
     backup: BackupConfig
     password: pulumi.Input[str]  # the backup role's (secret)
     database: docker.Container
     bucket: Optional[Bucket] = None
-    uploader_image: Optional[str] = None
 
 
 class Backup(pulumi.ComponentResource):
@@ -63,7 +61,7 @@ class Backup(pulumi.ComponentResource):
         pgpass = pulumi.Output.secret(pulumi.Output.from_input(args.password).apply(
             lambda pw: pgpass_line(POSTGRES.name, POSTGRES.port, pw)))
         self.container = c.service_container(
-            name, BACKUP, placement, args.image, self,
+            name, BACKUP, placement, self,
             env={**schedule, "AURIGRAPH_BACKUP_KEEP": str(b.keep), "AURIGRAPH_BACKUP_VERIFY": b.verify,
                  "PGHOST": POSTGRES.name, "PGPORT": str(POSTGRES.port), "PGUSER": BACKUP_ROLE, "PGDATABASE": DATABASE,
                  "PGPASSFILE": PGPASS},
@@ -74,7 +72,7 @@ class Backup(pulumi.ComponentResource):
         outputs = {"container": self.container.name, "volume": backups.volume_name}
         if args.bucket is not None:
             self.uploader = c.service_container(
-                UPLOADER.name, UPLOADER, placement, args.uploader_image, self,
+                UPLOADER.name, UPLOADER, placement, self,
                 env={**schedule, "AURIGRAPH_BACKUP_BUCKET_URL": args.bucket.url,
                      "AWS_DEFAULT_REGION": args.bucket.region},
                 entrypoints=[UPLOAD_PATH], uploads=[c.upload(UPLOAD_PATH, UPLOAD_SCRIPT, executable=True)],

@@ -21,7 +21,6 @@ REDIS = service("redis")
 @dataclass
 class CacheArgs:
     placement: c.Placement
-    image: str
     cache: CacheConfig
     password: Optional[str]  # configured (secret), or None to generate one
 
@@ -36,7 +35,7 @@ class Cache(pulumi.ComponentResource):
             lambda pw: render_redis_conf(pw, args.cache.max_memory_mb, args.cache.max_memory_policy))
 
         self.container = c.service_container(
-            name, REDIS, args.placement, args.image, self,
+            name, REDIS, args.placement, self,
             memory_mb=REDIS.memory_limit(args.cache.max_memory_mb),
             # REDISCLI_AUTH lets the healthcheck authenticate without the password on a command line.
             env={"REDISCLI_AUTH": self.password},

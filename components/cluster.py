@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping
 
 import pulumi
 import pulumi_docker as docker
 
-from model.config import AlertingConfig, BackupConfig, CacheConfig, MonitoringConfig
-from model.services import DATABASE, PUBLISHED, service
+from model.services import DATABASE, PUBLISHED, deployed, service
+from model.settings import Settings
 from model.topology import Topology
 
 from . import containers as c
 from . import exporters
 from .alerting import Alerting, AlertingArgs
-from .backup import Backup, BackupArgs, Bucket
+from .backup import Backup, BackupArgs
 from .cache import Cache, CacheArgs
 from .database import APP_USER, METRICS_USER, Database, DatabaseArgs
 from .exporters import Exporter, ExporterArgs
 from .grafana import Grafana, GrafanaArgs
+from .hosts import Host
 from .load_balancer import LoadBalancer, LoadBalancerArgs
 from .node_group import NodeGroup, NodeGroupArgs
 from .prometheus import Prometheus, PrometheusArgs
@@ -30,31 +31,10 @@ TYPE = "aurigraph:index:AurigraphCluster"
 
 @dataclass
 class ClusterArgs:
-    stack: str
-    density: str
+    settings: Settings  # the stack's config, whole
     topology: Topology
     max_unavailable: Mapping[str, int]  # group -> containers replaced at once (the rollout plan)
-    node_env: Mapping[str, str]  # tuning, the same for every node container
-    pull_image: bool
-    protect_data: bool
-    admin_bind_address: str
-    api_bind_address: str
-    ports: Mapping[str, int]
-    service_images: Mapping[str, str]
-    monitoring: MonitoringConfig
-    cache: CacheConfig
-    alerting: AlertingConfig
-    backup: BackupConfig
-    # Where backups are also copied (target aws with backup.bucket), else None.
-    backup_bucket: Optional[Bucket]
-    # Alert receivers' secrets, None when unset.
-    alert_secrets: Mapping[str, Optional[str]]
-    # Configured secrets (None: generated).
-    db_password: Optional[str]
-    redis_password: Optional[str]
-    grafana_admin_password: Optional[str]
-    # Where published ports are reached (the host's address as the operator sees it).
-    host_address: pulumi.Input[str]
+    host: Host  # where published ports are reached, and the bucket backups are copied to (if any)
 
 
 def service_env(db_password: pulumi.Input[str], redis_password: pulumi.Input[str]) -> dict[str, pulumi.Input[str]]:
@@ -88,28 +68,31 @@ class AurigraphCluster(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(TYPE, name, None, opts)
-        topology, images = args.topology, args.service_images
+        settings, topology, host = args.settings, args.topology, args.host
+        images, secrets, backup = settings.service_images, settings.secrets, settings.backup
+        # What runs is the registry's answer (ServiceSpec.feature), decided once.
+        runs = {spec.name for spec in deployed(settings.features)}
 
         child = pulumi.ResourceOptions(parent=self)
         self.network = docker.Network(
             f"{name}-network",
-            name=f"{args.stack}-net",
+            name=f"{settings.stack}-net",
             driver="bridge",
-            labels=[docker.NetworkLabelArgs(label="io.aurigraph.stack", value=args.stack)],
+            labels=[docker.NetworkLabelArgs(label="io.aurigraph.stack", value=settings.stack)],
             opts=child,
         )
 
-        placement = c.Placement(stack=args.stack, network_name=self.network.name, protect_data=args.protect_data,
-                                admin_bind_address=args.admin_bind_address, api_bind_address=args.api_bind_address,
-                                ports=args.ports)
-        self.database = Database("postgres", DatabaseArgs(placement, images["postgres"], args.db_password,
-                                                          backup=args.backup.enabled), opts=child)
+        placement = c.Placement(stack=settings.stack, network_name=self.network.name, protect_data=settings.protect_data,
+                                admin_bind_address=settings.admin_bind_address, api_bind_address=settings.api_bind_address,
+                                ports=settings.ports, images=images)
+        self.database = Database("postgres", DatabaseArgs(placement, secrets.db_password,
+                                                          backup="postgres-backup" in runs), opts=child)
         self.backup = Backup("postgres-backup", BackupArgs(
-            placement, images["postgres"], args.backup, self.database.backup_password, self.database.container,
-            bucket=args.backup_bucket, uploader_image=images[service("backup-uploader").image_key]),
-            opts=child) if args.backup.enabled else None
-        self.cache = Cache("redis", CacheArgs(placement, images["redis"], args.cache, args.redis_password), opts=child)
-        self.tracing = Tracing("jaeger", TracingArgs(placement, images["jaeger"]), opts=child)
+            placement, backup, self.database.backup_password, self.database.container,
+            bucket=host.backup_bucket),
+            opts=child) if "postgres-backup" in runs else None
+        self.cache = Cache("redis", CacheArgs(placement, settings.cache, secrets.redis_password), opts=child)
+        self.tracing = Tracing("jaeger", TracingArgs(placement), opts=child)
 
         # Monitoring was one component until the service registry split it; its children keep
         # their state through an alias to where they were.
@@ -122,22 +105,22 @@ class AurigraphCluster(pulumi.ComponentResource):
             "node-exporter": exporters.node_exporter(self.backup.status_volume if self.backup else None),
         }
         self.exporters = {
-            key: Exporter(key, ExporterArgs(placement, images[service(key).image_key], aliases=moved, **extra),
+            key: Exporter(key, ExporterArgs(placement, aliases=moved, **extra),
                           opts=child)
             for key, extra in exporter_args.items()}
-        self.alerting = Alerting("alertmanager", AlertingArgs(placement, images["alertmanager"], args.alerting,
-                                                              args.monitoring, **args.alert_secrets), opts=child)
+        self.alerting = Alerting("alertmanager", AlertingArgs(placement, settings.alerting,
+                                                              settings.monitoring, secrets=secrets), opts=child)
         self.prometheus = Prometheus("prometheus", PrometheusArgs(
-            placement, images["prometheus"], topology, args.density, args.monitoring,
-            backup_max_age=args.backup.max_age_seconds if args.backup.enabled else None,
-            backup_bucket=args.backup_bucket is not None, aliases=moved), opts=child)
+            placement, topology, settings.density, settings.monitoring,
+            backup_max_age=backup.max_age_seconds if "postgres-backup" in runs else None,
+            backup_bucket="backup-uploader" in runs, aliases=moved), opts=child)
         self.grafana = Grafana("grafana", GrafanaArgs(
-            placement, images["grafana"], args.grafana_admin_password, depends_on=[self.prometheus.container],
+            placement, secrets.grafana_admin_password, depends_on=[self.prometheus.container],
             aliases=moved, password_aliases=[pulumi.Alias(name="grafana-admin-password", parent=self)]), opts=child)
-        self.load_balancer = LoadBalancer("haproxy", LoadBalancerArgs(placement, images["haproxy"], topology),
+        self.load_balancer = LoadBalancer("haproxy", LoadBalancerArgs(placement, topology),
                                           opts=child)
 
-        shared_env = {**args.node_env, **consensus_env(topology),
+        shared_env = {**settings.tuning.as_env(), **consensus_env(topology),
                       **service_env(self.database.app_password, self.cache.password)}
         self.groups: dict[str, NodeGroup] = {}
         for plan in topology.groups:
@@ -148,15 +131,15 @@ class AurigraphCluster(pulumi.ComponentResource):
                     max_unavailable=args.max_unavailable[plan.name],
                     placement=placement,
                     env={**shared_env, **plan.settings.env()},
-                    pull_image=args.pull_image,
+                    pull_image=settings.pull_image,
                     depends_on=[self.database.container, self.cache.container],
                 ),
                 opts=child,
             )
 
         self.nodes = pulumi.Output.from_input(node_inventory(topology))
-        self.endpoints = pulumi.Output.from_input(args.host_address).apply(
-            lambda host: endpoints(args.admin_bind_address, args.api_bind_address, args.ports, host))
+        self.endpoints = pulumi.Output.from_input(host.address).apply(
+            lambda host: endpoints(settings.admin_bind_address, settings.api_bind_address, settings.ports, host))
         self.register_outputs({"nodes": self.nodes, "endpoints": self.endpoints})
 
 

@@ -124,6 +124,8 @@ class Placement:
     admin_bind_address: str = "127.0.0.1"
     api_bind_address: str = "0.0.0.0"
     ports: Mapping[str, int] = field(default_factory=dict)
+    # Image reference by the registry's image key (ServiceSpec.image_key): serviceImages merged.
+    images: Mapping[str, str] = field(default_factory=dict)
 
 
 def service_labels(placement: Placement, service: str) -> dict[str, str]:
@@ -159,7 +161,7 @@ def upload(path: str, content: pulumi.Input[str], executable: bool = False) -> d
     return docker.ContainerUploadArgs(file=path, content=content, executable=executable or None)
 
 
-def service_container(name: str, service: ServiceSpec, placement: Placement, image_ref: str,
+def service_container(name: str, service: ServiceSpec, placement: Placement,
                       parent: pulumi.Resource, *, env: Optional[Mapping[str, pulumi.Input[str]]] = None,
                       memory_mb: Optional[int] = None, depends_on: Optional[Sequence[pulumi.Resource]] = None,
                       aliases: Sequence[pulumi.Alias] = (), host_network: bool = False,
@@ -176,7 +178,7 @@ def service_container(name: str, service: ServiceSpec, placement: Placement, ima
         name=f"{placement.stack}-{service.name}",
         # On the host's network (host_network) it has the host's name and no cluster alias.
         hostname=None if host_network else service.name,
-        image=pulled_image(f"{name}-image", image_ref, parent, aliases),
+        image=pulled_image(f"{name}-image", placement.images[service.image_key], parent, aliases),
         envs=env_list(env) if env else None,
         labels=label_args(service_labels(placement, service.name)),
         network_mode="host" if host_network else None,

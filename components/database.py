@@ -24,7 +24,6 @@ ROLES_SQL = "/etc/aurigraph/roles.sql"
 @dataclass
 class DatabaseArgs:
     placement: c.Placement
-    image: str
     app_password: Optional[str]  # configured (secret), or None to generate one
     backup: bool = False  # a role for the backup container (render/backup.py)
 
@@ -50,7 +49,7 @@ class Database(pulumi.ComponentResource):
                 lambda a: a[0] + render_backup_role(DATABASE, a[1]))
 
         self.container = c.service_container(
-            name, POSTGRES, args.placement, args.image, self,
+            name, POSTGRES, args.placement, self,
             env={"POSTGRES_USER": "postgres", "POSTGRES_PASSWORD": superuser, "PGDATA": f"{POSTGRES.data_path}/pgdata",
                  "AURIGRAPH_ROLES_SQL": ROLES_SQL},
             entrypoints=[START],

@@ -17,7 +17,6 @@ from . import containers as c
 @dataclass
 class ExporterArgs:
     placement: c.Placement
-    image: str
     env: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     docker_args: Mapping[str, Any] = field(default_factory=dict)  # what this exporter needs of the host
     aliases: Sequence[pulumi.Alias] = ()
@@ -28,7 +27,7 @@ class Exporter(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ExporterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aurigraph:index:Exporter", name, None, opts)
-        self.container = c.service_container(name, service(name), args.placement, args.image, self,
+        self.container = c.service_container(name, service(name), args.placement, self,
                                              env=dict(args.env) or None, aliases=args.aliases, **args.docker_args)
         self.register_outputs({"container": self.container.name})
 

@@ -22,7 +22,6 @@ START = "/usr/local/bin/aurigraph-grafana-start"
 @dataclass
 class GrafanaArgs:
     placement: c.Placement
-    image: str
     admin_password: Optional[str]  # configured (secret), or None to generate one
     depends_on: Sequence[pulumi.Resource] = ()
     # Where this component's resources were before (their old parent), so an upgrade moves them.
@@ -35,7 +34,7 @@ class Grafana(pulumi.ComponentResource):
         super().__init__("aurigraph:index:Grafana", name, None, opts)
         admin_password = password(f"{name}-admin-password", args.admin_password, self, args.password_aliases)
         self.container = c.service_container(
-            name, GRAFANA, args.placement, args.image, self, aliases=args.aliases,
+            name, GRAFANA, args.placement, self, aliases=args.aliases,
             env={
                 "GF_SECURITY_ADMIN_USER": "admin",
                 "GF_SECURITY_ADMIN_PASSWORD": admin_password,

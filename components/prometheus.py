@@ -25,7 +25,6 @@ RULES_FILE = "/etc/prometheus/rules/aurigraph.yml"
 @dataclass
 class PrometheusArgs:
     placement: c.Placement
-    image: str
     topology: Topology
     density: str
     monitoring: MonitoringConfig
@@ -40,7 +39,7 @@ class Prometheus(pulumi.ComponentResource):
         super().__init__("aurigraph:index:Prometheus", name, None, opts)
         m = args.monitoring
         self.container = c.service_container(
-            name, PROMETHEUS, args.placement, args.image, self, aliases=args.aliases,
+            name, PROMETHEUS, args.placement, self, aliases=args.aliases,
             command=[f"--config.file={CONFIG_PATH}", f"--storage.tsdb.path={PROMETHEUS.data_path}",
                      f"--storage.tsdb.retention.time={m.retention}",
                      "--web.console.libraries=/usr/share/prometheus/console_libraries",

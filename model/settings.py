@@ -14,7 +14,7 @@ import difflib
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 from pydantic import ValidationError
 
@@ -84,9 +84,22 @@ class Settings:
 
     @property
     def features(self) -> frozenset[str]:
-        """What optional services this stack runs (ServiceSpec.feature)."""
-        on = {"backup": self.backup.enabled, "backup-bucket": bool(self.backup.bucket)}
-        return frozenset(feature for feature, wanted in on.items() if wanted)
+        """The features on in this stack: what optional services it runs (ServiceSpec.feature)."""
+        return frozenset(name for name, feature in FEATURES.items() if feature.on(self))
+
+
+@dataclass(frozen=True)
+class Feature:
+    when: str  # as the README's services table says it
+    on: Callable[[Settings], bool]
+
+
+# Each optional feature the registry names (ServiceSpec.feature), and when a stack has it on
+# (backup.bucket implies target aws and backup.enabled: _backup).
+FEATURES: dict[str, Feature] = {
+    "backup": Feature("unless `backup.enabled` is false", lambda s: s.backup.enabled),
+    "backup-bucket": Feature("target aws with `backup.bucket`", lambda s: bool(s.backup.bucket)),
+}
 
 
 # ------------------------------------------------------------------ reading the raw values

@@ -210,3 +210,16 @@ def test_bad_service_config_names_its_key(overrides, key):
     run = run_program("option-b", overrides)
     assert isinstance(run.error, ConfigError) and f"'{key}'" in str(run.error)
     assert run.resources == []
+
+
+def test_every_feature_the_registry_names_says_when_it_is_on_and_decides_what_runs():
+    from model.services import SERVICES
+    from model.settings import FEATURES
+
+    assert {s.feature for s in SERVICES if s.feature} == set(FEATURES)
+    for stack, overrides, expected in [("option-b", {}, {"postgres-backup"}),
+                                       ("option-b", {"backup.enabled": False}, set())]:
+        run = run_program(stack, overrides)
+        optional = {s.name for s in SERVICES if s.feature}
+        running = {r.inputs["name"].removeprefix(f"{stack}-") for r in run.of_type("docker:index/container:Container")}
+        assert running & optional == expected

@@ -20,6 +20,7 @@ from pydantic.fields import FieldInfo
 
 from model.config import SECRET_KEYS, StackConfig, model_of
 from model.services import SERVICES
+from model.settings import FEATURES
 from model.types import Rule
 from tools.ops import ToolParser, run_tool
 
@@ -87,8 +88,7 @@ def services_table() -> str:
         memory = f"{s.memory_mb} MB" + (" + `cache.maxMemoryMb`" if s.memory_follows_cache else "")
         volume = f"`<stack>-{s.name}-data` at `{s.data_path}`" if s.data_path else "none"
         reached = f"`{s.address}`" if s.port else "listens on nothing"
-        when = {"backup": " (unless `backup.enabled` is false)",
-                "backup-bucket": " (target aws with `backup.bucket`)"}.get(s.feature or "", "")
+        when = f" ({FEATURES[s.feature].when})" if s.feature else ""
         lines.append(f"| `{s.name}`{when} | `{s.image}` (`{s.image_key}`) | {reached} | {published} | {s.cpus:g} CPU, "
                      f"{memory} | {volume} |")
     return "\n".join(lines) + "\n"
