@@ -35,13 +35,27 @@ pulumi.export("counts", topology.counts())
 pulumi.export("validatorPeers", topology.validator_peers)
 pulumi.export("faultBudget", topology.fault_budget)
 pulumi.export("capacity", plan.capacity.as_output())
-pulumi.export("host", {"target": settings.target, "address": host.address,
-                       **({"dockerHost": host.docker_host} if host.docker_host is not None else {}),
-                       **({"size": plan.vm_size.size} if plan.vm_size else {})})
+pulumi.export(
+    "host",
+    {
+        "target": settings.target,
+        "address": host.address,
+        **({"dockerHost": host.docker_host} if host.docker_host is not None else {}),
+        **({"size": plan.vm_size.size} if plan.vm_size else {}),
+    },
+)
 pulumi.export("density", settings.density)
 pulumi.export("protectData", settings.protect_data)
 # What the restore drill (tools.drill restore) works with; None with backup.enabled false.
-pulumi.export("backup", {"container": cluster.backup.container.name, "database": cluster.database.container.name,
-                         "interval": settings.backup.interval, "keep": settings.backup.keep,
-                         **({"bucket": host.backup_bucket.url} if host.backup_bucket else {})}
-              if cluster.backup else None)
+pulumi.export(
+    "backup",
+    {
+        "container": cluster.backup.container.name,
+        "database": cluster.database.container.name,
+        "interval": settings.backup.interval,
+        "keep": settings.backup.keep,
+        **({"bucket": host.backup_bucket.url} if host.backup_bucket else {}),
+    }
+    if cluster.backup
+    else None,
+)

@@ -8,10 +8,10 @@ SDK upgrade that changes it fails there, by name, rather than somewhere downstre
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Iterable
+from collections.abc import Awaitable, Iterable
+from typing import Any
 
 import pulumi
-
 from pulumi.runtime import config as runtime_config
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as runtime_settings
@@ -39,9 +39,9 @@ def namespace(project: str) -> tuple[dict[str, Any], frozenset[str], dict[str, A
     namespaces' values (`aws:region`, ...)."""
     prefix = f"{project}:"
     values = all_config()
-    ours = {k[len(prefix):]: v for k, v in values.items() if k.startswith(prefix)}
+    ours = {k[len(prefix) :]: v for k, v in values.items() if k.startswith(prefix)}
     others = {k: v for k, v in values.items() if not k.startswith(prefix)}
-    return ours, frozenset(k[len(prefix):] for k in secret_keys(prefix + k for k in ours)), others
+    return ours, frozenset(k[len(prefix) :] for k in secret_keys(prefix + k for k in ours)), others
 
 
 def sync_await(awaitable: Awaitable[Any]) -> Any:

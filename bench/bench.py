@@ -28,9 +28,12 @@ sys.path.insert(0, str(REPO))
 # 1,000 logical nodes: 400 validators (80 x 5; f = 133), 400 business (100 x 4), 200 slim (100 x 2).
 LARGE = {
     "density": "custom",
-    "groups.validator.containers": 80, "groups.validator.nodes": 400,
-    "groups.business.containers": 100, "groups.business.nodes": 400,
-    "groups.slim.containers": 100, "groups.slim.nodes": 200,
+    "groups.validator.containers": 80,
+    "groups.validator.nodes": 400,
+    "groups.business.containers": 100,
+    "groups.business.nodes": 400,
+    "groups.slim.containers": 100,
+    "groups.slim.nodes": 200,
 }
 
 
@@ -62,9 +65,14 @@ def run_case(name: str) -> dict:
     if run.error is not None:
         raise SystemExit(f"bench: {name}: {run.error}")
     nodes = len(run.outputs["nodes"])
-    return {"case": name, "nodes": nodes, "resources": len(run.resources), "evaluate_s": round(seconds, 3),
-            "import_s": round(imported, 3),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    return {
+        "case": name,
+        "nodes": nodes,
+        "resources": len(run.resources),
+        "evaluate_s": round(seconds, 3),
+        "import_s": round(imported, 3),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
 
 
 def run_isolated(name: str) -> dict:
@@ -78,19 +86,19 @@ def run_isolated(name: str) -> dict:
 def engine_figures(repeat: int) -> None:
     import tempfile
 
-    from tests.engine.harness import ENGINE_BIN, EngineProject, nodes_per_container, timed_up
+    from tools.engine import EngineProject, find_engine_cli, nodes_per_container, timed_up
     from tools.fills import fills_for
     from tools.mockrun import stack_names
 
-    cli = ENGINE_BIN / "pulumi"
-    if not cli.exists():
-        raise SystemExit("bench: --engine needs the Pulumi CLI: run tests/engine/build first")
+    cli, missing = find_engine_cli()
+    if cli is None:
+        raise SystemExit(f"bench: --engine needs {missing}")
     print(f"\n{'stack':<20} {'pulumi preview s':>17}")
     for stack in stack_names():
         best = None
         for _ in range(repeat):
             with tempfile.TemporaryDirectory() as tmp:
-                project = EngineProject(Path(tmp), str(cli))
+                project = EngineProject(Path(tmp), cli)
                 project.init(stack, fills_for(stack))
                 started = time.perf_counter()
                 project.run("preview", "--stack", stack)
@@ -102,7 +110,7 @@ def engine_figures(repeat: int) -> None:
     print(f"{'stack':<20} {'waves':>6} {'max nodes down':>15} {'f':>3} {'makespan s':>11} {'lower bound s':>14}")
     for stack in ("option-b", "option-c"):
         with tempfile.TemporaryDirectory() as tmp:
-            project = EngineProject(Path(tmp), str(cli))
+            project = EngineProject(Path(tmp), cli)
             project.init(stack)
             project.up(stack)
             outputs = project.outputs(stack)
@@ -110,8 +118,10 @@ def engine_figures(repeat: int) -> None:
             project.set(stack, "groups.validator.image", "aurigraph/v11-native:11.0.1")
             rollout = timed_up(project, stack, nodes, ROLLOUT_SECONDS)
             waves = len(nodes)  # one validator container per wave in both layouts
-            print(f"{stack:<20} {waves:>6} {rollout.most_nodes_down:>15} {outputs['faultBudget']:>3} "
-                  f"{rollout.makespan:>11.2f} {waves * 2 * ROLLOUT_SECONDS:>14.2f}")
+            print(
+                f"{stack:<20} {waves:>6} {rollout.most_nodes_down:>15} {outputs['faultBudget']:>3} "
+                f"{rollout.makespan:>11.2f} {waves * 2 * ROLLOUT_SECONDS:>14.2f}"
+            )
 
 
 def main() -> None:
@@ -128,8 +138,10 @@ def main() -> None:
     print(f"{'case':<20} {'nodes':>6} {'resources':>10} {'evaluate s':>11} {'imports s':>10} {'peak RSS MB':>12}")
     for name in cases():
         best = min((run_isolated(name) for _ in range(args.repeat)), key=lambda r: r["evaluate_s"])
-        print(f"{name:<20} {best['nodes']:>6} {best['resources']:>10} {best['evaluate_s']:>11} "
-              f"{best['import_s']:>10} {best['peak_rss_mb']:>12}")
+        print(
+            f"{name:<20} {best['nodes']:>6} {best['resources']:>10} {best['evaluate_s']:>11} "
+            f"{best['import_s']:>10} {best['peak_rss_mb']:>12}"
+        )
     if args.engine:
         engine_figures(args.repeat)
 

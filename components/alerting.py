@@ -31,10 +31,16 @@ class AlertingArgs:
 
 def receivers(args: AlertingArgs) -> Receivers:
     a, secrets = args.alerting, args.secrets
-    return Receivers(webhook_url=secrets.alert_webhook_url, slack=secrets.alert_slack_webhook_url is not None,
-                     slack_channel=a.slack_channel, pagerduty=secrets.alert_pagerduty_routing_key is not None,
-                     email_to=a.email_to, email_from=a.email_from, smtp_smarthost=a.smtp_smarthost,
-                     smtp_username=a.smtp_username)
+    return Receivers(
+        webhook_url=secrets.alert_webhook_url,
+        slack=secrets.alert_slack_webhook_url is not None,
+        slack_channel=a.slack_channel,
+        pagerduty=secrets.alert_pagerduty_routing_key is not None,
+        email_to=a.email_to,
+        email_from=a.email_from,
+        smtp_smarthost=a.smtp_smarthost,
+        smtp_username=a.smtp_username,
+    )
 
 
 class Alerting(pulumi.ComponentResource):
@@ -43,20 +49,39 @@ class Alerting(pulumi.ComponentResource):
         a = args.alerting
         configured = receivers(args)
         if not configured.any:
-            pulumi.log.warn("alerting: no receiver configured (alertWebhookUrl, alertSlackWebhookUrl, "
-                            "alertPagerdutyRoutingKey or alerting.emailTo): alerts reach Alertmanager's UI and nobody "
-                            "else; see the README, \"Alert routing\"", resource=self)
-        config = render_alertmanager_config(configured, a.group_wait, a.group_interval, a.repeat_interval,
-                                            scrape_interval=args.monitoring.scrape_interval,
-                                            evaluation_interval=args.monitoring.evaluation_interval)
-        secret_files = [c.upload(f"{SECRETS_DIR}/{SECRET_FILES[key]}", pulumi.Output.secret(value))
-                        for key, value in (("slack", args.secrets.alert_slack_webhook_url),
-                                           ("pagerduty", args.secrets.alert_pagerduty_routing_key),
-                                           ("smtp", args.secrets.alert_smtp_password)) if value is not None]
+            pulumi.log.warn(
+                "alerting: no receiver configured (alertWebhookUrl, alertSlackWebhookUrl, "
+                "alertPagerdutyRoutingKey or alerting.emailTo): alerts reach Alertmanager's UI and nobody "
+                'else; see the README, "Alert routing"',
+                resource=self,
+            )
+        config = render_alertmanager_config(
+            configured,
+            a.group_wait,
+            a.group_interval,
+            a.repeat_interval,
+            scrape_interval=args.monitoring.scrape_interval,
+            evaluation_interval=args.monitoring.evaluation_interval,
+        )
+        secret_files = [
+            c.upload(f"{SECRETS_DIR}/{SECRET_FILES[key]}", pulumi.Output.secret(value))
+            for key, value in (
+                ("slack", args.secrets.alert_slack_webhook_url),
+                ("pagerduty", args.secrets.alert_pagerduty_routing_key),
+                ("smtp", args.secrets.alert_smtp_password),
+            )
+            if value is not None
+        ]
         self.container = c.service_container(
-            name, ALERTMANAGER, args.placement, self,
+            name,
+            ALERTMANAGER,
+            args.placement,
+            self,
             command=[f"--config.file={CONFIG_PATH}", f"--storage.path={ALERTMANAGER.data_path}"],
-            uploads=[c.upload(CONFIG_PATH, pulumi.Output.secret(config) if args.secrets.alert_webhook_url else config),
-                     *secret_files],
-            volumes=[c.service_volume(f"{name}-data", ALERTMANAGER, args.placement, self)])
+            uploads=[
+                c.upload(CONFIG_PATH, pulumi.Output.secret(config) if args.secrets.alert_webhook_url else config),
+                *secret_files,
+            ],
+            volumes=[c.service_volume(f"{name}-data", ALERTMANAGER, args.placement, self)],
+        )
         self.register_outputs({"container": self.container.name})

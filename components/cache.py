@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 
@@ -22,7 +21,7 @@ REDIS = service("redis")
 class CacheArgs:
     placement: c.Placement
     cache: CacheConfig
-    password: Optional[str]  # configured (secret), or None to generate one
+    password: str | None  # configured (secret), or None to generate one
 
 
 class Cache(pulumi.ComponentResource):
@@ -32,10 +31,14 @@ class Cache(pulumi.ComponentResource):
         super().__init__("aurigraph:index:Cache", name, None, opts)
         self.password = password(f"{name}-password", args.password, self)
         conf = self.password.apply(
-            lambda pw: render_redis_conf(pw, args.cache.max_memory_mb, args.cache.max_memory_policy))
+            lambda pw: render_redis_conf(pw, args.cache.max_memory_mb, args.cache.max_memory_policy)
+        )
 
         self.container = c.service_container(
-            name, REDIS, args.placement, self,
+            name,
+            REDIS,
+            args.placement,
+            self,
             memory_mb=REDIS.memory_limit(args.cache.max_memory_mb),
             # REDISCLI_AUTH lets the healthcheck authenticate without the password on a command line.
             env={"REDISCLI_AUTH": self.password},

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import pulumi
 import pulumi_docker as docker
@@ -82,22 +83,40 @@ class AurigraphCluster(pulumi.ComponentResource):
             opts=child,
         )
 
-        placement = c.Placement(stack=settings.stack, network_name=self.network.name, protect_data=settings.protect_data,
-                                admin_bind_address=settings.admin_bind_address, api_bind_address=settings.api_bind_address,
-                                ports=settings.ports, images=images)
-        self.database = Database("postgres", DatabaseArgs(placement, secrets.db_password,
-                                                          backup="postgres-backup" in runs), opts=child)
-        self.backup = Backup("postgres-backup", BackupArgs(
-            placement, backup, self.database.backup_password, self.database.container,
-            bucket=host.backup_bucket),
-            opts=child) if "postgres-backup" in runs else None
+        placement = c.Placement(
+            stack=settings.stack,
+            network_name=self.network.name,
+            protect_data=settings.protect_data,
+            admin_bind_address=settings.admin_bind_address,
+            api_bind_address=settings.api_bind_address,
+            ports=settings.ports,
+            images=images,
+        )
+        self.database = Database(
+            "postgres", DatabaseArgs(placement, secrets.db_password, backup="postgres-backup" in runs), opts=child
+        )
+        self.backup = (
+            Backup(
+                "postgres-backup",
+                BackupArgs(
+                    placement, backup, self.database.backup_password, self.database.container, bucket=host.backup_bucket
+                ),
+                opts=child,
+            )
+            if "postgres-backup" in runs
+            else None
+        )
         self.cache = Cache("redis", CacheArgs(placement, settings.cache, secrets.redis_password), opts=child)
         self.tracing = Tracing("jaeger", TracingArgs(placement), opts=child)
 
         # Monitoring was one component until the service registry split it; its children keep
         # their state through an alias to where they were.
-        moved = [pulumi.Alias(parent=f"urn:pulumi:{pulumi.get_stack()}::{pulumi.get_project()}::{TYPE}"
-                                     f"$aurigraph:index:Monitoring::monitoring")]
+        moved = [
+            pulumi.Alias(
+                parent=f"urn:pulumi:{pulumi.get_stack()}::{pulumi.get_project()}::{TYPE}"
+                f"$aurigraph:index:Monitoring::monitoring"
+            )
+        ]
         exporter_args = {
             "postgres-exporter": exporters.postgres_exporter(METRICS_USER, self.database.metrics_password),
             "redis-exporter": exporters.redis_exporter(self.cache.password),
@@ -105,23 +124,43 @@ class AurigraphCluster(pulumi.ComponentResource):
             "node-exporter": exporters.node_exporter(self.backup.status_volume if self.backup else None),
         }
         self.exporters = {
-            key: Exporter(key, ExporterArgs(placement, aliases=moved, **extra),
-                          opts=child)
-            for key, extra in exporter_args.items()}
-        self.alerting = Alerting("alertmanager", AlertingArgs(placement, settings.alerting,
-                                                              settings.monitoring, secrets=secrets), opts=child)
-        self.prometheus = Prometheus("prometheus", PrometheusArgs(
-            placement, topology, settings.density, settings.monitoring,
-            backup_max_age=backup.max_age_seconds if "postgres-backup" in runs else None,
-            backup_bucket="backup-uploader" in runs, aliases=moved), opts=child)
-        self.grafana = Grafana("grafana", GrafanaArgs(
-            placement, secrets.grafana_admin_password, depends_on=[self.prometheus.container],
-            aliases=moved, password_aliases=[pulumi.Alias(name="grafana-admin-password", parent=self)]), opts=child)
-        self.load_balancer = LoadBalancer("haproxy", LoadBalancerArgs(placement, topology),
-                                          opts=child)
+            key: Exporter(key, ExporterArgs(placement, aliases=moved, **extra), opts=child)
+            for key, extra in exporter_args.items()
+        }
+        self.alerting = Alerting(
+            "alertmanager", AlertingArgs(placement, settings.alerting, settings.monitoring, secrets=secrets), opts=child
+        )
+        self.prometheus = Prometheus(
+            "prometheus",
+            PrometheusArgs(
+                placement,
+                topology,
+                settings.density,
+                settings.monitoring,
+                backup_max_age=backup.max_age_seconds if "postgres-backup" in runs else None,
+                backup_bucket="backup-uploader" in runs,
+                aliases=moved,
+            ),
+            opts=child,
+        )
+        self.grafana = Grafana(
+            "grafana",
+            GrafanaArgs(
+                placement,
+                secrets.grafana_admin_password,
+                depends_on=[self.prometheus.container],
+                aliases=moved,
+                password_aliases=[pulumi.Alias(name="grafana-admin-password", parent=self)],
+            ),
+            opts=child,
+        )
+        self.load_balancer = LoadBalancer("haproxy", LoadBalancerArgs(placement, topology), opts=child)
 
-        shared_env = {**settings.tuning.as_env(), **consensus_env(topology),
-                      **service_env(self.database.app_password, self.cache.password)}
+        shared_env = {
+            **settings.tuning.as_env(),
+            **consensus_env(topology),
+            **service_env(self.database.app_password, self.cache.password),
+        }
         self.groups: dict[str, NodeGroup] = {}
         for plan in topology.groups:
             self.groups[plan.name] = NodeGroup(
@@ -139,7 +178,8 @@ class AurigraphCluster(pulumi.ComponentResource):
 
         self.nodes = pulumi.Output.from_input(node_inventory(topology))
         self.endpoints = pulumi.Output.from_input(host.address).apply(
-            lambda host: endpoints(settings.admin_bind_address, settings.api_bind_address, settings.ports, host))
+            lambda host: endpoints(settings.admin_bind_address, settings.api_bind_address, settings.ports, host)
+        )
         self.register_outputs({"nodes": self.nodes, "endpoints": self.endpoints})
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_docker as docker
@@ -33,7 +33,8 @@ def env_list(env: Mapping[str, pulumi.Input[str]]) -> pulumi.Input[list[str]]:
     if not pending:
         return [f"{k}={v}" for k, v in items]
     return pulumi.Output.all(**pending).apply(
-        lambda resolved: [f"{k}={resolved[k] if k in pending else v}" for k, v in items])
+        lambda resolved: [f"{k}={resolved[k] if k in pending else v}" for k, v in items]
+    )
 
 
 # Container logs rotate on every target, not only where the VM's daemon.json says so.
@@ -44,16 +45,18 @@ def hardening(capabilities: Sequence[str] = ()) -> dict:
     """What every container gets: all capabilities dropped but the listed ones, no privilege
     gain through setuid binaries, and rotated json-file logs."""
     return dict(
-        capabilities=docker.ContainerCapabilitiesArgs(drops=[capability("ALL")],
-                                                      adds=sorted(map(capability, capabilities)) or None),
+        capabilities=docker.ContainerCapabilitiesArgs(
+            drops=[capability("ALL")], adds=sorted(map(capability, capabilities)) or None
+        ),
         security_opts=["no-new-privileges:true"],
         log_driver="json-file",
         log_opts=dict(LOG_OPTS),
     )
 
 
-def healthcheck(command: str, *, interval: int = 10, timeout: int = 5, retries: int = 3,
-                start_period: int = 30) -> docker.ContainerHealthcheckArgs:
+def healthcheck(
+    command: str, *, interval: int = 10, timeout: int = 5, retries: int = 3, start_period: int = 30
+) -> docker.ContainerHealthcheckArgs:
     """Durations in seconds, sent as Go prints them (the provider reads them back so)."""
     return docker.ContainerHealthcheckArgs(
         tests=["CMD-SHELL", command],
@@ -71,8 +74,15 @@ def limits(cpus: float, memory_mb: int) -> dict:
     return dict(cpus=docker_cpus(cpus), memory=memory_mb, memory_swap=memory_mb)
 
 
-def data_volume(resource_name: str, docker_name: str, labels: Mapping[str, str], *, protect: bool,
-                parent: pulumi.Resource, aliases: Sequence[pulumi.Alias] = ()) -> docker.Volume:
+def data_volume(
+    resource_name: str,
+    docker_name: str,
+    labels: Mapping[str, str],
+    *,
+    protect: bool,
+    parent: pulumi.Resource,
+    aliases: Sequence[pulumi.Alias] = (),
+) -> docker.Volume:
     """A named volume that outlives its container and, on protected stacks, `pulumi destroy`.
 
     retain_on_delete: removing a container from the config (or the whole stack) leaves the
@@ -88,17 +98,23 @@ def data_volume(resource_name: str, docker_name: str, labels: Mapping[str, str],
         resource_name,
         name=docker_name,
         labels=[docker.VolumeLabelArgs(label=k, value=v) for k, v in sorted(labels.items())],
-        opts=pulumi.ResourceOptions(parent=parent, retain_on_delete=True, protect=protect, aliases=list(aliases),
-                                    ignore_changes=["labels"]),
+        opts=pulumi.ResourceOptions(
+            parent=parent, retain_on_delete=True, protect=protect, aliases=list(aliases), ignore_changes=["labels"]
+        ),
     )
 
 
-def network_attachment(network_name: pulumi.Input[str], aliases: Sequence[str]) -> list[docker.ContainerNetworksAdvancedArgs]:
+def network_attachment(
+    network_name: pulumi.Input[str], aliases: Sequence[str]
+) -> list[docker.ContainerNetworksAdvancedArgs]:
     return [docker.ContainerNetworksAdvancedArgs(name=network_name, aliases=list(aliases))]
 
 
-def container_options(parent: pulumi.Resource, depends_on: Optional[Sequence[pulumi.Resource]] = None,
-                      aliases: Sequence[pulumi.Alias] = ()) -> pulumi.ResourceOptions:
+def container_options(
+    parent: pulumi.Resource,
+    depends_on: Sequence[pulumi.Resource] | None = None,
+    aliases: Sequence[pulumi.Alias] = (),
+) -> pulumi.ResourceOptions:
     """Options every long-running container gets.
 
     delete_before_replace: names and published ports are fixed, so the old container must go
@@ -137,20 +153,32 @@ def renamed(aliases: Sequence[pulumi.Alias], old_name: str) -> list[pulumi.Alias
     return [pulumi.Alias(name=old_name, parent=a.parent) for a in aliases]
 
 
-def service_volume(resource_name: str, service: ServiceSpec, placement: Placement, parent: pulumi.Resource,
-                   aliases: Sequence[pulumi.Alias] = ()) -> docker.ContainerVolumeArgs:
+def service_volume(
+    resource_name: str,
+    service: ServiceSpec,
+    placement: Placement,
+    parent: pulumi.Resource,
+    aliases: Sequence[pulumi.Alias] = (),
+) -> docker.ContainerVolumeArgs:
     """A service's retained data volume, `<stack>-<service>-data`, mounted at its data path."""
-    volume = data_volume(resource_name, f"{placement.stack}-{service.name}-data",
-                         service_labels(placement, service.name), protect=placement.protect_data, parent=parent,
-                         aliases=aliases)
+    volume = data_volume(
+        resource_name,
+        f"{placement.stack}-{service.name}-data",
+        service_labels(placement, service.name),
+        protect=placement.protect_data,
+        parent=parent,
+        aliases=aliases,
+    )
     return docker.ContainerVolumeArgs(volume_name=volume.name, container_path=service.data_path)
 
 
-def pulled_image(resource_name: str, ref: str, parent: pulumi.Resource,
-                 aliases: Sequence[pulumi.Alias] = ()) -> pulumi.Output[str]:
+def pulled_image(
+    resource_name: str, ref: str, parent: pulumi.Resource, aliases: Sequence[pulumi.Alias] = ()
+) -> pulumi.Output[str]:
     """A public, pinned service image, pulled once and kept on the host when no longer used."""
-    return docker.RemoteImage(resource_name, name=ref, keep_locally=True,
-                              opts=pulumi.ResourceOptions(parent=parent, aliases=list(aliases))).image_id
+    return docker.RemoteImage(
+        resource_name, name=ref, keep_locally=True, opts=pulumi.ResourceOptions(parent=parent, aliases=list(aliases))
+    ).image_id
 
 
 def published(internal: int, host_ip: str, host_port: int) -> docker.ContainerPortArgs:
@@ -161,11 +189,19 @@ def upload(path: str, content: pulumi.Input[str], executable: bool = False) -> d
     return docker.ContainerUploadArgs(file=path, content=content, executable=executable or None)
 
 
-def service_container(name: str, service: ServiceSpec, placement: Placement,
-                      parent: pulumi.Resource, *, env: Optional[Mapping[str, pulumi.Input[str]]] = None,
-                      memory_mb: Optional[int] = None, depends_on: Optional[Sequence[pulumi.Resource]] = None,
-                      aliases: Sequence[pulumi.Alias] = (), host_network: bool = False,
-                      **docker_args) -> docker.Container:
+def service_container(
+    name: str,
+    service: ServiceSpec,
+    placement: Placement,
+    parent: pulumi.Resource,
+    *,
+    env: Mapping[str, pulumi.Input[str]] | None = None,
+    memory_mb: int | None = None,
+    depends_on: Sequence[pulumi.Resource] | None = None,
+    aliases: Sequence[pulumi.Alias] = (),
+    host_network: bool = False,
+    **docker_args,
+) -> docker.Container:
     """A long-running infrastructure container: resource `name` (its image `<name>-image`), Docker
     name `<stack>-<service>`, reachable as `<service>` on the cluster network.
 
@@ -186,8 +222,13 @@ def service_container(name: str, service: ServiceSpec, placement: Placement,
         **limits(service.cpus, memory_mb or service.memory_mb),
         healthcheck=healthcheck(service.health),
         # Docker reports published ports by container port; the provider reads them back in that order.
-        ports=[published(p.port, placement.admin_bind_address if p.admin else placement.api_bind_address,
-                         placement.ports[p.key]) for p in sorted(service.published, key=lambda p: p.port)] or None,
+        ports=[
+            published(
+                p.port, placement.admin_bind_address if p.admin else placement.api_bind_address, placement.ports[p.key]
+            )
+            for p in sorted(service.published, key=lambda p: p.port)
+        ]
+        or None,
         wait=True,
         wait_timeout=120,
         restart="unless-stopped",

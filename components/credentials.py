@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import pulumi
 import pulumi_random as random
@@ -10,11 +10,16 @@ import pulumi_random as random
 PASSWORD_LENGTH = 32
 
 
-def password(resource_name: str, configured: Optional[str], parent: pulumi.Resource,
-             aliases: Sequence[pulumi.Alias] = ()) -> pulumi.Output[str]:
+def password(
+    resource_name: str, configured: str | None, parent: pulumi.Resource, aliases: Sequence[pulumi.Alias] = ()
+) -> pulumi.Output[str]:
     if configured is not None:
         return pulumi.Output.secret(configured)
     # Letters and digits only: the value lands in SQL, redis.conf and env without any quoting.
-    generated = random.RandomPassword(resource_name, length=PASSWORD_LENGTH, special=False,
-                                      opts=pulumi.ResourceOptions(parent=parent, aliases=list(aliases)))
+    generated = random.RandomPassword(
+        resource_name,
+        length=PASSWORD_LENGTH,
+        special=False,
+        opts=pulumi.ResourceOptions(parent=parent, aliases=list(aliases)),
+    )
     return pulumi.Output.secret(generated.result)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 
@@ -24,14 +23,14 @@ ROLES_SQL = "/etc/aurigraph/roles.sql"
 @dataclass
 class DatabaseArgs:
     placement: c.Placement
-    app_password: Optional[str]  # configured (secret), or None to generate one
+    app_password: str | None  # configured (secret), or None to generate one
     backup: bool = False  # a role for the backup container (render/backup.py)
 
 
 class Database(pulumi.ComponentResource):
     app_password: pulumi.Output[str]
     metrics_password: pulumi.Output[str]
-    backup_password: Optional[pulumi.Output[str]]
+    backup_password: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aurigraph:index:Database", name, None, opts)
@@ -46,17 +45,28 @@ class Database(pulumi.ComponentResource):
         self.backup_password = password(f"{name}-backup-password", None, self) if args.backup else None
         if self.backup_password is not None:
             roles_sql = pulumi.Output.all(roles_sql, self.backup_password).apply(
-                lambda a: a[0] + render_backup_role(DATABASE, a[1]))
+                lambda a: a[0] + render_backup_role(DATABASE, a[1])
+            )
 
         self.container = c.service_container(
-            name, POSTGRES, args.placement, self,
-            env={"POSTGRES_USER": "postgres", "POSTGRES_PASSWORD": superuser, "PGDATA": f"{POSTGRES.data_path}/pgdata",
-                 "AURIGRAPH_ROLES_SQL": ROLES_SQL},
+            name,
+            POSTGRES,
+            args.placement,
+            self,
+            env={
+                "POSTGRES_USER": "postgres",
+                "POSTGRES_PASSWORD": superuser,
+                "PGDATA": f"{POSTGRES.data_path}/pgdata",
+                "AURIGRAPH_ROLES_SQL": ROLES_SQL,
+            },
             entrypoints=[START],
-            uploads=[c.upload("/docker-entrypoint-initdb.d/10-aurigraph.sql", init_sql),
-                     c.upload(ROLES_SQL, roles_sql),
-                     c.upload(START, POSTGRES_START, executable=True)],
+            uploads=[
+                c.upload("/docker-entrypoint-initdb.d/10-aurigraph.sql", init_sql),
+                c.upload(ROLES_SQL, roles_sql),
+                c.upload(START, POSTGRES_START, executable=True),
+            ],
             volumes=[volume := c.service_volume(f"{name}-data", POSTGRES, args.placement, self)],
         )
-        self.register_outputs({"host": POSTGRES.name, "database": DATABASE, "user": APP_USER,
-                               "volume": volume.volume_name})
+        self.register_outputs(
+            {"host": POSTGRES.name, "database": DATABASE, "user": APP_USER, "volume": volume.volume_name}
+        )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 import pulumi
 
@@ -22,7 +22,7 @@ START = "/usr/local/bin/aurigraph-grafana-start"
 @dataclass
 class GrafanaArgs:
     placement: c.Placement
-    admin_password: Optional[str]  # configured (secret), or None to generate one
+    admin_password: str | None  # configured (secret), or None to generate one
     depends_on: Sequence[pulumi.Resource] = ()
     # Where this component's resources were before (their old parent), so an upgrade moves them.
     aliases: Sequence[pulumi.Alias] = ()
@@ -34,7 +34,11 @@ class Grafana(pulumi.ComponentResource):
         super().__init__("aurigraph:index:Grafana", name, None, opts)
         admin_password = password(f"{name}-admin-password", args.admin_password, self, args.password_aliases)
         self.container = c.service_container(
-            name, GRAFANA, args.placement, self, aliases=args.aliases,
+            name,
+            GRAFANA,
+            args.placement,
+            self,
+            aliases=args.aliases,
             env={
                 "GF_SECURITY_ADMIN_USER": "admin",
                 "GF_SECURITY_ADMIN_PASSWORD": admin_password,
@@ -47,12 +51,22 @@ class Grafana(pulumi.ComponentResource):
             entrypoints=[START],
             uploads=[
                 c.upload(START, GRAFANA_START, executable=True),
-                c.upload(f"{PROVISIONING}/datasources/aurigraph.yaml",
-                         render_datasources(service("prometheus").url(), service("jaeger").url("jaeger"))),
+                c.upload(
+                    f"{PROVISIONING}/datasources/aurigraph.yaml",
+                    render_datasources(service("prometheus").url(), service("jaeger").url("jaeger")),
+                ),
                 c.upload(f"{PROVISIONING}/dashboards/aurigraph.yaml", render_dashboard_provider()),
                 *[c.upload(f"{DASHBOARDS_PATH}/{file}", text) for file, text in render_dashboards().items()],
             ],
-            volumes=[c.service_volume(f"{name}-data", GRAFANA, args.placement, self,
-                                      aliases=c.renamed(args.aliases, f"monitoring-{name}-data"))],
-            depends_on=args.depends_on)
+            volumes=[
+                c.service_volume(
+                    f"{name}-data",
+                    GRAFANA,
+                    args.placement,
+                    self,
+                    aliases=c.renamed(args.aliases, f"monitoring-{name}-data"),
+                )
+            ],
+            depends_on=args.depends_on,
+        )
         self.register_outputs({"container": self.container.name})

@@ -26,7 +26,10 @@ class LoadBalancer(pulumi.ComponentResource):
     def __init__(self, name: str, args: LoadBalancerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aurigraph:index:LoadBalancer", name, None, opts)
         self.container = c.service_container(
-            name, HAPROXY, args.placement, self,
+            name,
+            HAPROXY,
+            args.placement,
+            self,
             uploads=[c.upload(CONFIG_PATH, render_haproxy_config(args.topology))],
         )
         ports = args.placement.ports

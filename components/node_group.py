@@ -8,8 +8,8 @@ on the old version.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import pulumi
 import pulumi_docker as docker
@@ -67,7 +67,7 @@ def volume_labels(spec: ContainerSpec, stack: str) -> dict[str, str]:
 def health_command(spec: ContainerSpec) -> str:
     """Healthy only when every logical node in the container answers its readiness probe."""
     ports = " ".join(map(str, spec.http_ports))
-    return (f"for p in {ports}; do curl -fsS -o /dev/null http://127.0.0.1:$p{HEALTH_PATH} || exit 1; done")
+    return f"for p in {ports}; do curl -fsS -o /dev/null http://127.0.0.1:$p{HEALTH_PATH} || exit 1; done"
 
 
 class NodeGroup(pulumi.ComponentResource):
@@ -85,8 +85,13 @@ class NodeGroup(pulumi.ComponentResource):
             # Resource names derive from this component's name; Docker names from the topology.
             resource = f"{name}-{spec.ordinal}"
             labels = node_labels(spec, stack)
-            volume = c.data_volume(f"{resource}-data", f"{stack}-{spec.name}-data", volume_labels(spec, stack),
-                                   protect=args.placement.protect_data, parent=self)
+            volume = c.data_volume(
+                f"{resource}-data",
+                f"{stack}-{spec.name}-data",
+                volume_labels(spec, stack),
+                protect=args.placement.protect_data,
+                parent=self,
+            )
             previous = wave_predecessor(spec.ordinal, args.max_unavailable)
             waits_for = list(args.depends_on)
             if previous:
@@ -112,10 +117,12 @@ class NodeGroup(pulumi.ComponentResource):
             )
             self.volumes[spec.name] = volume
 
-        self.register_outputs({
-            "containers": {k: v.name for k, v in self.containers.items()},
-            "volumes": {k: v.name for k, v in self.volumes.items()},
-        })
+        self.register_outputs(
+            {
+                "containers": {k: v.name for k, v in self.containers.items()},
+                "volumes": {k: v.name for k, v in self.volumes.items()},
+            }
+        )
 
     def _images(self, name: str, layout: GroupLayout, pull: bool) -> dict[str, pulumi.Input[str]]:
         """Image reference per distinct image in the group.

@@ -22,7 +22,10 @@ class Tracing(pulumi.ComponentResource):
     def __init__(self, name: str, args: TracingArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aurigraph:index:Tracing", name, None, opts)
         self.container = c.service_container(
-            name, JAEGER, args.placement, self,
+            name,
+            JAEGER,
+            args.placement,
+            self,
             env={"COLLECTOR_OTLP_ENABLED": "true", "SPAN_STORAGE_TYPE": "memory"},
             # In-memory storage, bounded: traces are for debugging the last minutes, not for keeping.
             command=["--memory.max-traces=50000"],

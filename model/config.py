@@ -11,7 +11,7 @@ Field names are snake_case; the config keys are their camelCase aliases.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Optional
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 from pydantic.alias_generators import to_camel
@@ -19,17 +19,18 @@ from pydantic.alias_generators import to_camel
 from .clouds import CLOUDS
 from .services import PUBLISHED, SERVICES
 from .types import (
+    EMAIL,
     USER,
     Bool,
     Choice,
-    Cpus,
     Cidrs,
+    Cpus,
     Duration,
     Host,
     Image,
     Int,
     IpAddress,
-    EMAIL,
+    LoginUser,
     Number,
     OneOf,
     RoutingKey,
@@ -37,12 +38,11 @@ from .types import (
     SecretUrl,
     SlackUrl,
     Smarthost,
-    SshOpts,
     SshHostKey,
+    SshOpts,
     SshPublicKey,
-    LoginUser,
-    Zone,
     Text,
+    Zone,
     duration_ms,
 )
 
@@ -53,8 +53,16 @@ DENSITIES = ("option-b", "option-c", "custom")
 TARGETS = ("local", "ssh", *CLOUDS)
 MAX_CONTAINERS_PER_GROUP = 500
 MAX_NODES_PER_GROUP = 26 * MAX_CONTAINERS_PER_GROUP
-REDIS_POLICIES = ("noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random",
-                  "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl")
+REDIS_POLICIES = (
+    "noeviction",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+)
 
 
 @dataclass(frozen=True)
@@ -87,12 +95,13 @@ PRESETS: dict[str, dict[str, GroupPreset]] = {
 # these are ours: more threads and bigger batches for more nodes, a tighter consensus timeout
 # and heartbeat for the lower latency target, a smaller cache for the lower memory per node.
 TUNING_PRESETS: dict[str, dict[str, int]] = {
-    "option-b": dict(thread_pool_size=512, batch_size=100_000, leveldb_cache_mb=200, consensus_timeout_ms=120,
-                     heartbeat_ms=40),
-    "option-c": dict(thread_pool_size=768, batch_size=150_000, leveldb_cache_mb=128, consensus_timeout_ms=100,
-                     heartbeat_ms=30),
+    "option-b": dict(
+        thread_pool_size=512, batch_size=100_000, leveldb_cache_mb=200, consensus_timeout_ms=120, heartbeat_ms=40
+    ),
+    "option-c": dict(
+        thread_pool_size=768, batch_size=150_000, leveldb_cache_mb=128, consensus_timeout_ms=100, heartbeat_ms=30
+    ),
 }
-
 
 
 def _per_density(values: dict[str, Any]) -> str:
@@ -129,8 +138,9 @@ class CanaryConfig(ConfigModel):
     """A canary: run `image` on the group's first `containers` containers; the rest keep the group's image."""
 
     image: Image = Field(description="the image to try")
-    containers: Int(1, MAX_CONTAINERS_PER_GROUP) = Field(1, description="how many containers run it; fewer than "
-                                                                        "the group has")
+    containers: Int(1, MAX_CONTAINERS_PER_GROUP) = Field(
+        1, description="how many containers run it; fewer than the group has"
+    )
     missing_hint: ClassVar[str] = "a canary needs the image to try"
 
 
@@ -138,22 +148,32 @@ class GroupConfig(ConfigModel):
     """One node group's overrides of the density preset."""
 
     containers: Int(1, MAX_CONTAINERS_PER_GROUP) = unset("density preset", "containers in the group")
-    nodes: Int(1, MAX_NODES_PER_GROUP) = unset("density preset", "logical nodes, spread evenly over the containers "
-                                                                "(remainder on the first), at most 26 per container")
-    cpus: Cpus(0.01, 512) = unset(" / ".join(f"{p.cpus:g}" for p in PRESETS["option-b"].values()),
-                                          "CPU limit per container (validator / business / slim)")
-    memory_mb: Int(64, 1_048_576) = unset(" / ".join(str(p.memory_mb) for p in PRESETS["option-b"].values()),
-                                                "memory limit per container, MB (validator / business / slim)")
+    nodes: Int(1, MAX_NODES_PER_GROUP) = unset(
+        "density preset",
+        "logical nodes, spread evenly over the containers (remainder on the first), at most 26 per container",
+    )
+    cpus: Cpus(0.01, 512) = unset(
+        " / ".join(f"{p.cpus:g}" for p in PRESETS["option-b"].values()),
+        "CPU limit per container (validator / business / slim)",
+    )
+    memory_mb: Int(64, 1_048_576) = unset(
+        " / ".join(str(p.memory_mb) for p in PRESETS["option-b"].values()),
+        "memory limit per container, MB (validator / business / slim)",
+    )
     image: Image = unset("`image`", "the group's node image")
     leveldb_cache_mb: Int(1, 1_048_576) = unset(
         "validator: `tuning.leveldbCacheMb`; business, slim: the smaller of it and 160 / 96",
-        "LevelDB cache per container, MB; at most 60% of the container's memory")
+        "LevelDB cache per container, MB; at most 60% of the container's memory",
+    )
     max_unavailable: Int(1, MAX_CONTAINERS_PER_GROUP) = unset(
-        "derived", "containers replaced at once in a rollout; derived from the BFT fault budget for "
-                          "validators and half the nodes for the others")
-    allow_quorum_risk: Bool = Field(False, description="validators only: accept a layout whose rollout can take "
-                                                      "down more than the fault budget")
-    canary: Optional[CanaryConfig] = unset("none", "run another image on the group's first containers only")
+        "derived",
+        "containers replaced at once in a rollout; derived from the BFT fault budget for "
+        "validators and half the nodes for the others",
+    )
+    allow_quorum_risk: Bool = Field(
+        False, description="validators only: accept a layout whose rollout can take down more than the fault budget"
+    )
+    canary: CanaryConfig | None = unset("none", "run another image on the group's first containers only")
 
 
 class GroupsConfig(ConfigModel):
@@ -169,8 +189,9 @@ class TuningConfig(ConfigModel):
 
     thread_pool_size: Int(1, 65_536) = _tuned("thread_pool_size", "worker threads per node")
     batch_size: Int(1, 10_000_000) = _tuned("batch_size", "transactions per batch")
-    leveldb_cache_mb: Int(1, 1_048_576) = _tuned("leveldb_cache_mb", "LevelDB cache per validator container, MB "
-                                                                 "(see groups.<group>.leveldbCacheMb)")
+    leveldb_cache_mb: Int(1, 1_048_576) = _tuned(
+        "leveldb_cache_mb", "LevelDB cache per validator container, MB (see groups.<group>.leveldbCacheMb)"
+    )
     consensus_timeout_ms: Int(10, 600_000) = _tuned("consensus_timeout_ms", "consensus election timeout, ms")
     heartbeat_ms: Int(1, 300_000) = _tuned("heartbeat_ms", "leader heartbeat, ms; at most half the timeout")
 
@@ -206,15 +227,27 @@ def _users_of(image_key: str) -> str:
 
 
 # Derived from the service registry: one key per published port and per service image.
-PortsConfig = _from_registry("PortsConfig", "Host ports of the published services; two services on one port is "
-                                            "an error.", {
-    p.key: (Int(1, 65535), Field(p.default, alias=p.key, description=f"{p.description} ({'admin' if p.admin else 'API'} "
-                                                                        "bind address)"))
-    for p in PUBLISHED})
-ServiceImagesConfig = _from_registry("ServiceImagesConfig", "Overrides of the pinned service images (for a private "
-                                                            "registry mirror), each pinned to a tag or digest.", {
-    s.image_key: (Image, Field(s.image, alias=s.image_key, description=f"the {_users_of(s.image_key)} image"))
-    for s in SERVICES})
+PortsConfig = _from_registry(
+    "PortsConfig",
+    "Host ports of the published services; two services on one port is an error.",
+    {
+        p.key: (
+            Int(1, 65535),
+            Field(
+                p.default, alias=p.key, description=f"{p.description} ({'admin' if p.admin else 'API'} bind address)"
+            ),
+        )
+        for p in PUBLISHED
+    },
+)
+ServiceImagesConfig = _from_registry(
+    "ServiceImagesConfig",
+    "Overrides of the pinned service images (for a private registry mirror), each pinned to a tag or digest.",
+    {
+        s.image_key: (Image, Field(s.image, alias=s.image_key, description=f"the {_users_of(s.image_key)} image"))
+        for s in SERVICES
+    },
+)
 
 
 class AlertingConfig(ConfigModel):
@@ -224,13 +257,15 @@ class AlertingConfig(ConfigModel):
 
     group_wait: Duration("1s", "1h") = Field("30s", description="how long a new alert group waits for more alerts")
     group_interval: Duration("1s", "1d") = Field("5m", description="how often a group with changes is sent again")
-    repeat_interval: Duration("1m", "30d") = Field("4h", description="how often an unchanged firing group is sent again")
+    repeat_interval: Duration("1m", "30d") = Field(
+        "4h", description="how often an unchanged firing group is sent again"
+    )
     slack_channel: Text(r"[#@]?[a-z0-9._-]{1,80}", "a Slack channel such as #aurigraph-alerts") = unset(
-        "the webhook's", "Slack channel (with alertSlackWebhookUrl)")
+        "the webhook's", "Slack channel (with alertSlackWebhookUrl)"
+    )
     email_to: Text(EMAIL, "an email address such as ops@example.com") = unset("none", "email receiver's address")
     email_from: Text(EMAIL, "an email address such as alerts@example.com") = unset("none", "sender (with emailTo)")
-    smtp_smarthost: Smarthost = unset(
-        "none", "SMTP server (with emailTo); STARTTLS required")
+    smtp_smarthost: Smarthost = unset("none", "SMTP server (with emailTo); STARTTLS required")
     smtp_username: Text(r"[!-~]{1,128}", "an SMTP user name") = unset("none", "SMTP user (with alertSmtpPassword)")
 
 
@@ -245,18 +280,26 @@ class BackupConfig(ConfigModel):
     enabled: Bool = Field(True, description="run the backup container")
     interval: Duration("5m", "7d") = Field("6h", description="how often a backup is taken (and one at every start)")
     keep: Int(1, 1000) = Field(28, description="verified backups kept on the backup volume; older ones are removed")
-    verify: Choice("restore", "list") = Field("restore", description="how each backup is verified before it counts: "
-                                                                    "restore (into a scratch database) or list "
-                                                                    "(pg_restore --list)")
-    max_age: Duration("10m", "30d") = unset("2 × interval + 1h", "alert when the last verified backup is older; "
-                                                                 "more than interval")
-    bucket: Bool = unset("false", "target aws only: also copy each backup to an S3 bucket this program creates "
-                                  "(private, versioned, expiring)")
+    verify: Choice("restore", "list") = Field(
+        "restore",
+        description="how each backup is verified before it counts: "
+        "restore (into a scratch database) or list "
+        "(pg_restore --list)",
+    )
+    max_age: Duration("10m", "30d") = unset(
+        "2 × interval + 1h", "alert when the last verified backup is older; more than interval"
+    )
+    bucket: Bool = unset(
+        "false",
+        "target aws only: also copy each backup to an S3 bucket this program creates (private, versioned, expiring)",
+    )
     bucket_retention_days: Int(1, 3650) = Field(30, description="with bucket: days a copy is kept in the bucket")
     snapshot_every_hours: OneOf(*SNAPSHOT_HOURS) = Field(
-        24, description="targets aws, azure and gcp: hours between snapshots of the VM's data disk")
-    snapshot_retention_days: Int(1, 365) = Field(7, description="targets aws, azure and gcp: days a disk snapshot "
-                                                                "is kept")
+        24, description="targets aws, azure and gcp: hours between snapshots of the VM's data disk"
+    )
+    snapshot_retention_days: Int(1, 365) = Field(
+        7, description="targets aws, azure and gcp: days a disk snapshot is kept"
+    )
 
     @property
     def interval_seconds(self) -> int:
@@ -274,37 +317,46 @@ class SshConfig(ConfigModel):
     host: Host = Field(description="host name or address")
     user: Text(USER, "a user name such as subbu") = Field(description="login user, in the docker group")
     port: Int(1, 65535) = Field(22, description="SSH port")
-    ssh_opts: SshOpts = Field(("-o", "ServerAliveInterval=30"), description="ssh options (-o Name=value; a listed "
-                                                                            "set of names)")
-    host_key: SshHostKey = unset("your known_hosts", "the server's SSH host key line (ssh-keyscan, checked against "
-                                                     "its fingerprint); pinned: no other key is accepted")
+    ssh_opts: SshOpts = Field(
+        ("-o", "ServerAliveInterval=30"), description="ssh options (-o Name=value; a listed set of names)"
+    )
+    host_key: SshHostKey = unset(
+        "your known_hosts",
+        "the server's SSH host key line (ssh-keyscan, checked against "
+        "its fingerprint); pinned: no other key is accepted",
+    )
     cpus: Number(1, 4096) = Field(description="the server's CPUs")
     memory_mb: Int(1024, 67_108_864) = Field(description="the server's memory, MB")
-    missing_hint: ClassVar[str] = "target ssh needs host, user, and the host's cpus and memoryMb (for the capacity plan)"
+    missing_hint: ClassVar[str] = (
+        "target ssh needs host, user, and the host's cpus and memoryMb (for the capacity plan)"
+    )
 
 
 class VmConfig(ConfigModel):
     """target aws, azure or gcp: the VM this program creates."""
 
     region: Text(r".{1,64}", "a cloud region such as eu-west-1") = Field(description="the cloud region")
-    zone: Zone = unset(
-        "none", "zone (required on gcp; optional on aws and azure)")
+    zone: Zone = unset("none", "zone (required on gcp; optional on aws and azure)")
     project: Text(r"[a-z][a-z0-9-]{4,28}[a-z0-9]", "a GCP project id such as aurigraph-prod") = unset(
-        "none", "gcp only: the project id (must match gcp:project)")
+        "none", "gcp only: the project id (must match gcp:project)"
+    )
     image: Text(r"[A-Za-z0-9_./:-]{1,255}", "an image id such as ami-0123456789abcdef0") = unset(
-        "looked up once", "the base image: an AMI id (aws), an image name or link (gcp), a Debian 12 image version "
-                          "(azure); unset, the newest Debian 12 when the VM is created, kept until you set this")
+        "looked up once",
+        "the base image: an AMI id (aws), an image name or link (gcp), a Debian 12 image version "
+        "(azure); unset, the newest Debian 12 when the VM is created, kept until you set this",
+    )
     size: Text(r"[A-Za-z0-9_.-]{1,64}", "a machine type such as m6i.12xlarge") = unset(
-        "chosen", "machine type; when unset, the smallest in the cloud's catalog (model/clouds/) that fits the "
-                  "capacity plan")
+        "chosen",
+        "machine type; when unset, the smallest in the cloud's catalog (model/clouds/) that fits the capacity plan",
+    )
     cpus: Int(2, 4096) = unset("catalog", "with a size outside the catalog: its vCPUs")
     memory_mb: Int(4096, 67_108_864) = unset("catalog", "with a size outside the catalog: its memory, MB")
     ssh_user: LoginUser = Field("aurigraph", description="the login user created")
     ssh_public_key: SshPublicKey = Field(description="your public key line (the .pub file)")
-    admin_cidrs: Cidrs(allow_world=False) = Field(description="who may reach SSH and the admin ports; never the "
-                                                              "whole internet")
-    api_cidrs: Cidrs(allow_world=True) = unset("`vm.adminCidrs`", "who may call the API; [\"0.0.0.0/0\"] makes "
-                                                                                 "it public")
+    admin_cidrs: Cidrs(allow_world=False) = Field(
+        description="who may reach SSH and the admin ports; never the whole internet"
+    )
+    api_cidrs: Cidrs(allow_world=True) = unset("`vm.adminCidrs`", 'who may call the API; ["0.0.0.0/0"] makes it public')
     data_disk_gb: Int(20, 65536) = Field(200, description="the data disk for Docker's volumes, GB")
     missing_hint: ClassVar[str] = "a VM needs vm.region, vm.sshPublicKey and vm.adminCidrs"
 
@@ -320,31 +372,44 @@ class StackConfig(ConfigModel):
     """Every key in the `aurigraph-cluster:` namespace."""
 
     target: Choice(*TARGETS) = Field(
-        "local", description="Where the cluster runs: local (the Docker daemon at DOCKER_HOST, else the local "
-                             "socket), ssh (an existing server, see ssh), or aws, azure, gcp (a VM this program "
-                             "creates, see vm).")
+        "local",
+        description="Where the cluster runs: local (the Docker daemon at DOCKER_HOST, else the local "
+        "socket), ssh (an existing server, see ssh), or aws, azure, gcp (a VM this program "
+        "creates, see vm).",
+    )
     density: Choice(*DENSITIES) = Field(
         description="Node layout preset: option-b (51 nodes: 20 validator, 16 business, 15 slim), option-c (65 "
-                    "nodes: 25, 20, 20) or custom (every group's containers and nodes set under groups). Required: "
-                    "every stack names its density.")
-    image: Image = Field("aurigraph/v11-native:11.0.0", description="Default node image for every group, pinned to "
-                                                                    "a version tag or digest (':latest' is refused).")
-    pull_image: Bool = Field(False, description="Pull node images from their registry. Off by default: the node "
-                                                "image may exist only on the Docker host.")
-    protect_data: Bool = Field(False, description="Also protect the data volumes (they are always retained on "
-                                                  "delete). On for production stacks.")
-    admin_bind_address: IpAddress = Field("127.0.0.1", description="Host address the admin UIs are published on. "
-                                                                   "Loopback by default; reach them over an SSH tunnel.")
-    api_bind_address: IpAddress = Field("0.0.0.0", description="Host address the node API frontend (HAProxy) is "
-                                                               "published on.")
+        "nodes: 25, 20, 20) or custom (every group's containers and nodes set under groups). Required: "
+        "every stack names its density."
+    )
+    image: Image = Field(
+        "aurigraph/v11-native:11.0.0",
+        description="Default node image for every group, pinned to a version tag or digest (':latest' is refused).",
+    )
+    pull_image: Bool = Field(
+        False,
+        description="Pull node images from their registry. Off by default: the node "
+        "image may exist only on the Docker host.",
+    )
+    protect_data: Bool = Field(
+        False,
+        description="Also protect the data volumes (they are always retained on delete). On for production stacks.",
+    )
+    admin_bind_address: IpAddress = Field(
+        "127.0.0.1",
+        description="Host address the admin UIs are published on. Loopback by default; reach them over an SSH tunnel.",
+    )
+    api_bind_address: IpAddress = Field(
+        "0.0.0.0", description="Host address the node API frontend (HAProxy) is published on."
+    )
     groups: GroupsConfig = Field(default_factory=GroupsConfig)
     tuning: TuningConfig = Field(default_factory=TuningConfig)
     ports: PortsConfig = Field(default_factory=PortsConfig)
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     service_images: ServiceImagesConfig = Field(default_factory=ServiceImagesConfig)
-    ssh: Optional[SshConfig] = unset("none", "target ssh only: the existing server")
-    vm: Optional[VmConfig] = unset("none", "targets aws, azure and gcp only: the VM this program creates")
+    ssh: SshConfig | None = unset("none", "target ssh only: the existing server")
+    vm: VmConfig | None = unset("none", "targets aws, azure and gcp only: the VM this program creates")
     capacity: CapacityConfig = Field(default_factory=CapacityConfig)
     alerting: AlertingConfig = Field(default_factory=AlertingConfig)
     backup: BackupConfig = Field(default_factory=BackupConfig)
@@ -360,13 +425,24 @@ class StackConfig(ConfigModel):
 
 
 # Objects reach the program JSON-encoded; these keys are decoded before validation.
-OBJECT_KEYS = ("groups", "tuning", "ports", "monitoring", "cache", "serviceImages", "ssh", "vm", "capacity",
-               "alerting", "backup")
+OBJECT_KEYS = (
+    "groups",
+    "tuning",
+    "ports",
+    "monitoring",
+    "cache",
+    "serviceImages",
+    "ssh",
+    "vm",
+    "capacity",
+    "alerting",
+    "backup",
+)
 SECRET_KEYS = tuple(f.alias for f in StackConfig.model_fields.values() if (f.json_schema_extra or {}).get("secret"))
 TOP_LEVEL_KEYS = tuple(f.alias for f in StackConfig.model_fields.values() if f.alias not in SECRET_KEYS)
 
 
-def model_at(path: tuple[Any, ...], model: type[BaseModel] = StackConfig) -> Optional[type[BaseModel]]:
+def model_at(path: tuple[Any, ...], model: type[BaseModel] = StackConfig) -> type[BaseModel] | None:
     """The model a config path points into (('groups', 'validator') -> GroupConfig), or None."""
     for part in path:
         field = next((f for f in model.model_fields.values() if f.alias == part), None)
@@ -377,7 +453,7 @@ def model_at(path: tuple[Any, ...], model: type[BaseModel] = StackConfig) -> Opt
     return model
 
 
-def model_of(annotation: Any) -> Optional[type[BaseModel]]:
+def model_of(annotation: Any) -> type[BaseModel] | None:
     for candidate in (annotation, *getattr(annotation, "__args__", ())):
         if isinstance(candidate, type) and issubclass(candidate, BaseModel):
             return candidate

@@ -7,21 +7,21 @@ Standard library only: the policy pack imports this module in its own virtualenv
 from __future__ import annotations
 
 import ipaddress
-from typing import Iterable, Optional, Union
+from collections.abc import Iterable
 
-Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # The most an operators' allowlist (SSH and the admin UIs) may cover: a /8 of IPv4 (16.7 million
 # addresses), and a /24 of IPv6 global unicast. A list covering more lets in a good part of the
 # internet whether or not it adds up to 0.0.0.0/0 (eight ranges covering all but 0/8, 2000::/3).
-MAX_IPV4_ADDRESSES = 2 ** 24
+MAX_IPV4_ADDRESSES = 2**24
 MAX_IPV6_ADDRESSES = 2 ** (128 - 24)
 # IPv6 ranges that carry IPv4 addresses: IPv4-mapped, NAT64 and 6to4. They count as the IPv4 they hold.
 _IPV4_IN_IPV6 = (ipaddress.ip_network("::ffff:0:0/96"), ipaddress.ip_network("64:ff9b::/96"))
 _SIX_TO_FOUR = ipaddress.ip_network("2002::/16")
 
 
-def _as_ipv4(network: Network) -> Optional[ipaddress.IPv4Network]:
+def _as_ipv4(network: Network) -> ipaddress.IPv4Network | None:
     """The IPv4 range an IPv6 range stands for, if it embeds IPv4 (None if it does not)."""
     if network.version == 4:
         return network  # type: ignore[return-value]
@@ -50,22 +50,24 @@ def coverage(networks: Iterable[Network]) -> tuple[int, int]:
             v4.append(embedded)
         if n.version == 6:
             v6.append(n)  # type: ignore[arg-type]
-    return (sum(n.num_addresses for n in ipaddress.collapse_addresses(v4)),
-            sum(n.num_addresses for n in ipaddress.collapse_addresses(v6)))
+    return (
+        sum(n.num_addresses for n in ipaddress.collapse_addresses(v4)),
+        sum(n.num_addresses for n in ipaddress.collapse_addresses(v6)),
+    )
 
 
 def too_broad(networks: Iterable[Network]) -> str:
     """Why an operators' allowlist covers too much of the internet; empty when it does not."""
     ipv4, ipv6 = coverage(networks)
     if ipv4 > MAX_IPV4_ADDRESSES:
-        share = ipv4 / 2 ** 32
+        share = ipv4 / 2**32
         return f"they let in {ipv4:,} IPv4 addresses ({share:.1%} of IPv4), more than a /8"
     if ipv6 > MAX_IPV6_ADDRESSES:
-        return f"they let in {ipv6 / 2 ** 125:.2%} of the IPv6 internet, more than a /24"
+        return f"they let in {ipv6 / 2**125:.2%} of the IPv6 internet, more than a /24"
     return ""
 
 
-def parse_address(text: str) -> Optional[Union[ipaddress.IPv4Address, ipaddress.IPv6Address]]:
+def parse_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     """An address as Docker reads a port's host IP: IPv4-mapped IPv6 is the IPv4 it maps."""
     try:
         address = ipaddress.ip_address(text)

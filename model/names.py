@@ -47,5 +47,7 @@ def docker_name_problem(stack: str) -> str:
     [a-zA-Z0-9][a-zA-Z0-9_.-]); empty when the stack name does."""
     if re.match(r"[A-Za-z0-9]", stack):
         return ""
-    return (f"stack name {stack!r} starts with {stack[:1]!r}: Docker names built from it (<stack>-validator-1) "
-            "must start with a letter or digit; use another stack name")
+    return (
+        f"stack name {stack!r} starts with {stack[:1]!r}: Docker names built from it (<stack>-validator-1) "
+        "must start with a letter or digit; use another stack name"
+    )

@@ -6,12 +6,13 @@ cost the validators their quorum and a host too small for the containers' limits
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Optional, Sequence
+from typing import Any
 
 from .clouds import CLOUDS
-from .services import deployed
 from .problems import ConfigError, Problem
+from .services import deployed
 from .settings import Settings
 from .topology import Topology, bft_fault_budget, spread
 
@@ -38,7 +39,7 @@ def largest_safe_unavailable(sizes: Sequence[int], budget: int) -> int:
     return best
 
 
-def wave_predecessor(ordinal: int, max_unavailable: int) -> Optional[int]:
+def wave_predecessor(ordinal: int, max_unavailable: int) -> int | None:
     """The container (by ordinal) that must be healthy before this one may be replaced."""
     before = ordinal - max_unavailable
     return before if before >= 1 else None
@@ -54,19 +55,23 @@ class CapacityPlan:
     largest_container_cpus: float
     cpu_overcommit: float
     memory_overcommit: float
-    host_cpus: Optional[float] = None
-    host_memory_mb: Optional[int] = None
+    host_cpus: float | None = None
+    host_memory_mb: int | None = None
 
     def fits(self, cpus: float, memory_mb: int) -> bool:
-        return (self.largest_container_cpus <= cpus
-                and self.container_cpus <= (cpus - HOST_RESERVE_CPUS) * self.cpu_overcommit
-                and self.container_memory_mb <= (memory_mb - HOST_RESERVE_MB) * self.memory_overcommit)
+        return (
+            self.largest_container_cpus <= cpus
+            and self.container_cpus <= (cpus - HOST_RESERVE_CPUS) * self.cpu_overcommit
+            and self.container_memory_mb <= (memory_mb - HOST_RESERVE_MB) * self.memory_overcommit
+        )
 
     def needs(self) -> str:
-        return (f"{self.containers} containers with {self.container_cpus:g} CPUs and {self.container_memory_mb} MB "
-                f"of limits, the largest {self.largest_container_cpus:g} CPUs; cpuOvercommit "
-                f"{self.cpu_overcommit:g}, memoryOvercommit {self.memory_overcommit:g}; {HOST_RESERVE_CPUS:g} CPU "
-                f"and {HOST_RESERVE_MB} MB kept for the host")
+        return (
+            f"{self.containers} containers with {self.container_cpus:g} CPUs and {self.container_memory_mb} MB "
+            f"of limits, the largest {self.largest_container_cpus:g} CPUs; cpuOvercommit "
+            f"{self.cpu_overcommit:g}, memoryOvercommit {self.memory_overcommit:g}; {HOST_RESERVE_CPUS:g} CPU "
+            f"and {HOST_RESERVE_MB} MB kept for the host"
+        )
 
     def as_output(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -97,10 +102,10 @@ class VmSize:
 class Plan:
     max_unavailable: dict[str, int]  # group -> containers replaced at once
     capacity: CapacityPlan
-    vm_size: Optional[VmSize]
+    vm_size: VmSize | None
     warnings: tuple[str, ...]
 
-    def wave_predecessor(self, group: str, ordinal: int) -> Optional[int]:
+    def wave_predecessor(self, group: str, ordinal: int) -> int | None:
         return wave_predecessor(ordinal, self.max_unavailable[group])
 
 
@@ -120,13 +125,19 @@ def _rollout(settings: Settings, problems: list[Problem], warnings: list[str]) -
         if down > budget:
             key = f"groups.{g.name}.maxUnavailable" if g.max_unavailable else f"groups.{g.name}.containers"
             if g.name == "validator" and not g.allow_quorum_risk:
-                problems.append(Problem(key, f"a rollout could take {down} validator nodes down at once, above "
-                                             f"{reason}; spread the validators over more containers, lower "
-                                             "maxUnavailable, or set groups.validator.allowQuorumRisk: true to "
-                                             "accept losing quorum during rollouts"))
+                problems.append(
+                    Problem(
+                        key,
+                        f"a rollout could take {down} validator nodes down at once, above "
+                        f"{reason}; spread the validators over more containers, lower "
+                        "maxUnavailable, or set groups.validator.allowQuorumRisk: true to "
+                        "accept losing quorum during rollouts",
+                    )
+                )
             else:
-                warnings.append(f"{key}: a rollout may take {down} nodes of group '{g.name}' down at once, "
-                                f"above {reason}")
+                warnings.append(
+                    f"{key}: a rollout may take {down} nodes of group '{g.name}' down at once, above {reason}"
+                )
     return out
 
 
@@ -143,16 +154,21 @@ def _container_limits(settings: Settings, topology: Topology) -> CapacityPlan:
     )
 
 
-def _vm_size(settings: Settings, plan: CapacityPlan, problems: list[Problem]) -> Optional[VmSize]:
+def _vm_size(settings: Settings, plan: CapacityPlan, problems: list[Problem]) -> VmSize | None:
     vm, cloud = settings.vm, CLOUDS[settings.target]
     if vm.size is None:
         chosen = cloud.smallest_fitting(plan.fits)
         if chosen is None:
             name, cpus, memory = cloud.catalog[-1]
-            problems.append(Problem("vm.size", f"no size in the {cloud.name} catalog fits the plan ({plan.needs()}); "
-                                               f"the biggest, {name}, has {cpus} CPUs and {memory} MB: set vm.size, "
-                                               "vm.cpus and vm.memoryMb for a bigger machine, or raise the "
-                                               "capacity.*Overcommit ratios"))
+            problems.append(
+                Problem(
+                    "vm.size",
+                    f"no size in the {cloud.name} catalog fits the plan ({plan.needs()}); "
+                    f"the biggest, {name}, has {cpus} CPUs and {memory} MB: set vm.size, "
+                    "vm.cpus and vm.memoryMb for a bigger machine, or raise the "
+                    "capacity.*Overcommit ratios",
+                )
+            )
             return None
         return VmSize(*chosen, chosen=True)
     known = cloud.size_of(vm.size)
@@ -160,33 +176,59 @@ def _vm_size(settings: Settings, plan: CapacityPlan, problems: list[Problem]) ->
         # A catalog size has what the catalog says: vm.cpus or vm.memoryMb cannot make it bigger.
         for key, given, has in (("vm.cpus", vm.cpus, known[0]), ("vm.memoryMb", vm.memory_mb, known[1])):
             if given is not None and given != has:
-                problems.append(Problem(key, f"{vm.size} has {has}, not {given}; leave {key} unset for a catalog "
-                                             "size (the capacity plan reads it from the catalog)"))
+                problems.append(
+                    Problem(
+                        key,
+                        f"{vm.size} has {has}, not {given}; leave {key} unset for a catalog "
+                        "size (the capacity plan reads it from the catalog)",
+                    )
+                )
         return VmSize(vm.size, *known, chosen=False)
     if vm.cpus is not None and vm.memory_mb is not None:
         return VmSize(vm.size, vm.cpus, vm.memory_mb, chosen=False)
     if known is None:
         names = ", ".join(s for s, _, _ in cloud.catalog)
-        problems.append(Problem("vm.size", f"expected one of {names}, or any {cloud.name} size with vm.cpus and "
-                                           f"vm.memoryMb set to what it has, got \"{vm.size}\""))
+        problems.append(
+            Problem(
+                "vm.size",
+                f"expected one of {names}, or any {cloud.name} size with vm.cpus and "
+                f'vm.memoryMb set to what it has, got "{vm.size}"',
+            )
+        )
         return None
     return VmSize(vm.size, *known, chosen=False)
 
 
-def _check_host(plan: CapacityPlan, cpus: float, memory_mb: int, cpu_key: str, memory_key: str,
-                problems: list[Problem]) -> CapacityPlan:
+def _check_host(
+    plan: CapacityPlan, cpus: float, memory_mb: int, cpu_key: str, memory_key: str, problems: list[Problem]
+) -> CapacityPlan:
     plan = replace(plan, host_cpus=cpus, host_memory_mb=memory_mb)
     if plan.largest_container_cpus > cpus:
-        problems.append(Problem(cpu_key, f"a container asks for {plan.largest_container_cpus:g} CPUs and the host has "
-                                         f"{cpus:g}; Docker refuses a CPU limit above the host's CPUs"))
+        problems.append(
+            Problem(
+                cpu_key,
+                f"a container asks for {plan.largest_container_cpus:g} CPUs and the host has "
+                f"{cpus:g}; Docker refuses a CPU limit above the host's CPUs",
+            )
+        )
     elif plan.container_cpus > (cpus - HOST_RESERVE_CPUS) * plan.cpu_overcommit:
-        problems.append(Problem(cpu_key, f"the host is too small: {plan.needs()}; needs "
-                                         f"{plan.container_cpus / plan.cpu_overcommit + HOST_RESERVE_CPUS:.1f} CPUs, "
-                                         f"has {cpus:g}"))
+        problems.append(
+            Problem(
+                cpu_key,
+                f"the host is too small: {plan.needs()}; needs "
+                f"{plan.container_cpus / plan.cpu_overcommit + HOST_RESERVE_CPUS:.1f} CPUs, "
+                f"has {cpus:g}",
+            )
+        )
     if plan.container_memory_mb > (memory_mb - HOST_RESERVE_MB) * plan.memory_overcommit:
-        problems.append(Problem(memory_key, f"the host is too small: {plan.needs()}; needs "
-                                            f"{plan.container_memory_mb / plan.memory_overcommit + HOST_RESERVE_MB:.0f}"
-                                            f" MB, has {memory_mb}"))
+        problems.append(
+            Problem(
+                memory_key,
+                f"the host is too small: {plan.needs()}; needs "
+                f"{plan.container_memory_mb / plan.memory_overcommit + HOST_RESERVE_MB:.0f}"
+                f" MB, has {memory_mb}",
+            )
+        )
     return plan
 
 
@@ -197,8 +239,9 @@ def make_plan(settings: Settings, topology: Topology) -> Plan:
     capacity = _container_limits(settings, topology)
     vm_size = None
     if settings.ssh is not None:
-        capacity = _check_host(capacity, settings.ssh.cpus, settings.ssh.memory_mb, "ssh.cpus", "ssh.memoryMb",
-                               problems)
+        capacity = _check_host(
+            capacity, settings.ssh.cpus, settings.ssh.memory_mb, "ssh.cpus", "ssh.memoryMb", problems
+        )
     elif settings.vm is not None:
         vm_size = _vm_size(settings, capacity, problems)
         if vm_size is not None:

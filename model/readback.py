@@ -52,8 +52,10 @@ def docker_cpus(cpus: float) -> str:
     hold as given (below a nanosecond, or one the provider's read-back rounds)."""
     text = read_cpus(round(Fraction(str(cpus)) * NANO))
     if Fraction(text) != Fraction(str(cpus)):
-        raise ValueError(f"expected a CPU limit that the docker provider reads back unchanged; {cpus:g} reads back "
-                         f"as {text}, so every `pulumi up` would replace the container")
+        raise ValueError(
+            f"expected a CPU limit that the docker provider reads back unchanged; {cpus:g} reads back "
+            f"as {text}, so every `pulumi up` would replace the container"
+        )
     return text
 
 

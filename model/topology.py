@@ -8,8 +8,9 @@ from renaming a container that did not change).
 from __future__ import annotations
 
 import string
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .groups import Group
@@ -146,7 +147,7 @@ def _containers(group: Group, sizes: Iterable[int]) -> tuple[ContainerSpec, ...]
     return tuple(out)
 
 
-def build_topology(settings: "Settings") -> Topology:
+def build_topology(settings: Settings) -> Topology:
     groups = tuple(
         GroupLayout(
             name=g.name,

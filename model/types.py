@@ -16,8 +16,9 @@ import ipaddress
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Callable, Optional
+from typing import Annotated, Any
 
 from pydantic import PlainValidator
 from pydantic_core import PydanticCustomError
@@ -44,7 +45,7 @@ class Rule:
 def show(value: Any, limit: int = 60) -> str:
     """A value for an error message: JSON (so control characters are escaped), shortened."""
     text = json.dumps(value, default=str)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def refused(message: str) -> PydanticCustomError:
@@ -68,7 +69,7 @@ def leaf(python_type: Any, expected: str, kind: str, convert: Callable[[Any], An
     return Annotated[python_type, PlainValidator(validate), Rule(expected, kind)]
 
 
-def text(value: Any, max_length: int = 255) -> Optional[str]:
+def text(value: Any, max_length: int = 255) -> str | None:
     """A string without control characters, at most `max_length` long (else None)."""
     if not isinstance(value, str) or len(value) > max_length or _CONTROL.search(value):
         return None
@@ -77,7 +78,8 @@ def text(value: Any, max_length: int = 255) -> Optional[str]:
 
 # ------------------------------------------------------------------ numbers and words
 
-def _whole(value: Any) -> Optional[int]:
+
+def _whole(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, float) and value.is_integer():
@@ -88,7 +90,7 @@ def _whole(value: Any) -> Optional[int]:
 
 
 def Int(minimum: int, maximum: int) -> Any:
-    def convert(value: Any) -> Optional[int]:
+    def convert(value: Any) -> int | None:
         number = _whole(value)
         return number if number is not None and minimum <= number <= maximum else None
 
@@ -97,11 +99,12 @@ def Int(minimum: int, maximum: int) -> Any:
 
 def OneOf(*allowed: int) -> Any:
     """A whole number from a short list (an interval a scheduler accepts)."""
-    return leaf(int, "one of " + ", ".join(map(str, allowed)), "integer",
-                lambda v: _whole(v) if _whole(v) in allowed else None)
+    return leaf(
+        int, "one of " + ", ".join(map(str, allowed)), "integer", lambda v: _whole(v) if _whole(v) in allowed else None
+    )
 
 
-def _number(value: Any, minimum: float, maximum: float) -> Optional[float]:
+def _number(value: Any, minimum: float, maximum: float) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, str) and len(value) <= _MAX_NUMBER_TEXT and re.fullmatch(r"[+-]?[0-9]*\.?[0-9]+", value):
@@ -124,7 +127,7 @@ def Number(minimum: float, maximum: float) -> Any:
 def Cpus(minimum: float, maximum: float) -> Any:
     """A container's CPU limit: a Number that Docker also reads back as given (model/readback.py)."""
 
-    def convert(value: Any) -> Optional[float]:
+    def convert(value: Any) -> float | None:
         cpus = _number(value, minimum, maximum)
         if cpus is not None:
             try:
@@ -136,7 +139,7 @@ def Cpus(minimum: float, maximum: float) -> Any:
     return leaf(float, _number_expected(minimum, maximum), "number", convert)
 
 
-def _bool(value: Any) -> Optional[bool]:
+def _bool(value: Any) -> bool | None:
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.lower() in ("true", "false"):
@@ -152,8 +155,7 @@ def Choice(*choices: str) -> Any:
 
 
 def Text(pattern: str, expected: str, max_length: int = 255) -> Any:
-    return leaf(str, expected, "string",
-                lambda v: v if text(v, max_length) and re.fullmatch(pattern, v) else None)
+    return leaf(str, expected, "string", lambda v: v if text(v, max_length) and re.fullmatch(pattern, v) else None)
 
 
 # A host name (RFC 1123) or an IP address; a user name as useradd accepts it.
@@ -161,7 +163,7 @@ HOSTNAME = r"(?=.{1,253}\Z)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z
 USER = r"[a-z_][a-z0-9_-]{0,31}"
 
 
-def _ip(value: Any) -> Optional[str]:
+def _ip(value: Any) -> str | None:
     try:
         # A zone id (fe80::1%eth0) names an interface, not an address Docker or a cloud takes.
         return str(ipaddress.ip_address(value)) if text(value, 64) and "%" not in value else None
@@ -170,8 +172,12 @@ def _ip(value: Any) -> Optional[str]:
 
 
 IpAddress = leaf(str, "an IPv4 or IPv6 address such as 127.0.0.1", "string", _ip)
-Host = leaf(str, "a host name or IP address such as dlt.example.com", "string",
-            lambda v: v if text(v, 253) and (re.fullmatch(HOSTNAME, v) or _ip(v)) else None)
+Host = leaf(
+    str,
+    "a host name or IP address such as dlt.example.com",
+    "string",
+    lambda v: v if text(v, 253) and (re.fullmatch(HOSTNAME, v) or _ip(v)) else None,
+)
 
 
 # ------------------------------------------------------------------ images
@@ -185,16 +191,19 @@ _IMAGE = re.compile(
 )
 
 
-def _image(value: Any) -> Optional[str]:
+def _image(value: Any) -> str | None:
     match = _IMAGE.fullmatch(value) if text(value, 512) else None
     if not match:
         return None
     if not match.group("tag") and not match.group("digest"):
-        raise Refusal("expected an image pinned to a version tag or digest (rollback by revert needs a pin), "
-                      f"got {show(value)}")
+        raise Refusal(
+            f"expected an image pinned to a version tag or digest (rollback by revert needs a pin), got {show(value)}"
+        )
     if match.group("tag") == "latest" and not match.group("digest"):
-        raise Refusal("expected a pinned version tag or digest, not 'latest' (reverting config could not roll "
-                      f"it back), got {show(value)}")
+        raise Refusal(
+            "expected a pinned version tag or digest, not 'latest' (reverting config could not roll "
+            f"it back), got {show(value)}"
+        )
     return value
 
 
@@ -205,13 +214,20 @@ Image = leaf(str, "an image reference such as registry.example.com/aurigraph/v11
 
 # Prometheus's duration grammar (common/model.ParseDuration): units in this order, each at
 # most once. A bare "0" is Prometheus's zero; zero is refused here (no interval may be zero).
-_UNITS = (("y", 365 * 86400_000), ("w", 7 * 86400_000), ("d", 86400_000), ("h", 3600_000), ("m", 60_000),
-          ("s", 1000), ("ms", 1))
+_UNITS = (
+    ("y", 365 * 86400_000),
+    ("w", 7 * 86400_000),
+    ("d", 86400_000),
+    ("h", 3600_000),
+    ("m", 60_000),
+    ("s", 1000),
+    ("ms", 1),
+)
 _DURATION = re.compile("".join(rf"(?:(?P<{u}>[0-9]+){u})?" for u, _ in _UNITS))
-_MAX_DURATION_MS = 2 ** 63 // 1_000_000  # Go's time.Duration, in milliseconds
+_MAX_DURATION_MS = 2**63 // 1_000_000  # Go's time.Duration, in milliseconds
 
 
-def duration_ms(value: str) -> Optional[int]:
+def duration_ms(value: str) -> int | None:
     match = _DURATION.fullmatch(value) if value else None
     if not match:
         return None
@@ -221,7 +237,7 @@ def duration_ms(value: str) -> Optional[int]:
 def Duration(minimum: str, maximum: str) -> Any:
     lo, hi = duration_ms(minimum), duration_ms(maximum)
 
-    def convert(value: Any) -> Optional[str]:
+    def convert(value: Any) -> str | None:
         ms = duration_ms(value) if text(value, 32) else None
         return value if ms is not None and lo <= ms <= min(hi, _MAX_DURATION_MS) else None
 
@@ -230,8 +246,9 @@ def Duration(minimum: str, maximum: str) -> Any:
 
 # ------------------------------------------------------------------ networks
 
-def _cidrs(allow_world: bool) -> Callable[[Any], Optional[tuple[str, ...]]]:
-    def convert(value: Any) -> Optional[tuple[str, ...]]:
+
+def _cidrs(allow_world: bool) -> Callable[[Any], tuple[str, ...] | None]:
+    def convert(value: Any) -> tuple[str, ...] | None:
         if not isinstance(value, list) or not value or len(value) > 100:
             return None
         networks = []
@@ -244,32 +261,38 @@ def _cidrs(allow_world: bool) -> Callable[[Any], Optional[tuple[str, ...]]]:
                 raise Refusal(f"expected CIDRs such as 203.0.113.0/24 with no host bits set, got {show(item)}")
         why = "" if allow_world else too_broad(networks)
         if why:
-            raise Refusal("expected operator CIDRs, never the whole internet (SSH and admin ports are behind "
-                          f"this list), got {show(value)}: {why}")
+            raise Refusal(
+                "expected operator CIDRs, never the whole internet (SSH and admin ports are behind "
+                f"this list), got {show(value)}: {why}"
+            )
         return tuple(str(n) for n in networks)
 
     return convert
 
 
 def Cidrs(allow_world: bool) -> Any:
-    return leaf(tuple[str, ...], 'a non-empty list of CIDRs such as ["203.0.113.0/24"]', "array",
-                _cidrs(allow_world))
+    return leaf(tuple[str, ...], 'a non-empty list of CIDRs such as ["203.0.113.0/24"]', "array", _cidrs(allow_world))
 
 
 # ------------------------------------------------------------------ SSH
 
-_KEY_TYPES = {"ssh-ed25519": 1, "ssh-rsa": 2, "ecdsa-sha2-nistp256": 2, "ecdsa-sha2-nistp384": 2,
-              "ecdsa-sha2-nistp521": 2}  # how many fields follow the type name in the key blob
+_KEY_TYPES = {
+    "ssh-ed25519": 1,
+    "ssh-rsa": 2,
+    "ecdsa-sha2-nistp256": 2,
+    "ecdsa-sha2-nistp384": 2,
+    "ecdsa-sha2-nistp521": 2,
+}  # how many fields follow the type name in the key blob
 _EC_POINT = {"ecdsa-sha2-nistp256": 65, "ecdsa-sha2-nistp384": 97, "ecdsa-sha2-nistp521": 133}
 
 
 def _fields(blob: bytes) -> list[bytes]:
     out, pos = [], 0
     while pos < len(blob):
-        length = int.from_bytes(blob[pos:pos + 4], "big")
+        length = int.from_bytes(blob[pos : pos + 4], "big")
         if pos + 4 + length > len(blob):
             raise ValueError("truncated")
-        out.append(blob[pos + 4:pos + 4 + length])
+        out.append(blob[pos + 4 : pos + 4 + length])
         pos += 4 + length
     return out
 
@@ -284,11 +307,13 @@ def _key_material_ok(kind: str, fields: list[bytes]) -> bool:
     return fields[1].decode() == kind.rsplit("-", 1)[1] and len(fields[2]) == _EC_POINT[kind] and fields[2][0] == 4
 
 
-def _public_key(value: Any) -> Optional[str]:
+def _public_key(value: Any) -> str | None:
     if isinstance(value, str) and "PRIVATE KEY" in value:
         # Not a line of it is repeated: the config (and this message) may be shared.
-        raise Refusal("this is a private key: remove it from the stack config now and give the public key line "
-                      "(the .pub file) instead; treat the private key as exposed")
+        raise Refusal(
+            "this is a private key: remove it from the stack config now and give the public key line "
+            "(the .pub file) instead; treat the private key as exposed"
+        )
     parts = value.split(None, 2) if text(value, 16384) else []
     # The comment is free text (spaces too: "Jane Doe's laptop"); control characters are refused above.
     if len(parts) in (2, 3) and parts[0] in _KEY_TYPES:
@@ -300,7 +325,7 @@ def _public_key(value: Any) -> Optional[str]:
     return None
 
 
-def _host_key(value: Any) -> Optional[str]:
+def _host_key(value: Any) -> str | None:
     """A server's host key as `ssh-keyscan` prints it ("host ssh-ed25519 AAAA...", or
     "[host]:port ..."), or as the .pub file holds it: kept as "type data" (the host names in front
     are the lookup ssh makes itself, and a comment is not needed to pin the key)."""
@@ -312,13 +337,22 @@ def _host_key(value: Any) -> Optional[str]:
     return " ".join(parts[:2]) if len(parts) >= 2 and _public_key(" ".join(parts[:2])) else None
 
 
-SshPublicKey = leaf(str, "an OpenSSH public key line such as 'ssh-ed25519 AAAAC3Nza... you@host' (the .pub file; "
-                         "RSA keys of 2048 bits or more)", "string", _public_key)
-SshHostKey = leaf(str, "a host key line as ssh-keyscan prints it ('host ssh-ed25519 AAAAC3Nza...') or as the "
-                       "host's .pub file holds it", "string", _host_key)
+SshPublicKey = leaf(
+    str,
+    "an OpenSSH public key line such as 'ssh-ed25519 AAAAC3Nza... you@host' (the .pub file; "
+    "RSA keys of 2048 bits or more)",
+    "string",
+    _public_key,
+)
+SshHostKey = leaf(
+    str,
+    "a host key line as ssh-keyscan prints it ('host ssh-ed25519 AAAAC3Nza...') or as the host's .pub file holds it",
+    "string",
+    _host_key,
+)
 
 
-def _zone(value: Any) -> Optional[str]:
+def _zone(value: Any) -> str | None:
     # `pulumi config set --path vm.zone 1` stores the number 1 (Azure's zones are 1, 2 and 3).
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
@@ -329,19 +363,67 @@ Zone = leaf(str, "a zone such as eu-west-1a (Azure: 1, 2 or 3)", "string", _zone
 
 # Login names a VM must not be given: system accounts, the docker group, and the names Azure
 # refuses ("The Admin Username specified is not allowed").
-RESERVED_USERS = frozenset({
-    "root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail", "news", "uucp", "proxy", "www-data",
-    "backup", "list", "irc", "nobody", "systemd-network", "sshd", "messagebus", "docker", "admin", "administrator",
-    "user", "user1", "user2", "user3", "user4", "user5", "test", "test1", "test2", "test3", "guest", "owner",
-    "support", "server", "sql", "console", "actuser", "adm", "admin1", "admin2", "aspnet", "david", "john", "a"})
+RESERVED_USERS = frozenset(
+    {
+        "root",
+        "daemon",
+        "bin",
+        "sys",
+        "sync",
+        "games",
+        "man",
+        "lp",
+        "mail",
+        "news",
+        "uucp",
+        "proxy",
+        "www-data",
+        "backup",
+        "list",
+        "irc",
+        "nobody",
+        "systemd-network",
+        "sshd",
+        "messagebus",
+        "docker",
+        "admin",
+        "administrator",
+        "user",
+        "user1",
+        "user2",
+        "user3",
+        "user4",
+        "user5",
+        "test",
+        "test1",
+        "test2",
+        "test3",
+        "guest",
+        "owner",
+        "support",
+        "server",
+        "sql",
+        "console",
+        "actuser",
+        "adm",
+        "admin1",
+        "admin2",
+        "aspnet",
+        "david",
+        "john",
+        "a",
+    }
+)
 
 
-def _login(value: Any) -> Optional[str]:
+def _login(value: Any) -> str | None:
     if not (text(value, 32) and re.fullmatch(USER, value)):
         return None
     if value in RESERVED_USERS:
-        raise Refusal(f"{show(value)} is a system account, the docker group or a name Azure refuses; choose "
-                      "another login name such as aurigraph")
+        raise Refusal(
+            f"{show(value)} is a system account, the docker group or a name Azure refuses; choose "
+            "another login name such as aurigraph"
+        )
     return value
 
 
@@ -350,15 +432,20 @@ LoginUser = leaf(str, "a user name such as aurigraph", "string", _login)
 # ssh options the docker provider may pass to ssh: -o Name=value, with these names only. No
 # ProxyCommand or LocalCommand (they run local commands), and host keys are always checked.
 SSH_OPTIONS: dict[str, str] = {
-    "ServerAliveInterval": r"[0-9]{1,4}", "ServerAliveCountMax": r"[0-9]{1,3}",
-    "ConnectTimeout": r"[0-9]{1,4}", "ConnectionAttempts": r"[0-9]{1,2}",
-    "StrictHostKeyChecking": r"yes", "BatchMode": r"yes|no", "Compression": r"yes|no",
-    "IdentitiesOnly": r"yes|no", "IdentityFile": r"[A-Za-z0-9_./~-]{1,255}",
+    "ServerAliveInterval": r"[0-9]{1,4}",
+    "ServerAliveCountMax": r"[0-9]{1,3}",
+    "ConnectTimeout": r"[0-9]{1,4}",
+    "ConnectionAttempts": r"[0-9]{1,2}",
+    "StrictHostKeyChecking": r"yes",
+    "BatchMode": r"yes|no",
+    "Compression": r"yes|no",
+    "IdentitiesOnly": r"yes|no",
+    "IdentityFile": r"[A-Za-z0-9_./~-]{1,255}",
     "UserKnownHostsFile": r"[A-Za-z0-9_./~-]{1,255}",
 }
 
 
-def _ssh_opts(value: Any) -> Optional[tuple[str, ...]]:
+def _ssh_opts(value: Any) -> tuple[str, ...] | None:
     if not isinstance(value, list) or len(value) > 40 or not all(isinstance(o, str) for o in value):
         return None
     options, items = [], iter(value)
@@ -366,8 +453,10 @@ def _ssh_opts(value: Any) -> Optional[tuple[str, ...]]:
         option = next(items, None) if item == "-o" else item[2:] if item.startswith("-o") else None
         name, _, setting = (option or "").partition("=")
         if name not in SSH_OPTIONS or not re.fullmatch(SSH_OPTIONS[name], setting):
-            raise Refusal("expected ssh options as \"-o\", \"Name=value\" with Name one of "
-                          f"{', '.join(SSH_OPTIONS)} (StrictHostKeyChecking only =yes), got {show(option or item)}")
+            raise Refusal(
+                'expected ssh options as "-o", "Name=value" with Name one of '
+                f"{', '.join(SSH_OPTIONS)} (StrictHostKeyChecking only =yes), got {show(option or item)}"
+            )
         options += ["-o", f"{name}={setting}"]
     return tuple(options)
 
@@ -381,18 +470,20 @@ MIN_SECRET_LENGTH = 12
 MAX_SECRET_LENGTH = 128
 
 
-def _secret(value: Any) -> Optional[str]:
+def _secret(value: Any) -> str | None:
     # Never echo the value, even in part: the message may be shared.
     if not text(value, MAX_SECRET_LENGTH) or len(value) < MIN_SECRET_LENGTH:
-        raise Refusal(f"expected a password of at least {MIN_SECRET_LENGTH} characters (at most {MAX_SECRET_LENGTH}, "
-                      "no control characters) (value not shown)")
+        raise Refusal(
+            f"expected a password of at least {MIN_SECRET_LENGTH} characters (at most {MAX_SECRET_LENGTH}, "
+            "no control characters) (value not shown)"
+        )
     return value
 
 
 Secret = leaf(str, f"a password of {MIN_SECRET_LENGTH} to {MAX_SECRET_LENGTH} characters", "string", _secret)
 
 
-def _port_ok(port: Optional[str]) -> bool:
+def _port_ok(port: str | None) -> bool:
     return port is None or (port.isdigit() and 1 <= int(port) <= 65535)
 
 
@@ -417,27 +508,32 @@ def _receiver_url(value: Any, *, https_only: bool = False, hosts: tuple[str, ...
     return value
 
 
-def _secret_url(value: Any) -> Optional[str]:
+def _secret_url(value: Any) -> str | None:
     return _receiver_url(value)
 
 
-def _slack_url(value: Any) -> Optional[str]:
+def _slack_url(value: Any) -> str | None:
     # Slack's incoming webhooks live on hooks.slack.com (hooks.slack-gov.com for GovSlack), https only.
     return _receiver_url(value, https_only=True, hosts=("hooks.slack.com", "hooks.slack-gov.com"))
 
 
-def _smarthost(value: Any) -> Optional[str]:
-    match = re.fullmatch(r"(?P<host>[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]+\]):(?P<port>[0-9]{1,5})", value) \
-        if text(value, 300) else None
+def _smarthost(value: Any) -> str | None:
+    match = (
+        re.fullmatch(r"(?P<host>[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]+\]):(?P<port>[0-9]{1,5})", value)
+        if text(value, 300)
+        else None
+    )
     if not match or not _port_ok(match["port"]):
         return None
     if unreachable_from_a_container(match["host"]):
-        raise Refusal(f"the SMTP server {show(value)} {unreachable_from_a_container(match['host'])}; expected "
-                      "the mail server's own host:port such as smtp.example.com:587")
+        raise Refusal(
+            f"the SMTP server {show(value)} {unreachable_from_a_container(match['host'])}; expected "
+            "the mail server's own host:port such as smtp.example.com:587"
+        )
     return value
 
 
-def _routing_key(value: Any) -> Optional[str]:
+def _routing_key(value: Any) -> str | None:
     if not text(value, 64) or not re.fullmatch(r"[A-Za-z0-9]{32}", value):
         raise Refusal("expected a PagerDuty Events v2 routing key, 32 letters and digits (value not shown)")
     return value

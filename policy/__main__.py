@@ -1,13 +1,13 @@
 """CrossGuard pack for the Aurigraph cluster: `pulumi preview --policy-pack policy`."""
 
 from pulumi_policy import EnforcementLevel, PolicyConfigSchema, PolicyPack, ResourceValidationPolicy
-
 from rules import POLICIES
 
 CONFIG = {
     "admin-ui-not-public": PolicyConfigSchema(properties={"allowPublicAdminUi": {"type": "boolean", "default": False}}),
     "data-volume-protected": PolicyConfigSchema(
-        properties={"requireProtectedData": {"type": "boolean", "default": True}}),
+        properties={"requireProtectedData": {"type": "boolean", "default": True}}
+    ),
 }
 
 PolicyPack(

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import ipaddress
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 # The service registry (standard library only, so the pack's own virtualenv can import it).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -34,7 +35,7 @@ Report = Callable[[str], None]
 
 
 def _labels(props: dict) -> dict[str, str]:
-    return {l.get("label"): l.get("value") for l in props.get("labels") or []}
+    return {item.get("label"): item.get("value") for item in props.get("labels") or []}
 
 
 def _config(args, key: str, default: Any) -> Any:
@@ -59,8 +60,9 @@ def container_limits(args, report_violation: Report) -> None:
 
 def container_restart_policy(args, report_violation: Report) -> None:
     if args.resource_type == CONTAINER and args.props.get("restart") not in RESTART_POLICIES:
-        report_violation(f"restart must be one of {', '.join(sorted(RESTART_POLICIES))}, "
-                         f"not {args.props.get('restart', 'no')!r}")
+        report_violation(
+            f"restart must be one of {', '.join(sorted(RESTART_POLICIES))}, not {args.props.get('restart', 'no')!r}"
+        )
 
 
 def _is_public(ip: Any) -> bool:
@@ -85,8 +87,10 @@ def admin_ui_not_public(args, report_violation: Report) -> None:
     service = _labels(args.props).get(SERVICE_LABEL)
     for port in args.props.get("ports") or []:
         if (service, port.get("internal")) in ADMIN_PORTS and _is_public(port.get("ip")):
-            report_violation(f"{service} admin UI (port {port.get('internal')}) is published on every address; "
-                             "bind it to adminBindAddress (loopback by default) or set allowPublicAdminUi")
+            report_violation(
+                f"{service} admin UI (port {port.get('internal')}) is published on every address; "
+                "bind it to adminBindAddress (loopback by default) or set allowPublicAdminUi"
+            )
 
 
 def data_volume_protected(args, report_violation: Report) -> None:
@@ -136,19 +140,29 @@ def _ssh_rules(resource_type: str, props: dict) -> Iterable[tuple[bool, bool]]:
     """(opens SSH, from anywhere) for each ingress rule the resource declares."""
     if resource_type == "aws:ec2/securityGroup:SecurityGroup":
         for rule in props.get("ingress") or []:
-            yield (_ports_cover_ssh(rule.get("fromPort"), rule.get("toPort"), rule.get("protocol")),
-                   _world([*(rule.get("cidrBlocks") or []), *(rule.get("ipv6CidrBlocks") or [])]))
+            yield (
+                _ports_cover_ssh(rule.get("fromPort"), rule.get("toPort"), rule.get("protocol")),
+                _world([*(rule.get("cidrBlocks") or []), *(rule.get("ipv6CidrBlocks") or [])]),
+            )
     elif resource_type == "aws:ec2/securityGroupRule:SecurityGroupRule" and props.get("type") == "ingress":
-        yield (_ports_cover_ssh(props.get("fromPort"), props.get("toPort"), props.get("protocol")),
-               _world([*(props.get("cidrBlocks") or []), *(props.get("ipv6CidrBlocks") or [])]))
+        yield (
+            _ports_cover_ssh(props.get("fromPort"), props.get("toPort"), props.get("protocol")),
+            _world([*(props.get("cidrBlocks") or []), *(props.get("ipv6CidrBlocks") or [])]),
+        )
     elif resource_type == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule":
-        yield (_ports_cover_ssh(props.get("fromPort"), props.get("toPort"), props.get("ipProtocol")),
-               _world([props.get("cidrIpv4"), props.get("cidrIpv6")]))
+        yield (
+            _ports_cover_ssh(props.get("fromPort"), props.get("toPort"), props.get("ipProtocol")),
+            _world([props.get("cidrIpv4"), props.get("cidrIpv6")]),
+        )
     elif resource_type == "gcp:compute/firewall:Firewall" and props.get("direction", "INGRESS") == "INGRESS":
-        opens = any(str(a.get("protocol")).lower() == "all"
-                    or (str(a.get("protocol")).lower() == "tcp"
-                        and (not a.get("ports") or any(_azure_port_covers_ssh(p) for p in a["ports"])))
-                    for a in props.get("allows") or [])
+        opens = any(
+            str(a.get("protocol")).lower() == "all"
+            or (
+                str(a.get("protocol")).lower() == "tcp"
+                and (not a.get("ports") or any(_azure_port_covers_ssh(p) for p in a["ports"]))
+            )
+            for a in props.get("allows") or []
+        )
         yield opens, _world(props.get("sourceRanges") or [])
     elif resource_type in ("azure-native:network:NetworkSecurityGroup", "azure-native:network:SecurityRule"):
         rules = (props.get("securityRules") or []) if resource_type.endswith("Group") else [props]
@@ -182,7 +196,9 @@ def container_hardened(args, report_violation: Report) -> None:
     if props.get("privileged"):
         report_violation("no container runs privileged")
     if "ALL" not in ((props.get("capabilities") or {}).get("drops") or []):
-        report_violation("every container drops all capabilities (capabilities.drops: [ALL]) and adds back what it needs")
+        report_violation(
+            "every container drops all capabilities (capabilities.drops: [ALL]) and adds back what it needs"
+        )
     if "no-new-privileges:true" not in (props.get("securityOpts") or []):
         report_violation("every container sets no-new-privileges:true")
     if not (props.get("logOpts") or {}).get("max-size"):
@@ -193,8 +209,11 @@ POLICIES = (
     ("container-healthcheck", "Every container has a healthcheck", container_healthcheck),
     ("container-limits", "Every container has CPU and memory limits", container_limits),
     ("container-restart-policy", "Every container restarts by itself", container_restart_policy),
-    ("no-datastore-host-port", "services that publish nothing (PostgreSQL, Redis, the exporters) have no host port",
-     no_datastore_host_port),
+    (
+        "no-datastore-host-port",
+        "services that publish nothing (PostgreSQL, Redis, the exporters) have no host port",
+        no_datastore_host_port,
+    ),
     ("admin-ui-not-public", "Admin UIs are not published on 0.0.0.0", admin_ui_not_public),
     ("data-volume-protected", "Data volumes are protected on production stacks", data_volume_protected),
     ("no-world-ssh", "No SSH ingress from the whole internet, however the ranges are split", no_world_ssh),

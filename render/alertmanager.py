@@ -8,7 +8,6 @@ it as files next to the config (`*_file` settings), except the generic webhook's
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import yaml
 
@@ -26,14 +25,14 @@ CRITICAL, WARNING, NULL = "critical", "warning", "null"
 class Receivers:
     """Which receivers are configured. Secret values stay out of this, but the webhook URL."""
 
-    webhook_url: Optional[str] = None
+    webhook_url: str | None = None
     slack: bool = False
-    slack_channel: Optional[str] = None
+    slack_channel: str | None = None
     pagerduty: bool = False
-    email_to: Optional[str] = None
-    email_from: Optional[str] = None
-    smtp_smarthost: Optional[str] = None
-    smtp_username: Optional[str] = None  # with it, the SMTP password file (settings require both)
+    email_to: str | None = None
+    email_from: str | None = None
+    smtp_smarthost: str | None = None
+    smtp_username: str | None = None  # with it, the SMTP password file (settings require both)
 
     @property
     def any(self) -> bool:
@@ -51,11 +50,17 @@ def _configs(r: Receivers, secrets_dir: str, pager: bool) -> dict:
             slack["channel"] = r.slack_channel
         out["slack_configs"] = [slack]
     if r.pagerduty and pager:
-        out["pagerduty_configs"] = [{"routing_key_file": f"{secrets_dir}/{SECRET_FILES['pagerduty']}",
-                                     "send_resolved": True}]
+        out["pagerduty_configs"] = [
+            {"routing_key_file": f"{secrets_dir}/{SECRET_FILES['pagerduty']}", "send_resolved": True}
+        ]
     if r.email_to:
-        email = {"to": r.email_to, "from": r.email_from, "smarthost": r.smtp_smarthost, "require_tls": True,
-                 "send_resolved": True}
+        email = {
+            "to": r.email_to,
+            "from": r.email_from,
+            "smarthost": r.smtp_smarthost,
+            "require_tls": True,
+            "send_resolved": True,
+        }
         if r.smtp_username:
             email["auth_username"] = r.smtp_username
             email["auth_password_file"] = f"{secrets_dir}/{SECRET_FILES['smtp']}"
@@ -72,21 +77,32 @@ def explained_wait(group_wait: str, scrape_interval: str, evaluation_interval: s
     return f"{ms}ms"
 
 
-def render_alertmanager_config(r: Receivers, group_wait: str, group_interval: str, repeat_interval: str, *,
-                               scrape_interval: str, evaluation_interval: str,
-                               secrets_dir: str = SECRETS_DIR) -> str:
+def render_alertmanager_config(
+    r: Receivers,
+    group_wait: str,
+    group_interval: str,
+    repeat_interval: str,
+    *,
+    scrape_interval: str,
+    evaluation_interval: str,
+    secrets_dir: str = SECRETS_DIR,
+) -> str:
     """Critical alerts reach every receiver, warnings every one but PagerDuty, the rest none.
     With no receiver configured, everything goes to the null receiver (the program warns).
 
     The validator alerts quorum loss explains wait longer than the rest (`explained_wait`):
     inhibition applies only to what is still unsent when the quorum alert arrives.
     """
-    explained = {"matchers": ['group="validator"', f'alertname=~"{"|".join(EXPLAINED_BY_QUORUM)}"'],
-                 "group_wait": explained_wait(group_wait, scrape_interval, evaluation_interval)}
+    explained = {
+        "matchers": ['group="validator"', f'alertname=~"{"|".join(EXPLAINED_BY_QUORUM)}"'],
+        "group_wait": explained_wait(group_wait, scrape_interval, evaluation_interval),
+    }
     routes = []
     if r.any:
-        routes = [{"matchers": ['severity="critical"'], "receiver": CRITICAL, "routes": [explained]},
-                  {"matchers": ['severity="warning"'], "receiver": WARNING, "routes": [explained]}]
+        routes = [
+            {"matchers": ['severity="critical"'], "receiver": CRITICAL, "routes": [explained]},
+            {"matchers": ['severity="warning"'], "receiver": WARNING, "routes": [explained]},
+        ]
     config = {
         "route": {
             "receiver": NULL,
@@ -97,12 +113,20 @@ def render_alertmanager_config(r: Receivers, group_wait: str, group_interval: st
             "routes": routes,
         },
         # While quorum is lost, the per-node validator alerts it explains stay silent.
-        "inhibit_rules": [{
-            "source_matchers": [f'alertname="{QUORUM_ALERT}"'],
-            "target_matchers": explained["matchers"],
-        }],
+        "inhibit_rules": [
+            {
+                "source_matchers": [f'alertname="{QUORUM_ALERT}"'],
+                "target_matchers": explained["matchers"],
+            }
+        ],
         "receivers": [{"name": NULL}]
-                     + ([{"name": CRITICAL, **_configs(r, secrets_dir, pager=True)},
-                         {"name": WARNING, **_configs(r, secrets_dir, pager=False)}] if r.any else []),
+        + (
+            [
+                {"name": CRITICAL, **_configs(r, secrets_dir, pager=True)},
+                {"name": WARNING, **_configs(r, secrets_dir, pager=False)},
+            ]
+            if r.any
+            else []
+        ),
     }
     return yaml.safe_dump(config, sort_keys=False)

@@ -39,7 +39,8 @@ systemctl enable --now docker
 # runs on the host's network instead, where this does not apply, and needs one hop only.
 METADATA_GUARD = "aurigraph-metadata-guard.service"
 METADATA_ADDRESSES = (("iptables", "169.254.169.254/32"), ("ip6tables", "fd00:ec2::254/128"))
-METADATA_GUARD_UNIT = f"""[Unit]
+METADATA_GUARD_UNIT = (
+    """[Unit]
 Description=Keep containers away from the cloud metadata service
 After=docker.service
 Requires=docker.service
@@ -48,11 +49,17 @@ PartOf=docker.service
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-""" + "".join(f"ExecStart=/bin/sh -c '{tool} -C DOCKER-USER -d {address} -j DROP 2>/dev/null || "
-              f"{tool} -I DOCKER-USER -d {address} -j DROP'\n" for tool, address in METADATA_ADDRESSES) + """
+"""
+    + "".join(
+        f"ExecStart=/bin/sh -c '{tool} -C DOCKER-USER -d {address} -j DROP 2>/dev/null || "
+        f"{tool} -I DOCKER-USER -d {address} -j DROP'\n"
+        for tool, address in METADATA_ADDRESSES
+    )
+    + """
 [Install]
 WantedBy=docker.service
 """
+)
 
 
 def render_cloud_init(ssh_user: str, ssh_public_key: str, data_device: str, host_key: tuple[str, str]) -> str:
@@ -62,13 +69,15 @@ def render_cloud_init(ssh_user: str, ssh_public_key: str, data_device: str, host
     doc = {
         # The group exists before the user is created, so the user can be put in it.
         "groups": ["docker"],
-        "users": [{
-            "name": ssh_user,
-            "groups": ["docker"],
-            "shell": "/bin/bash",
-            "lock_passwd": True,
-            "ssh_authorized_keys": [ssh_public_key],
-        }],
+        "users": [
+            {
+                "name": ssh_user,
+                "groups": ["docker"],
+                "shell": "/bin/bash",
+                "lock_passwd": True,
+                "ssh_authorized_keys": [ssh_public_key],
+            }
+        ],
         "ssh_pwauth": False,
         "disable_root": True,
         # The host key the program pins. With ssh_keys given, cloud-init generates no other.
@@ -77,13 +86,20 @@ def render_cloud_init(ssh_user: str, ssh_public_key: str, data_device: str, host
         "package_update": True,
         "packages": ["docker.io", "ca-certificates", "curl"],
         "write_files": [
-            {"path": "/etc/docker/daemon.json", "permissions": "0644", "content": json.dumps(DAEMON_JSON, indent=2) + "\n"},
+            {
+                "path": "/etc/docker/daemon.json",
+                "permissions": "0644",
+                "content": json.dumps(DAEMON_JSON, indent=2) + "\n",
+            },
             {"path": "/etc/sysctl.d/90-aurigraph.conf", "permissions": "0644", "content": SYSCTL},
             {"path": DATA_DISK_SCRIPT, "permissions": "0755", "content": DATA_DISK},
             {"path": f"/etc/systemd/system/{METADATA_GUARD}", "permissions": "0644", "content": METADATA_GUARD_UNIT},
         ],
-        "runcmd": [["sysctl", "--system"], [DATA_DISK_SCRIPT, data_device],
-                   ["systemctl", "enable", "--now", METADATA_GUARD]],
+        "runcmd": [
+            ["sysctl", "--system"],
+            [DATA_DISK_SCRIPT, data_device],
+            ["systemctl", "enable", "--now", METADATA_GUARD],
+        ],
     }
     return "#cloud-config\n" + yaml.safe_dump(doc, sort_keys=False)
 

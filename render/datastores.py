@@ -12,8 +12,9 @@ def sql_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def render_postgres_init(database: str, app_user: str, app_password: str, metrics_user: str,
-                         metrics_password: str) -> str:
+def render_postgres_init(
+    database: str, app_user: str, app_password: str, metrics_user: str, metrics_password: str
+) -> str:
     """Run once by the image's entrypoint (psql, as the superuser) on an empty data directory."""
     return f"""\
 -- The application's own role and database; nothing is granted to PUBLIC.
@@ -39,7 +40,7 @@ def render_redis_conf(password: str, max_memory_mb: int, policy: str) -> str:
     quoted = '"' + password.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return f"""\
 bind 0.0.0.0
-port {service('redis').port}
+port {service("redis").port}
 protected-mode yes
 requirepass {quoted}
 maxmemory {max_memory_mb}mb
@@ -56,8 +57,10 @@ save 300 100
 def render_postgres_roles(app_user: str, app_password: str, metrics_user: str, metrics_password: str) -> str:
     """The configured role passwords, applied on every start (see POSTGRES_START): the init SQL
     runs only on an empty data directory, so a rotated password would otherwise never arrive."""
-    return (f"ALTER ROLE {app_user} WITH LOGIN PASSWORD {sql_literal(app_password)};\n"
-            f"ALTER ROLE {metrics_user} WITH LOGIN PASSWORD {sql_literal(metrics_password)};\n")
+    return (
+        f"ALTER ROLE {app_user} WITH LOGIN PASSWORD {sql_literal(app_password)};\n"
+        f"ALTER ROLE {metrics_user} WITH LOGIN PASSWORD {sql_literal(metrics_password)};\n"
+    )
 
 
 # The PostgreSQL container's entrypoint: the image's own, then the role passwords once the server

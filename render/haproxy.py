@@ -5,7 +5,7 @@ Written for HAProxy 2.6 (LTS; the deployed image and Debian's `haproxy -c` in te
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from model.services import service
 from model.topology import HEALTH_PATH, LogicalNode, Topology
@@ -28,9 +28,15 @@ def api_nodes(topology: Topology) -> list[LogicalNode]:
     return [n for g in topology.groups if g.name in API_GROUPS for n in g.nodes]
 
 
-def render_haproxy_config(topology: Topology, *, address: Callable[[LogicalNode], str] = dns_address,
-                          bind_host: str = "", api_port: int = API_PORT, stats_port: int = STATS_PORT,
-                          docker_dns: bool = True) -> str:
+def render_haproxy_config(
+    topology: Topology,
+    *,
+    address: Callable[[LogicalNode], str] = dns_address,
+    bind_host: str = "",
+    api_port: int = API_PORT,
+    stats_port: int = STATS_PORT,
+    docker_dns: bool = True,
+) -> str:
     """`docker_dns`: resolve backends through Docker's embedded DNS at run time, so HAProxy
     starts (and keeps running) while a node container is being replaced."""
     server_defaults = "check inter 5s fall 3 rise 2"

@@ -31,17 +31,33 @@ def host_key_pair(seed_b64: str, comment: str) -> tuple[str, str]:
     seed = base64.b64decode(seed_b64)
     if len(seed) != 32:
         raise ValueError("an Ed25519 seed is 32 bytes")
-    public = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes(
-        serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    public = (
+        Ed25519PrivateKey.from_private_bytes(seed)
+        .public_key()
+        .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    )
     public_blob = _string(KEY_TYPE.encode()) + _string(public)
     check = hashlib.sha256(b"aurigraph-host-key-check" + seed).digest()[:4]
-    private = (check + check + _string(KEY_TYPE.encode()) + _string(public) + _string(seed + public)
-               + _string(comment.encode()))
+    private = (
+        check
+        + check
+        + _string(KEY_TYPE.encode())
+        + _string(public)
+        + _string(seed + public)
+        + _string(comment.encode())
+    )
     private += bytes(range(1, 1 + (-len(private) % 8)))  # padding to the cipher block size (8 for none)
-    body = (b"openssh-key-v1\0" + _string(b"none") + _string(b"none") + _string(b"") + (1).to_bytes(4, "big")
-            + _string(public_blob) + _string(private))
+    body = (
+        b"openssh-key-v1\0"
+        + _string(b"none")
+        + _string(b"none")
+        + _string(b"")
+        + (1).to_bytes(4, "big")
+        + _string(public_blob)
+        + _string(private)
+    )
     text = base64.b64encode(body).decode()
-    lines = [text[i:i + 70] for i in range(0, len(text), 70)]
+    lines = [text[i : i + 70] for i in range(0, len(text), 70)]
     private_file = "-----BEGIN OPENSSH PRIVATE KEY-----\n" + "\n".join(lines) + "\n-----END OPENSSH PRIVATE KEY-----\n"
     return private_file, f"{KEY_TYPE} {base64.b64encode(public_blob).decode()}"
 
@@ -57,6 +73,13 @@ def known_hosts_options(public_key: str) -> list[str]:
     """
     kind, data = public_key.split()[:2]
     algorithms = "rsa-sha2-512,rsa-sha2-256" if kind == "ssh-rsa" else kind
-    return ["-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=/dev/null",
-            "-o", f"KnownHostsCommand=/bin/echo %H {kind} {data}",
-            "-o", f"HostKeyAlgorithms={algorithms}"]
+    return [
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        f"KnownHostsCommand=/bin/echo %H {kind} {data}",
+        "-o",
+        f"HostKeyAlgorithms={algorithms}",
+    ]

@@ -20,7 +20,7 @@ from tools.mockrun import ProgramRun, run_program  # noqa: E402
 tools.mockrun.MEMO = {}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _stack_run(stack: str) -> ProgramRun:
     run = run_program(stack, fills_for(stack))
     assert run.error is None, f"stack {stack} failed under mocks: {run.error}"

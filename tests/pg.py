@@ -29,17 +29,38 @@ class Postgres16:
     def data(self) -> Path:
         return self.base / "data"
 
-    def __call__(self, *args: str, user: str, password: str | None = None, database: str = "postgres",
-                 stdin: str | None = None) -> subprocess.CompletedProcess:
+    def __call__(
+        self, *args: str, user: str, password: str | None = None, database: str = "postgres", stdin: str | None = None
+    ) -> subprocess.CompletedProcess:
         host = "127.0.0.1" if password is not None else str(self.base)
         env = {**os.environ, "PGPASSWORD": password or ""}
-        return subprocess.run([str(self.bin_dir / "psql"), "-X", "-v", "ON_ERROR_STOP=1", "-h", host, "-p",
-                               str(self.port), "-U", user, "-d", database, "-tA", *args],
-                              input=stdin, env=env, capture_output=True, text=True)
+        return subprocess.run(
+            [
+                str(self.bin_dir / "psql"),
+                "-X",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                host,
+                "-p",
+                str(self.port),
+                "-U",
+                user,
+                "-d",
+                database,
+                "-tA",
+                *args,
+            ],
+            input=stdin,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
 
     def pg_ctl(self, *args: str) -> None:
-        subprocess.run(self.run_as + [str(self.bin_dir / "pg_ctl"), "-D", str(self.data), *args], check=True,
-                       capture_output=True)
+        subprocess.run(
+            self.run_as + [str(self.bin_dir / "pg_ctl"), "-D", str(self.data), *args], check=True, capture_output=True
+        )
 
     def start(self) -> None:
         self.pg_ctl("-w", "-l", str(self.base / "log"), "-o", self.server_options, "start")
@@ -59,9 +80,21 @@ def _initialised(bin_dir: Path, run_as: list[str]) -> Path:
         template = Path(tempfile.mkdtemp(prefix="aurigraph-pg-template-", dir="/tmp"))
         if run_as:
             shutil.chown(template, "pgserver")
-        subprocess.run(run_as + [str(bin_dir / "initdb"), "-D", str(template / "data"), "-U", "postgres",
-                                 "--auth-local=trust", "--auth-host=scram-sha-256", "--encoding=UTF8"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            run_as
+            + [
+                str(bin_dir / "initdb"),
+                "-D",
+                str(template / "data"),
+                "-U",
+                "postgres",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "--encoding=UTF8",
+            ],
+            check=True,
+            capture_output=True,
+        )
         _TEMPLATE["data"] = template / "data"
     return _TEMPLATE["data"]
 
@@ -91,6 +124,7 @@ def postgres16():
     try:
         yield pg
     finally:
-        subprocess.run(run_as + [str(bin_dir / "pg_ctl"), "-D", str(pg.data), "-m", "fast", "stop"],
-                       capture_output=True)
+        subprocess.run(
+            run_as + [str(bin_dir / "pg_ctl"), "-D", str(pg.data), "-m", "fast", "stop"], capture_output=True
+        )
         shutil.rmtree(base, ignore_errors=True)

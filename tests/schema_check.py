@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ DOCKER_SCHEMA = REPO / "tests" / "schemas" / "pulumi-docker-schema.json"
 PROJECT_SCHEMA = REPO / "tests" / "schemas" / "pulumi-project-schema.json"
 
 
-@lru_cache(maxsize=None)
+@cache
 def load(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text())
 
@@ -23,7 +23,7 @@ def _check(schema: dict, spec: dict, value: Any, where: str, problems: list[str]
         ref = spec["$ref"]
         if not ref.startswith("#/types/"):
             return  # a reference to another package (pulumi.json#/Archive etc.): not checked here
-        target = schema["types"][ref[len("#/types/"):]]
+        target = schema["types"][ref[len("#/types/") :]]
         if "enum" in target:
             allowed = [e["value"] for e in target["enum"]]
             if value not in allowed:
@@ -56,8 +56,15 @@ def _check(schema: dict, spec: dict, value: Any, where: str, problems: list[str]
         problems.append(f"{where}: expected {kind}, got {type(value).__name__} {value!r}")
 
 
-def _check_object(schema: dict, spec: dict, value: Any, where: str, problems: list[str],
-                  properties_key: str = "properties", required_key: str = "required") -> None:
+def _check_object(
+    schema: dict,
+    spec: dict,
+    value: Any,
+    where: str,
+    problems: list[str],
+    properties_key: str = "properties",
+    required_key: str = "required",
+) -> None:
     if not isinstance(value, dict):
         problems.append(f"{where}: expected an object, got {value!r}")
         return

@@ -23,9 +23,16 @@ from tools.mockrun import run_program
 
 # The monitoring defaults: scrape and evaluate every 30 s.
 TIMING = {"scrape_interval": "30s", "evaluation_interval": "30s"}
-ALL = Receivers(webhook_url="https://hooks.example.com/aurigraph", slack=True, slack_channel="#ops", pagerduty=True,
-                email_to="ops@example.com", email_from="alerts@example.com", smtp_smarthost="smtp.example.com:587",
-                smtp_username="alerts")
+ALL = Receivers(
+    webhook_url="https://hooks.example.com/aurigraph",
+    slack=True,
+    slack_channel="#ops",
+    pagerduty=True,
+    email_to="ops@example.com",
+    email_from="alerts@example.com",
+    smtp_smarthost="smtp.example.com:587",
+    smtp_username="alerts",
+)
 RECEIVER_SETS = {
     "none": Receivers(),
     "webhook": Receivers(webhook_url="https://hooks.example.com/x"),
@@ -47,16 +54,20 @@ def _write(tmp_path, receivers: Receivers) -> str:
 @pytest.mark.parametrize("name", RECEIVER_SETS)
 def test_amtool_accepts_the_rendered_config(tmp_path, name):
     amtool = require_tool("amtool")
-    done = subprocess.run([amtool, "check-config", _write(tmp_path, RECEIVER_SETS[name])], capture_output=True,
-                          text=True)
+    done = subprocess.run(
+        [amtool, "check-config", _write(tmp_path, RECEIVER_SETS[name])], capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_amtool_rejects_a_broken_config(tmp_path):
     amtool = require_tool("amtool")
     path = tmp_path / "broken.yml"
-    path.write_text(render_alertmanager_config(ALL, "30s", "5m", "4h", secrets_dir=str(tmp_path), **TIMING)
-                    .replace("receiver: 'null'", "receiver: nobody"))
+    path.write_text(
+        render_alertmanager_config(ALL, "30s", "5m", "4h", secrets_dir=str(tmp_path), **TIMING).replace(
+            "receiver: 'null'", "receiver: nobody"
+        )
+    )
     assert subprocess.run([amtool, "check-config", str(path)], capture_output=True).returncode != 0
 
 
@@ -72,12 +83,23 @@ ROUTES = [
 ]
 
 
-@pytest.mark.parametrize("name, labels, expected", ROUTES, ids=[f"{r[0]}-{r[1].get('severity', 'none')}-{r[2]}"
-                                                                 for r in ROUTES])
+@pytest.mark.parametrize(
+    "name, labels, expected", ROUTES, ids=[f"{r[0]}-{r[1].get('severity', 'none')}-{r[2]}" for r in ROUTES]
+)
 def test_amtool_routes_each_severity_to_its_receiver(tmp_path, name, labels, expected):
     amtool = require_tool("amtool")
-    done = subprocess.run([amtool, "config", "routes", "test", f"--config.file={_write(tmp_path, RECEIVER_SETS[name])}",
-                           *[f"{k}={v}" for k, v in labels.items()]], capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            amtool,
+            "config",
+            "routes",
+            "test",
+            f"--config.file={_write(tmp_path, RECEIVER_SETS[name])}",
+            *[f"{k}={v}" for k, v in labels.items()],
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.stdout.strip() == expected, done.stdout + done.stderr
 
 
@@ -87,8 +109,9 @@ def test_node_alerts_quorum_explains_wait_for_the_quorum_alert_before_they_are_s
     unsent, so those node alerts wait that much longer than the configured group_wait."""
     amtool = require_tool("amtool")
     config = _write(tmp_path, ALL)
-    tree = subprocess.run([amtool, "config", "routes", "show", f"--config.file={config}"], capture_output=True,
-                          text=True)
+    tree = subprocess.run(
+        [amtool, "config", "routes", "show", f"--config.file={config}"], capture_output=True, text=True
+    )
     assert tree.returncode == 0, tree.stderr
     doc = yaml.safe_load(render_alertmanager_config(ALL, "30s", "5m", "4h", **TIMING))
     for severity_route in doc["route"]["routes"]:
@@ -96,8 +119,20 @@ def test_node_alerts_quorum_explains_wait_for_the_quorum_alert_before_they_are_s
         assert explained["group_wait"] == "120000ms"  # 30 s + a 30 s scrape + two 30 s evaluations
         assert explained["matchers"] == doc["inhibit_rules"][0]["target_matchers"]
     # amtool picks the same receiver for them (the child route inherits it).
-    done = subprocess.run([amtool, "config", "routes", "test", f"--config.file={config}", "severity=warning",
-                           "alertname=AurigraphNodeDown", "group=validator"], capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            amtool,
+            "config",
+            "routes",
+            "test",
+            f"--config.file={config}",
+            "severity=warning",
+            "alertname=AurigraphNodeDown",
+            "group=validator",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.stdout.strip() == "warning", done.stdout + done.stderr
 
 
@@ -110,12 +145,19 @@ def test_pagerduty_pages_critical_alerts_only():
 
 # ---------------------------------------------------------------- the program's wiring
 
-SECRETS = {"alertSlackWebhookUrl": "https://hooks.slack.com/services/T0/B0/secretpart",
-           "alertPagerdutyRoutingKey": "0123456789abcdef0123456789abcdef",
-           "alertWebhookUrl": "https://hooks.example.com/secret-token", "alertSmtpPassword": "smtp-password-1"}
-ALERTING = {"alerting.slackChannel": "#aurigraph", "alerting.emailTo": "ops@example.com",
-            "alerting.emailFrom": "alerts@example.com", "alerting.smtpSmarthost": "smtp.example.com:587",
-            "alerting.smtpUsername": "alerts"}
+SECRETS = {
+    "alertSlackWebhookUrl": "https://hooks.slack.com/services/T0/B0/secretpart",
+    "alertPagerdutyRoutingKey": "0123456789abcdef0123456789abcdef",
+    "alertWebhookUrl": "https://hooks.example.com/secret-token",
+    "alertSmtpPassword": "smtp-password-1",
+}
+ALERTING = {
+    "alerting.slackChannel": "#aurigraph",
+    "alerting.emailTo": "ops@example.com",
+    "alerting.emailFrom": "alerts@example.com",
+    "alerting.smtpSmarthost": "smtp.example.com:587",
+    "alerting.smtpUsername": "alerts",
+}
 
 
 def test_receiver_secrets_reach_alertmanager_as_secret_files_and_nowhere_else():
@@ -134,7 +176,9 @@ def test_receiver_secrets_reach_alertmanager_as_secret_files_and_nowhere_else():
 
 def test_prometheus_sends_its_alerts_to_alertmanager(stack_run):
     prometheus = stack_run("option-b").named("prometheus", CONTAINER)
-    config = yaml.safe_load(next(u["content"] for u in prometheus.inputs["uploads"] if u["file"].endswith("prometheus.yml")))
+    config = yaml.safe_load(
+        next(u["content"] for u in prometheus.inputs["uploads"] if u["file"].endswith("prometheus.yml"))
+    )
     assert config["alerting"]["alertmanagers"] == [{"static_configs": [{"targets": ["alertmanager:9093"]}]}]
 
 
@@ -145,15 +189,18 @@ def test_with_no_receiver_the_program_warns_and_routes_to_null(stack_run):
     assert yaml.safe_load(config)["route"] == {**yaml.safe_load(config)["route"], "receiver": "null", "routes": []}
 
 
-@pytest.mark.parametrize("overrides, secrets, key", [
-    ({"alerting.slackChannel": "#ops"}, {}, "alerting.slackChannel"),
-    ({"alerting.emailTo": "ops@example.com"}, {}, "alerting.emailFrom"),
-    ({"alerting.emailTo": "not an address"}, {}, "alerting.emailTo"),
-    ({}, {"alertWebhookUrl": "ftp://example.com/x"}, "alertWebhookUrl"),
-    ({}, {"alertPagerdutyRoutingKey": "short"}, "alertPagerdutyRoutingKey"),
-    ({}, {"alertSmtpPassword": "smtp-password-1"}, "alertSmtpPassword"),
-    ({"alerting.repeatInterval": "0s"}, {}, "alerting.repeatInterval"),
-])
+@pytest.mark.parametrize(
+    "overrides, secrets, key",
+    [
+        ({"alerting.slackChannel": "#ops"}, {}, "alerting.slackChannel"),
+        ({"alerting.emailTo": "ops@example.com"}, {}, "alerting.emailFrom"),
+        ({"alerting.emailTo": "not an address"}, {}, "alerting.emailTo"),
+        ({}, {"alertWebhookUrl": "ftp://example.com/x"}, "alertWebhookUrl"),
+        ({}, {"alertPagerdutyRoutingKey": "short"}, "alertPagerdutyRoutingKey"),
+        ({}, {"alertSmtpPassword": "smtp-password-1"}, "alertSmtpPassword"),
+        ({"alerting.repeatInterval": "0s"}, {}, "alerting.repeatInterval"),
+    ],
+)
 def test_a_half_configured_receiver_is_refused(overrides, secrets, key):
     run = run_program("option-b", overrides, secrets=secrets)
     assert isinstance(run.error, ConfigError) and f"'{key}'" in str(run.error), run.error
@@ -161,6 +208,7 @@ def test_a_half_configured_receiver_is_refused(overrides, secrets, key):
 
 
 # ---------------------------------------------------------------- end to end on loopback
+
 
 class Receiver(BaseHTTPRequestHandler):
     received: list[dict] = []
@@ -176,8 +224,12 @@ class Receiver(BaseHTTPRequestHandler):
 
 
 def _alerts(status: str) -> list[tuple[str, str]]:
-    return [(a["labels"]["alertname"], a["labels"].get("node", "")) for n in Receiver.received for a in n["alerts"]
-            if a["status"] == status]
+    return [
+        (a["labels"]["alertname"], a["labels"].get("node", ""))
+        for n in Receiver.received
+        for a in n["alerts"]
+        if a["status"] == status
+    ]
 
 
 # Quorum lost is `for: 1m`: Prometheus holds the alert that long once it sees the nodes down,
@@ -193,27 +245,35 @@ def test_quorum_lost_reaches_a_receiver_with_the_node_alerts_inhibited_and_then_
     threading.Thread(target=server.serve_forever, daemon=True).start()
     webhook = f"http://127.0.0.1:{server.server_port}/alerts"
     try:
-        with LoopbackCluster(tmp_path, "1s", prometheus_bin, None, alertmanager_bin=alertmanager_bin,
-                             alert_webhook=webhook) as cluster:
+        with LoopbackCluster(
+            tmp_path, "1s", prometheus_bin, None, alertmanager_bin=alertmanager_bin, alert_webhook=webhook
+        ) as cluster:
             cluster.wait_healthy()
             control = cluster.control
             stopped = ["validator-3", "validator-4"]  # 2 of 4 validators, f = 1
             started = time.monotonic()
             for container in stopped:
-                urllib.request.urlopen(urllib.request.Request(f"{control}/containers/{container}/stop", method="POST",
-                                                              data=b""), timeout=5)
-            wait_until(lambda: (QUORUM_ALERT, "") in _alerts("firing"), QUORUM_NOTICE_BOUND_S,
-                       what="the quorum-lost notification")
+                urllib.request.urlopen(
+                    urllib.request.Request(f"{control}/containers/{container}/stop", method="POST", data=b""), timeout=5
+                )
+            wait_until(
+                lambda: (QUORUM_ALERT, "") in _alerts("firing"),
+                QUORUM_NOTICE_BOUND_S,
+                what="the quorum-lost notification",
+            )
             took = time.monotonic() - started
             # The node-down alerts fired in Prometheus too, and Alertmanager kept them silent.
-            down = cluster.prometheus.values(f'ALERTS{{alertname="{EXPLAINED_BY_QUORUM[0]}",alertstate="firing"}}',
-                                             "node")
+            down = cluster.prometheus.values(
+                f'ALERTS{{alertname="{EXPLAINED_BY_QUORUM[0]}",alertstate="firing"}}', "node"
+            )
             assert set(down) == {"validator-3a", "validator-4a"}
             assert not [a for a in _alerts("firing") if a[0] in EXPLAINED_BY_QUORUM]
 
             for container in stopped:
-                urllib.request.urlopen(urllib.request.Request(f"{control}/containers/{container}/start", method="POST",
-                                                              data=b""), timeout=5)
+                urllib.request.urlopen(
+                    urllib.request.Request(f"{control}/containers/{container}/start", method="POST", data=b""),
+                    timeout=5,
+                )
             wait_until(lambda: (QUORUM_ALERT, "") in _alerts("resolved"), 60, what="the resolved notification")
     finally:
         server.shutdown()

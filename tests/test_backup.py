@@ -17,8 +17,20 @@ from pathlib import Path
 
 import pytest
 
-from render.backup import (BACKUP_ROLE, BACKUP_SCRIPT, FAILURES, KEPT, LAST_SUCCESS, STATUS_FILE, UPLOAD_FAILURES,
-                           UPLOAD_LAST_SUCCESS, UPLOAD_SCRIPT, UPLOAD_STATUS_FILE, pgpass_line, render_backup_role)
+from render.backup import (
+    BACKUP_ROLE,
+    BACKUP_SCRIPT,
+    FAILURES,
+    KEPT,
+    LAST_SUCCESS,
+    STATUS_FILE,
+    UPLOAD_FAILURES,
+    UPLOAD_LAST_SUCCESS,
+    UPLOAD_SCRIPT,
+    UPLOAD_STATUS_FILE,
+    pgpass_line,
+    render_backup_role,
+)
 from render.datastores import render_postgres_init, render_postgres_roles
 from render.prometheus import render_alert_rules
 from tests.helpers import require_tool
@@ -54,7 +66,12 @@ class LocalRuntime:
 
     def database(self, *argv, env=None):
         return [str(self.pg.bin_dir / argv[0]), *argv[1:]], {
-            **os.environ, "PGHOST": str(self.pg.base), "PGPORT": str(self.pg.port), "PGUSER": "postgres", **(env or {})}
+            **os.environ,
+            "PGHOST": str(self.pg.base),
+            "PGPORT": str(self.pg.port),
+            "PGUSER": "postgres",
+            **(env or {}),
+        }
 
 
 @pytest.fixture
@@ -63,8 +80,9 @@ def cluster(tmp_path):
     backup role), holding a small ledger, and the backup script set up as the container runs it."""
     with postgres16() as pg:
         init = render_postgres_init("aurigraph", APP, APP_PASSWORD, METRICS, METRICS_PASSWORD)
-        roles = (render_postgres_roles(APP, APP_PASSWORD, METRICS, METRICS_PASSWORD)
-                 + render_backup_role("aurigraph", BACKUP_PASSWORD))
+        roles = render_postgres_roles(APP, APP_PASSWORD, METRICS, METRICS_PASSWORD) + render_backup_role(
+            "aurigraph", BACKUP_PASSWORD
+        )
         for sql in (init, roles, roles):  # the roles SQL runs on every start: twice must work
             done = pg(user="postgres", stdin=sql)
             assert done.returncode == 0, done.stderr
@@ -77,18 +95,35 @@ def cluster(tmp_path):
         pgpass = tmp_path / "pgpass"
         pgpass.write_text(pgpass_line("127.0.0.1", pg.port, BACKUP_PASSWORD))
         pgpass.chmod(0o600)
-        env = {"PATH": f"{pg.bin_dir}:{os.environ['PATH']}", "PGHOST": "127.0.0.1", "PGPORT": str(pg.port),
-               "PGUSER": BACKUP_ROLE, "PGDATABASE": "aurigraph", "PGPASSFILE": str(pgpass),
-               "AURIGRAPH_BACKUP_DIR": str(tmp_path / "backups"), "AURIGRAPH_BACKUP_STATUS_DIR": str(tmp_path / "status"),
-               "AURIGRAPH_BACKUP_KEEP": "2", "AURIGRAPH_BACKUP_VERIFY": "restore"}
+        env = {
+            "PATH": f"{pg.bin_dir}:{os.environ['PATH']}",
+            "PGHOST": "127.0.0.1",
+            "PGPORT": str(pg.port),
+            "PGUSER": BACKUP_ROLE,
+            "PGDATABASE": "aurigraph",
+            "PGPASSFILE": str(pgpass),
+            "AURIGRAPH_BACKUP_DIR": str(tmp_path / "backups"),
+            "AURIGRAPH_BACKUP_STATUS_DIR": str(tmp_path / "status"),
+            "AURIGRAPH_BACKUP_KEEP": "2",
+            "AURIGRAPH_BACKUP_VERIFY": "restore",
+        }
         yield pg, LocalRuntime(pg, script, env), tmp_path
 
 
 def drill_outputs(tmp_path: Path, **fields) -> Path:
     """A deployed stack's outputs as the drill reads them (--outputs)."""
     path = tmp_path / "outputs.json"
-    path.write_text(json.dumps({"nodes": {}, "endpoints": {}, "faultBudget": 1,
-                                "backup": {"container": "dev-postgres-backup", "database": "dev-postgres"}, **fields}))
+    path.write_text(
+        json.dumps(
+            {
+                "nodes": {},
+                "endpoints": {},
+                "faultBudget": 1,
+                "backup": {"container": "dev-postgres-backup", "database": "dev-postgres"},
+                **fields,
+            }
+        )
+    )
     return path
 
 
@@ -118,8 +153,12 @@ def test_a_backup_is_a_verified_custom_format_dump_and_its_status_is_valid_metri
     assert sorted(p.name for p in (tmp_path / "backups").iterdir()) == [".lock", dump.name]
     s = status(tmp_path)
     assert s[LAST_SUCCESS] > 0 and s[FAILURES] == 0 and s[KEPT] == 1
-    lint = subprocess.run([require_tool("promtool"), "check", "metrics"], input=(tmp_path / "status" / STATUS_FILE)
-                          .read_text(), capture_output=True, text=True)
+    lint = subprocess.run(
+        [require_tool("promtool"), "check", "metrics"],
+        input=(tmp_path / "status" / STATUS_FILE).read_text(),
+        capture_output=True,
+        text=True,
+    )
     assert lint.returncode == 0, lint.stdout + lint.stderr
 
 
@@ -167,14 +206,22 @@ def test_restore_drill_round_trips_the_data(cluster, monkeypatch, capsys):
     result = json.loads(capsys.readouterr().out)
     assert code == 0, result
     tables = result["report"]["tables"]
-    assert tables == {"audit.events": {"before": None, "after": 37}, "public.accounts": {"before": 120, "after": 120},
-                      "public.blocks": {"before": 100, "after": 500}}
+    assert tables == {
+        "audit.events": {"before": None, "after": 37},
+        "public.accounts": {"before": 120, "after": 120},
+        "public.blocks": {"before": 100, "after": 500},
+    }
     assert restore.row_counts(runtime) == ROWS
     balance = pg("-c", "SELECT sum(balance) FROM accounts", user=APP, password=APP_PASSWORD, database="aurigraph")
     assert balance.stdout.strip() == str(sum(g * 10 for g in range(1, 121)))
     # The restored objects still belong to the application, which can write to them.
-    write = pg("-c", "INSERT INTO audit.events (what) VALUES ('after restore')", user=APP, password=APP_PASSWORD,
-               database="aurigraph")
+    write = pg(
+        "-c",
+        "INSERT INTO audit.events (what) VALUES ('after restore')",
+        user=APP,
+        password=APP_PASSWORD,
+        database="aurigraph",
+    )
     assert write.returncode == 0, write.stderr
     # The backup taken first holds the damaged state, and is kept.
     assert result["report"]["backupBefore"] in [b.id for b in restore.list_backups(runtime)]
@@ -184,15 +231,20 @@ def test_the_restore_drill_restores_the_oldest_kept_backup(cluster, monkeypatch,
     """Its own safety backup used to prune the oldest kept one (keep = 2) before restoring it."""
     pg, runtime, tmp_path = cluster
     oldest = backup_once(runtime).stdout.strip()
-    assert pg("-c", "DELETE FROM blocks WHERE height > 250", user=APP, password=APP_PASSWORD,
-              database="aurigraph").returncode == 0
+    assert (
+        pg(
+            "-c", "DELETE FROM blocks WHERE height > 250", user=APP, password=APP_PASSWORD, database="aurigraph"
+        ).returncode
+        == 0
+    )
     time.sleep(1.1)  # backup ids are to the second
     backup_once(runtime)
     assert [b.id for b in restore.list_backups(runtime)][-1] == oldest
     monkeypatch.setattr(restore, "runtime_for", lambda _: runtime)
     time.sleep(1.1)
-    code = drill.main(["restore", "--outputs", str(drill_outputs(tmp_path, protectData=False)), "--backup", oldest,
-                       "--json"])
+    code = drill.main(
+        ["restore", "--outputs", str(drill_outputs(tmp_path, protectData=False)), "--backup", oldest, "--json"]
+    )
     result = json.loads(capsys.readouterr().out)
     assert code == 0, result
     assert result["report"]["tables"]["public.blocks"] == {"before": 250, "after": 500}
@@ -208,8 +260,9 @@ def test_restore_drill_lists_backups_without_confirmation(cluster, monkeypatch, 
 
 
 @pytest.mark.parametrize("protect", [True, None])
-def test_restore_drill_refuses_a_protected_stack_without_yes_and_changes_nothing(cluster, monkeypatch, capsys,
-                                                                                tmp_path, protect):
+def test_restore_drill_refuses_a_protected_stack_without_yes_and_changes_nothing(
+    cluster, monkeypatch, capsys, tmp_path, protect
+):
     pg, runtime, _ = cluster
     backup_once(runtime)
     pg("-c", "DELETE FROM blocks", user=APP, password=APP_PASSWORD, database="aurigraph")
@@ -240,23 +293,50 @@ def test_restore_drill_needs_the_backup_output(tmp_path, capsys):
 def test_backup_alerts_fire_on_an_old_or_failing_backup_under_promtool(tmp_path):
     rules = tmp_path / "rules.yml"
     rules.write_text(render_alert_rules("option-b", 6, backup_max_age=3600))
-    tests = {"rule_files": [str(rules)], "evaluation_interval": "1m", "tests": [{
-        "interval": "1m",
-        # A backup at t=0 (time() = 0 then), then none: the age passes the hour at 61m.
-        "input_series": [{"series": f'{LAST_SUCCESS}{{database="aurigraph"}}', "values": "0x120"},
-                         {"series": f'{FAILURES}{{database="aurigraph"}}', "values": "0x10 1x110"}],
-        "alert_rule_test": [
-            {"eval_time": "30m", "alertname": "AurigraphBackupTooOld", "exp_alerts": []},
-            {"eval_time": "70m", "alertname": "AurigraphBackupTooOld",
-             "exp_alerts": [{"exp_labels": {"severity": "critical", "database": "aurigraph"},
-                             "exp_annotations": {"summary": "The last verified PostgreSQL backup is older than 1 h "
-                                                            "(0 means none yet)"}}]},
-            {"eval_time": "5m", "alertname": "AurigraphBackupFailing", "exp_alerts": []},
-            {"eval_time": "15m", "alertname": "AurigraphBackupFailing",
-             "exp_alerts": [{"exp_labels": {"severity": "warning", "database": "aurigraph"},
-                             "exp_annotations": {"summary": "The last 1 PostgreSQL backup attempts failed (see the "
-                                                            "postgres-backup container's log)"}}]},
-        ]}]}
+    tests = {
+        "rule_files": [str(rules)],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                # A backup at t=0 (time() = 0 then), then none: the age passes the hour at 61m.
+                "input_series": [
+                    {"series": f'{LAST_SUCCESS}{{database="aurigraph"}}', "values": "0x120"},
+                    {"series": f'{FAILURES}{{database="aurigraph"}}', "values": "0x10 1x110"},
+                ],
+                "alert_rule_test": [
+                    {"eval_time": "30m", "alertname": "AurigraphBackupTooOld", "exp_alerts": []},
+                    {
+                        "eval_time": "70m",
+                        "alertname": "AurigraphBackupTooOld",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {"severity": "critical", "database": "aurigraph"},
+                                "exp_annotations": {
+                                    "summary": "The last verified PostgreSQL backup is older than 1 h "
+                                    "(0 means none yet)"
+                                },
+                            }
+                        ],
+                    },
+                    {"eval_time": "5m", "alertname": "AurigraphBackupFailing", "exp_alerts": []},
+                    {
+                        "eval_time": "15m",
+                        "alertname": "AurigraphBackupFailing",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {"severity": "warning", "database": "aurigraph"},
+                                "exp_annotations": {
+                                    "summary": "The last 1 PostgreSQL backup attempts failed (see the "
+                                    "postgres-backup container's log)"
+                                },
+                            }
+                        ],
+                    },
+                ],
+            }
+        ],
+    }
     test_file = tmp_path / "test.yml"
     test_file.write_text(json.dumps(tests))
     done = subprocess.run([require_tool("promtool"), "test", "rules", str(test_file)], capture_output=True, text=True)
@@ -264,15 +344,22 @@ def test_backup_alerts_fire_on_an_old_or_failing_backup_under_promtool(tmp_path)
 
 
 def test_on_a_stack_the_drill_runs_its_commands_with_docker_exec_on_the_stacks_docker_host():
-    runtime = restore.runtime_for({"host": {"dockerHost": "ssh://aurigraph@203.0.113.10:22"},
-                                   "backup": {"container": "s-postgres-backup", "database": "s-postgres"}})
+    runtime = restore.runtime_for(
+        {
+            "host": {"dockerHost": "ssh://aurigraph@203.0.113.10:22"},
+            "backup": {"container": "s-postgres-backup", "database": "s-postgres"},
+        }
+    )
     docker = ["docker", "-H", "ssh://aurigraph@203.0.113.10:22", "exec"]
-    assert runtime.backup("aurigraph-backup", "list") == ([*docker, "s-postgres-backup", "aurigraph-backup", "list"],
-                                                          None)
+    assert runtime.backup("aurigraph-backup", "list") == (
+        [*docker, "s-postgres-backup", "aurigraph-backup", "list"],
+        None,
+    )
     # The superuser on the database container's own socket, stdin open for the dump.
     assert runtime.database("pg_restore", "--dbname", "aurigraph", env={"PGAPPNAME": "drill"}) == (
         [*docker, "-i", "-u", "postgres", "-e", "PGAPPNAME=drill", "s-postgres", "pg_restore", "--dbname", "aurigraph"],
-        None)
+        None,
+    )
     local = restore.runtime_for({"backup": {"container": "dev-postgres-backup", "database": "dev-postgres"}})
     assert local.backup("aurigraph-backup", "once")[0][:3] == ["docker", "exec", "dev-postgres-backup"]
 
@@ -280,8 +367,13 @@ def test_on_a_stack_the_drill_runs_its_commands_with_docker_exec_on_the_stacks_d
 def test_the_containers_run_mode_backs_up_on_its_interval_and_stops_on_sigterm(cluster):
     _, runtime, tmp_path = cluster
     argv, env = runtime.backup("aurigraph-backup", "run")
-    loop = subprocess.Popen(argv, env={**env, "AURIGRAPH_BACKUP_INTERVAL": "1", "AURIGRAPH_BACKUP_KEEP": "3"},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    loop = subprocess.Popen(
+        argv,
+        env={**env, "AURIGRAPH_BACKUP_INTERVAL": "1", "AURIGRAPH_BACKUP_KEEP": "3"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and len(restore.list_backups(runtime)) < 2:
@@ -311,9 +403,13 @@ cp "$3"/*.dump {bucket}/
     script = tmp_path / "upload"
     script.write_text(UPLOAD_SCRIPT)
     script.chmod(0o755)
-    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "AURIGRAPH_BACKUP_DIR": str(backups),
-           "AURIGRAPH_BACKUP_STATUS_DIR": str(status_dir), "AURIGRAPH_BACKUP_INTERVAL": "1",
-           "AURIGRAPH_BACKUP_BUCKET_URL": "s3://aurigraph-dev-backups-x/dev/"}
+    env = {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "AURIGRAPH_BACKUP_DIR": str(backups),
+        "AURIGRAPH_BACKUP_STATUS_DIR": str(status_dir),
+        "AURIGRAPH_BACKUP_INTERVAL": "1",
+        "AURIGRAPH_BACKUP_BUCKET_URL": "s3://aurigraph-dev-backups-x/dev/",
+    }
 
     def metrics() -> dict[str, float]:
         path = status_dir / UPLOAD_STATUS_FILE
@@ -331,8 +427,9 @@ cp "$3"/*.dump {bucket}/
         wait_for(lambda: metrics().get(UPLOAD_LAST_SUCCESS, 0) > 0)
         assert sorted(p.name for p in bucket.iterdir()) == ["aurigraph-20261127T030000Z.dump"]
         call = (tmp_path / "aws-calls").read_text().splitlines()[0]
-        assert call == (f"s3 sync {backups} s3://aurigraph-dev-backups-x/dev/ --exclude * --include *.dump "
-                        "--only-show-errors")
+        assert call == (
+            f"s3 sync {backups} s3://aurigraph-dev-backups-x/dev/ --exclude * --include *.dump --only-show-errors"
+        )
         (tmp_path / "fail").touch()
         wait_for(lambda: metrics().get(UPLOAD_FAILURES, 0) >= 2)
     finally:
@@ -344,25 +441,58 @@ cp "$3"/*.dump {bucket}/
 def test_a_restore_that_cannot_get_its_locks_rolls_back_and_changes_nothing(cluster, monkeypatch, capsys, tmp_path):
     pg, runtime, _ = cluster
     backup_id = backup_once(runtime).stdout.strip()
-    assert pg("-c", "DELETE FROM blocks WHERE height > 10", user=APP, password=APP_PASSWORD,
-              database="aurigraph").returncode == 0
+    assert (
+        pg(
+            "-c", "DELETE FROM blocks WHERE height > 10", user=APP, password=APP_PASSWORD, database="aurigraph"
+        ).returncode
+        == 0
+    )
     # A node holding a lock on a table the restore must drop.
-    holder = subprocess.Popen([str(pg.bin_dir / "psql"), "-X", "-q", "-At", "-h", str(pg.base), "-p", str(pg.port), "-U",
-                               "postgres", "-d", "aurigraph"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            str(pg.bin_dir / "psql"),
+            "-X",
+            "-q",
+            "-At",
+            "-h",
+            str(pg.base),
+            "-p",
+            str(pg.port),
+            "-U",
+            "postgres",
+            "-d",
+            "aurigraph",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     holder.stdin.write("BEGIN; LOCK TABLE accounts IN ACCESS SHARE MODE; SELECT 'locked';\n")
     holder.stdin.flush()
     assert holder.stdout.readline().strip() == "locked"
     try:
         monkeypatch.setattr(restore, "runtime_for", lambda _: runtime)
-        code = drill.main(["restore", "--outputs", str(drill_outputs(tmp_path, protectData=False)), "--backup",
-                           backup_id, "--lock-timeout", "1", "--json"])
+        code = drill.main(
+            [
+                "restore",
+                "--outputs",
+                str(drill_outputs(tmp_path, protectData=False)),
+                "--backup",
+                backup_id,
+                "--lock-timeout",
+                "1",
+                "--json",
+            ]
+        )
     finally:
         holder.stdin.write("ROLLBACK;\n")
         holder.communicate(timeout=30)
     result = json.loads(capsys.readouterr().out)
     assert code == 1
     (failed,) = [c for c in result["checks"] if c["status"] == "fail"]
-    assert "pg_restore failed, nothing was changed" in failed["detail"] and "waited more than 1 s for a table lock" \
-        in failed["detail"]
+    assert (
+        "pg_restore failed, nothing was changed" in failed["detail"]
+        and "waited more than 1 s for a table lock" in failed["detail"]
+    )
     assert restore.row_counts(runtime) == {**ROWS, "public.blocks": 10}

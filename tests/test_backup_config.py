@@ -96,8 +96,7 @@ def test_aws_snapshots_the_data_volume_on_a_schedule_with_retention():
     tagged = [r for r in result.of_type("aws:ebs/volume:Volume") if "aurigraph:snapshots" in r.inputs.get("tags", {})]
     assert [r.name for r in tagged] == ["aws-data"]
     role = result.named("aws-snapshot-role", "aws:iam/role:Role")
-    assert json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]["Principal"] == {
-        "Service": "dlm.amazonaws.com"}
+    assert json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]["Principal"] == {"Service": "dlm.amazonaws.com"}
     # No bucket unless asked for.
     assert not [r for r in result.resources if r.type.startswith("aws:s3")]
     assert "iamInstanceProfile" not in result.named("aws-vm").inputs
@@ -109,18 +108,22 @@ def test_aws_bucket_is_private_versioned_expiring_and_write_only_for_the_host():
     bucket = by_type["aws:s3/bucket:Bucket"]
     assert bucket.retain_on_delete and bucket.protect and bucket.inputs["forceDestroy"] is False
     block = by_type["aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"].inputs
-    assert all(block[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls",
-                                          "restrictPublicBuckets"))
+    assert all(
+        block[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+    )
     assert by_type["aws:s3/bucketVersioning:BucketVersioning"].inputs["versioningConfiguration"] == {
-        "status": "Enabled"}
+        "status": "Enabled"
+    }
     (rule,) = by_type["aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"].inputs["rules"]
     assert rule["status"] == "Enabled" and rule["filter"] == {"prefix": "aws-option-b/"}
     assert rule["expiration"] == {"days": 14} and rule["noncurrentVersionExpiration"] == {"noncurrentDays": 14}
-    (sse,) = by_type["aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
-                     ].inputs["rules"]
+    (sse,) = by_type["aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"].inputs[
+        "rules"
+    ]
     assert sse["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "AES256"
     assert by_type["aws:s3/bucketOwnershipControls:BucketOwnershipControls"].inputs["rule"] == {
-        "objectOwnership": "BucketOwnerEnforced"}
+        "objectOwnership": "BucketOwnerEnforced"
+    }
     deny = json.loads(by_type["aws:s3/bucketPolicy:BucketPolicy"].inputs["policy"])["Statement"][0]
     assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     grants = json.loads(result.named("aws-backup-role", "aws:iam/rolePolicy:RolePolicy").inputs["policy"])
@@ -128,8 +131,10 @@ def test_aws_bucket_is_private_versioned_expiring_and_write_only_for_the_host():
     # The host carries the role; IMDSv2 answers one hop only, so no container on the cluster network
     # reaches it: the uploader runs on the host's network.
     vm = result.named("aws-vm").inputs
-    assert vm["iamInstanceProfile"] == "aws-backup-role" and vm["metadataOptions"] == {"httpTokens": "required",
-                                                                   "httpPutResponseHopLimit": 1}
+    assert vm["iamInstanceProfile"] == "aws-backup-role" and vm["metadataOptions"] == {
+        "httpTokens": "required",
+        "httpPutResponseHopLimit": 1,
+    }
     uploader = result.named("backup-uploader", CONTAINER)
     assert uploader.inputs["networkMode"] == "host" and "networksAdvanced" not in uploader.inputs
     assert env(uploader)["AURIGRAPH_BACKUP_BUCKET_URL"].endswith("/aws-option-b/")
@@ -139,10 +144,13 @@ def test_aws_bucket_is_private_versioned_expiring_and_write_only_for_the_host():
     assert result.outputs["backup"]["bucket"].startswith("s3://")
 
 
-@pytest.mark.parametrize("hours, schedule", [
-    (24, {"dailySchedule": {"daysInCycle": 1, "startTime": "03:00"}}),
-    (4, {"hourlySchedule": {"hoursInCycle": 4, "startTime": "03:00"}}),
-])
+@pytest.mark.parametrize(
+    "hours, schedule",
+    [
+        (24, {"dailySchedule": {"daysInCycle": 1, "startTime": "03:00"}}),
+        (4, {"hourlySchedule": {"hoursInCycle": 4, "startTime": "03:00"}}),
+    ],
+)
 def test_gcp_attaches_a_snapshot_schedule_to_the_data_disk(hours, schedule):
     result = run("gcp-option-b", **{"backup.snapshotEveryHours": hours, "backup.snapshotRetentionDays": 10})
     (policy,) = result.of_type(GCP_POLICY)
@@ -152,8 +160,12 @@ def test_gcp_attaches_a_snapshot_schedule_to_the_data_disk(hours, schedule):
     assert snap["snapshotProperties"]["storageLocations"] == policy.inputs["region"]
     attachment = result.named("gcp-snapshots", "gcp:compute/diskResourcePolicyAttachment:DiskResourcePolicyAttachment")
     disk = result.named("gcp-data", "gcp:compute/disk:Disk")
-    assert attachment.inputs == {"name": "gcp-snapshots", "disk": "gcp-data", "zone": disk.inputs["zone"],
-                                 "project": disk.inputs["project"]}
+    assert attachment.inputs == {
+        "name": "gcp-snapshots",
+        "disk": "gcp-data",
+        "zone": disk.inputs["zone"],
+        "project": disk.inputs["project"],
+    }
 
 
 @pytest.mark.parametrize("hours, every", [(24, "P1D"), (4, "PT4H")])
@@ -175,26 +187,46 @@ def test_azure_enrolls_the_data_disk_in_disk_backup(hours, every):
     assert source["resourceID"] == "azure-data-id" and source["datasourceType"] == "Microsoft.Compute/disks"
     assert all(r.inputs["principalId"] == f"{vault.name}-principal" for r in result.of_type(ROLE_ASSIGNMENT))
     assert {r.inputs["scope"] for r in result.of_type(ROLE_ASSIGNMENT)} == {"azure-data-id", "azure-rg-id"}
-    assert all(r.urn in instance.dependencies for r in result.of_type(ROLE_ASSIGNMENT)), \
+    assert all(r.urn in instance.dependencies for r in result.of_type(ROLE_ASSIGNMENT)), (
         "enrolling the disk must wait for the vault's permissions"
+    )
 
 
 BAD = [
     # (id, stack, overrides, the key named, a fragment of what was expected)
     ("bucket off aws", "gcp-option-b", {"backup.bucket": True}, "backup.bucket", "only supported with target aws"),
-    ("bucket without backups", "aws-option-b", {"backup.bucket": True, "backup.enabled": False}, "backup.bucket",
-     "needs backup.enabled"),
-    ("max age within the interval", "dev", {"backup.interval": "6h", "backup.maxAge": "6h"}, "backup.maxAge",
-     "more than backup.interval (6h)"),
+    (
+        "bucket without backups",
+        "aws-option-b",
+        {"backup.bucket": True, "backup.enabled": False},
+        "backup.bucket",
+        "needs backup.enabled",
+    ),
+    (
+        "max age within the interval",
+        "dev",
+        {"backup.interval": "6h", "backup.maxAge": "6h"},
+        "backup.maxAge",
+        "more than backup.interval (6h)",
+    ),
     ("interval too short", "dev", {"backup.interval": "30s"}, "backup.interval", "from 5m to 7d"),
     ("interval not a duration", "dev", {"backup.interval": "daily"}, "backup.interval", "a Prometheus duration"),
     ("keep zero", "dev", {"backup.keep": 0}, "backup.keep", "from 1 to 1000"),
     ("unknown verification", "dev", {"backup.verify": "trust"}, "backup.verify", "one of restore, list"),
-    ("snapshot interval no scheduler takes", "aws-option-b", {"backup.snapshotEveryHours": 5},
-     "backup.snapshotEveryHours", "one of 1, 2, 4, 6, 8, 12, 24"),
-    ("more snapshots than Azure keeps", "azure-option-b",
-     {"backup.snapshotEveryHours": 1, "backup.snapshotRetentionDays": 30}, "backup.snapshotRetentionDays",
-     "at most 450 snapshots"),
+    (
+        "snapshot interval no scheduler takes",
+        "aws-option-b",
+        {"backup.snapshotEveryHours": 5},
+        "backup.snapshotEveryHours",
+        "one of 1, 2, 4, 6, 8, 12, 24",
+    ),
+    (
+        "more snapshots than Azure keeps",
+        "azure-option-b",
+        {"backup.snapshotEveryHours": 1, "backup.snapshotRetentionDays": 30},
+        "backup.snapshotRetentionDays",
+        "at most 450 snapshots",
+    ),
     ("typo in a backup key", "dev", {"backup.intervall": "1h"}, "backup.intervall", "did you mean 'interval'"),
 ]
 

@@ -28,13 +28,17 @@ def test_recorded_docker_inputs_conform_to_the_pulumi_docker_schema(stack_run, s
 
 def test_the_schema_check_catches_a_wrong_name_and_a_wrong_type():
     schema = load(DOCKER_SCHEMA)
-    problems = check_inputs(schema, "docker:index/container:Container",
-                            {"image": "x:1", "memoryMb": 1, "memory": "384", "healthcheck": {"test": ["x"]}})
+    problems = check_inputs(
+        schema,
+        "docker:index/container:Container",
+        {"image": "x:1", "memoryMb": 1, "memory": "384", "healthcheck": {"test": ["x"]}},
+    )
     assert any("memoryMb: no such property" in p for p in problems)
     assert any("memory: expected integer" in p for p in problems)
     assert any("healthcheck.test: no such property" in p for p in problems)
     assert check_inputs(schema, "docker:index/container:Container", {"name": "x"}) == [
-        "docker:index/container:Container.image: required and missing"]
+        "docker:index/container:Container.image: required and missing"
+    ]
 
 
 def test_pulumi_yaml_conforms_to_the_cli_project_schema():
@@ -98,10 +102,15 @@ def test_stack_files_only_use_known_project_keys(stack):
 SCHEMA_GAPS = {"docker:index/container:Container": {"deviceCgroupRules"}}
 
 
-@pytest.mark.parametrize("cls_name,token", [("Container", "docker:index/container:Container"),
-                                            ("Volume", "docker:index/volume:Volume"),
-                                            ("Network", "docker:index/network:Network"),
-                                            ("RemoteImage", "docker:index/remoteImage:RemoteImage")])
+@pytest.mark.parametrize(
+    "cls_name,token",
+    [
+        ("Container", "docker:index/container:Container"),
+        ("Volume", "docker:index/volume:Volume"),
+        ("Network", "docker:index/network:Network"),
+        ("RemoteImage", "docker:index/remoteImage:RemoteImage"),
+    ],
+)
 def test_vendored_docker_schema_matches_the_pinned_sdk(cls_name, token):
     """The schema the stand-in provider and tools.plan decide replacements from describes the
     inputs of the pulumi-docker that requirements.txt pins, apart from the listed gaps."""
@@ -110,8 +119,11 @@ def test_vendored_docker_schema_matches_the_pinned_sdk(cls_name, token):
     import pulumi_docker
 
     params = inspect.signature(getattr(pulumi_docker, cls_name)._internal_init).parameters
-    sdk = {re.sub(r"_([a-z])", lambda m: m.group(1).upper(), n) for n in params
-           if n not in ("self", "__self__", "resource_name", "opts", "__props__")}
+    sdk = {
+        re.sub(r"_([a-z])", lambda m: m.group(1).upper(), n)
+        for n in params
+        if n not in ("self", "__self__", "resource_name", "opts", "__props__")
+    }
     schema = set(load(DOCKER_SCHEMA)["resources"][token]["inputProperties"])
     assert schema <= sdk
     assert sdk - schema == SCHEMA_GAPS.get(token, set())

@@ -20,8 +20,9 @@ from tests.helpers import REPO, require_tool
 @pytest.mark.live
 def test_demo_starts_the_fleet_prints_next_steps_and_stops_on_ctrl_c():
     require_tool("prometheus"), require_tool("haproxy")
-    demo = subprocess.Popen([sys.executable, "-m", "tools.demo"], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "tools.demo"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         lines = []
         deadline = time.monotonic() + 90
@@ -30,8 +31,13 @@ def test_demo_starts_the_fleet_prints_next_steps_and_stops_on_ctrl_c():
         text = "".join(lines)
         assert "Ctrl-C stops the demo" in text, text + demo.stderr.read() if demo.poll() is not None else text
         outputs = re.search(r"tools\.smoke --outputs (\S+)", text).group(1)
-        done = subprocess.run([sys.executable, "-m", "tools.smoke", "--outputs", outputs], cwd=REPO,
-                              capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-m", "tools.smoke", "--outputs", outputs],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode in (0, 2), done.stdout + done.stderr  # healthy, or TPS below target on stubs
         assert "validator quorum" in done.stdout
     finally:

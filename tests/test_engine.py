@@ -18,11 +18,23 @@ import sys
 import pytest
 import yaml
 
-from tests.engine.harness import (CONTAINER, ENGINE_BIN, VOLUME, EngineProject, down_intervals, engine_cli,
-                                  most_nodes_down, nodes_per_container, steps_by_urn, timed_up, urn_name, urn_token)
+from tests.engine.harness import engine_cli
 from tests.helpers import REPO
-from tools.fills import fills_for
 from tools import plan as planner
+from tools.engine import (
+    CONTAINER,
+    ENGINE_BIN,
+    VOLUME,
+    EngineProject,
+    down_intervals,
+    most_nodes_down,
+    nodes_per_container,
+    steps_by_urn,
+    timed_up,
+    urn_name,
+    urn_token,
+)
+from tools.fills import fills_for
 from tools.mockrun import stack_names
 
 pytestmark = pytest.mark.engine
@@ -45,6 +57,7 @@ def _custom_resources(project: EngineProject, stack: str, token: str) -> dict[st
 
 # ---------------------------------------------------------------- 1. every stack previews
 
+
 @pytest.mark.parametrize("stack", stack_names())
 def test_every_stack_file_previews(project, stack):
     project.init(stack, fills_for(stack))
@@ -54,6 +67,7 @@ def test_every_stack_file_previews(project, stack):
 
 
 # ---------------------------------------------------------------- 2. up, no perpetual diff, destroy
+
 
 @pytest.mark.parametrize("stack", ["dev", "option-b", "option-c"])
 def test_up_leaves_no_diff_and_destroy_keeps_the_data(project, stack):
@@ -75,7 +89,7 @@ def test_up_leaves_no_diff_and_destroy_keeps_the_data(project, stack):
     if _protects_data(stack):
         assert result.code != 0, "destroy of a protected stack succeeded"
         assert "protect" in result.text
-        refused = [v for v in volumes if f"Volume::{v}\" cannot be deleted" in result.text]
+        refused = [v for v in volumes if f'Volume::{v}" cannot be deleted' in result.text]
         assert refused == volumes, f"destroy's refusal names {refused} of {volumes}:\n{result.text[-3000:]}"
         # The README's teardown runbook: lift protection, destroy again; the volumes stay on the host.
         project.run("state", "unprotect", "--all", "--yes", "--stack", stack)
@@ -95,9 +109,14 @@ def test_smoke_reads_a_deployed_stacks_outputs_through_the_cli(project):
     stand-in stack's endpoints it reports FAILED checks, not a crash."""
     project.init("dev")
     project.up("dev")
-    done = subprocess.run([sys.executable, "-m", "tools.smoke", "--stack", "dev", "--json"], cwd=REPO,
-                          env=project.env, capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "tools.smoke", "--stack", "dev", "--json"],
+        cwd=REPO,
+        env=project.env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert "Traceback" not in done.stderr
     assert done.returncode == 1, done.stdout + done.stderr
     report = json.loads(done.stdout)
@@ -105,6 +124,7 @@ def test_smoke_reads_a_deployed_stacks_outputs_through_the_cli(project):
 
 
 # ---------------------------------------------------------------- 3 and 4. rollout and rollback
+
 
 @pytest.mark.parametrize("stack", ["option-b", "option-c"])
 def test_validator_image_rollout_stays_within_the_fault_budget_and_rolls_back(project, stack, record_property):
@@ -128,10 +148,20 @@ def test_validator_image_rollout_stays_within_the_fault_budget_and_rolls_back(pr
     assert worst <= f, f"{worst} validator nodes down at once; fault budget f = {f}"
     waves = len(validator_nodes)  # one container per wave: 5 nodes each, f >= 5
     lower_bound = waves * 2 * CONTAINER_SECONDS
-    record_property("rollout", {"stack": stack, "most_validator_nodes_down": worst, "f": f,
-                                "makespan_s": round(makespan, 2), "lower_bound_s": lower_bound})
-    print(f"\n{stack} rollout: at most {worst} of f={f} validator nodes down; "
-          f"makespan {makespan:.2f}s against a lower bound of {lower_bound:.2f}s")
+    record_property(
+        "rollout",
+        {
+            "stack": stack,
+            "most_validator_nodes_down": worst,
+            "f": f,
+            "makespan_s": round(makespan, 2),
+            "lower_bound_s": lower_bound,
+        },
+    )
+    print(
+        f"\n{stack} rollout: at most {worst} of f={f} validator nodes down; "
+        f"makespan {makespan:.2f}s against a lower bound of {lower_bound:.2f}s"
+    )
     assert makespan >= lower_bound * 0.95
 
     # Rollback: revert the config and `up`.
@@ -156,8 +186,11 @@ def test_a_rollout_stops_at_the_first_unhealthy_container_and_a_rerun_completes(
     project.reset_timeline()
 
     bad = f"{stack}-validator-2"
-    failed = project.up(stack, env={"AURIGRAPH_STANDIN_FAIL": bad,
-                                    "AURIGRAPH_STANDIN_SECONDS": f"{CONTAINER}={CONTAINER_SECONDS},*=0"}, check=False)
+    failed = project.up(
+        stack,
+        env={"AURIGRAPH_STANDIN_FAIL": bad, "AURIGRAPH_STANDIN_SECONDS": f"{CONTAINER}={CONTAINER_SECONDS},*=0"},
+        check=False,
+    )
     assert failed.code != 0 and "container failed to be in healthy state" in failed.text, failed.text[-3000:]
     events = project.timeline()
     touched = {urn_name(e["urn"]) for e in events if e["type"] == CONTAINER}
@@ -167,8 +200,11 @@ def test_a_rollout_stops_at_the_first_unhealthy_container_and_a_rerun_completes(
     down["validator-2"] = (min(e["start"] for e in events if urn_name(e["urn"]) == "validator-2"), end)
     worst = most_nodes_down(down, validator_nodes)
     assert worst <= f, f"{worst} validator nodes down at once; f = {f}"
-    images = {urn_name(u): r["inputs"]["image"] for u, r in _custom_resources(project, stack, CONTAINER).items()
-              if urn_name(u) in validator_nodes}
+    images = {
+        urn_name(u): r["inputs"]["image"]
+        for u, r in _custom_resources(project, stack, CONTAINER).items()
+        if urn_name(u) in validator_nodes
+    }
     assert images["validator-1"] == images["validator-2"] == NEW_IMAGE
     assert images["validator-3"] == images["validator-4"] != NEW_IMAGE, images
 
@@ -176,15 +212,22 @@ def test_a_rollout_stops_at_the_first_unhealthy_container_and_a_rerun_completes(
     project.reset_timeline()
     project.up(stack, env={"AURIGRAPH_STANDIN_SECONDS": f"{CONTAINER}={CONTAINER_SECONDS},*=0"})
     rerun = project.timeline()
-    assert {urn_name(e["urn"]) for e in rerun if e["type"] == CONTAINER} == {"validator-2", "validator-3",
-                                                                             "validator-4"}
+    assert {urn_name(e["urn"]) for e in rerun if e["type"] == CONTAINER} == {
+        "validator-2",
+        "validator-3",
+        "validator-4",
+    }
     assert most_nodes_down(down_intervals(rerun, set(validator_nodes)), validator_nodes) <= f
-    images = {urn_name(u): r["inputs"]["image"] for u, r in _custom_resources(project, stack, CONTAINER).items()
-              if urn_name(u) in validator_nodes}
+    images = {
+        urn_name(u): r["inputs"]["image"]
+        for u, r in _custom_resources(project, stack, CONTAINER).items()
+        if urn_name(u) in validator_nodes
+    }
     assert set(images.values()) == {NEW_IMAGE}
     project.run("preview", "--expect-no-changes", "--stack", stack)
-    record_property("stopped_rollout", {"replaced_before_stop": sorted(touched), "most_validator_nodes_down": worst,
-                                        "f": f})
+    record_property(
+        "stopped_rollout", {"replaced_before_stop": sorted(touched), "most_validator_nodes_down": worst, "f": f}
+    )
 
 
 # ---------------------------------------------------------------- 5. bad config through the CLI
@@ -205,8 +248,9 @@ def test_bad_config_fails_with_one_line_naming_the_key(project, command, key):
         assert result.code != 0
         assert "Traceback" not in result.text and 'File "' not in result.text
         # The CLI shows a diagnostic twice (in the progress view and under Diagnostics).
-        messages = {line.split("error: ", 1)[1] for line in result.text.splitlines()
-                    if key in line and "error: " in line}
+        messages = {
+            line.split("error: ", 1)[1] for line in result.text.splitlines() if key in line and "error: " in line
+        }
         assert len(messages) == 1, f"expected one error naming {key}:\n{result.text}"
         assert "\n" not in messages.pop()
     assert not project.export("dev")["deployment"].get("resources"), "something was registered"
@@ -214,9 +258,13 @@ def test_bad_config_fails_with_one_line_naming_the_key(project, command, key):
 
 # ---------------------------------------------------------------- 6. secrets
 
+
 def test_secrets_never_reach_state_or_outputs_in_plaintext(project):
-    secrets = {"dbPassword": "Db0penSesame7aurigraph", "redisPassword": "Redis0penSesame7aurigraph",
-               "grafanaAdminPassword": "Grafana0penSesame7aurigraph"}
+    secrets = {
+        "dbPassword": "Db0penSesame7aurigraph",
+        "redisPassword": "Redis0penSesame7aurigraph",
+        "grafanaAdminPassword": "Grafana0penSesame7aurigraph",
+    }
     project.init("dev")
     for key, value in secrets.items():
         project.set("dev", key, value, secret=True)
@@ -236,8 +284,11 @@ def test_generated_passwords_are_secret_in_state(project):
     project.up("dev")
     shown = json.loads(project.run("stack", "export", "--show-secrets", "--stack", "dev").out)
     # With --show-secrets a secret stays wrapped: {"<signature>": ..., "plaintext": "<JSON>"}.
-    generated = [json.loads(r["outputs"]["result"]["plaintext"]) for r in shown["deployment"]["resources"]
-                 if r["type"] == "random:index/randomPassword:RandomPassword"]
+    generated = [
+        json.loads(r["outputs"]["result"]["plaintext"])
+        for r in shown["deployment"]["resources"]
+        if r["type"] == "random:index/randomPassword:RandomPassword"
+    ]
     assert generated, "the dev stack generates its passwords"
     export = project.run("stack", "export", "--stack", "dev").out
     for value in generated:
@@ -245,6 +296,7 @@ def test_generated_passwords_are_secret_in_state(project):
 
 
 # ---------------------------------------------------------------- 7. the policy pack
+
 
 def test_policy_pack_installs_with_pulumi_install_and_passes_option_b(tmp_path):
     project = EngineProject(tmp_path, engine_cli(), own_venv=True)
@@ -267,6 +319,7 @@ def test_policy_pack_blocks_public_admin_uis_on_a_cloud_vm(project):
 
 # ---------------------------------------------------------------- 8. the README's quick start
 
+
 def _readme_block(heading: str) -> str:
     text = (REPO / "README.md").read_text()
     section = text.split(f"## {heading}\n", 1)[1]
@@ -276,10 +329,15 @@ def _readme_block(heading: str) -> str:
 def test_readme_quick_start_verbatim(tmp_path):
     project = EngineProject(tmp_path, engine_cli(), own_venv=True)
     script = _readme_block("Quick start")
-    env = {**project.env, "PULUMI_BACKEND_URL": "", "PULUMI_CONFIG_PASSPHRASE": "",
-           "PULUMI_SKIP_CONFIRMATIONS": "true"}
-    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=project.dir, env=env,
-                          capture_output=True, text=True, timeout=900)
+    env = {**project.env, "PULUMI_BACKEND_URL": "", "PULUMI_CONFIG_PASSPHRASE": "", "PULUMI_SKIP_CONFIRMATIONS": "true"}
+    proc = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=project.dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, f"{script}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     assert (project.root / "home" / ".pulumi" / "stacks" / "aurigraph-cluster" / "dev.json").exists()
 
@@ -293,8 +351,9 @@ def test_readme_offline_preview_verbatim(project):
         (bin_dir / tool).symlink_to(ENGINE_BIN / tool)
     (bin_dir / "pulumi-home").symlink_to(project.root / "pulumi-home")
     env = {**project.env, "PATH": os.environ["PATH"]}
-    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", block], cwd=project.dir, env=env, capture_output=True,
-                          text=True, timeout=600)
+    proc = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", block], cwd=project.dir, env=env, capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, f"{block}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     assert re.search(r"\d+ to create", proc.stdout)
 
@@ -308,14 +367,25 @@ PLAN_CHANGES = {
     "scrape interval": {"monitoring.scrapeInterval": "15s"},
     "tuning": {"tuning.batchSize": 120000},
     "one container more": {"groups.slim.containers": 7, "groups.slim.nodes": 17},
-    "one fewer, quorum override": {"groups.validator.containers": 3, "groups.validator.nodes": 15,
-                                   "groups.validator.allowQuorumRisk": True},
+    "one fewer, quorum override": {
+        "groups.validator.containers": 3,
+        "groups.validator.nodes": 15,
+        "groups.validator.allowQuorumRisk": True,
+    },
     "canary": {"groups.business.canary.image": NEW_IMAGE},
 }
 # Set with `pulumi config set --secret` on the engine's side.
 PLAN_SECRET_CHANGES = {"a password": {"dbPassword": "Db0penSesame7aurigraph"}}
-ENGINE_TO_PLAN = {"create": "create", "update": "update", "replace": "replace", "create-replacement": "replace",
-                  "delete-replaced": "replace", "delete": "delete", "same": "same", "read": "same"}
+ENGINE_TO_PLAN = {
+    "create": "create",
+    "update": "update",
+    "replace": "replace",
+    "create-replacement": "replace",
+    "delete-replaced": "replace",
+    "delete": "delete",
+    "same": "same",
+    "read": "same",
+}
 
 
 def _engine_actions(preview: dict) -> dict[str, str]:
@@ -328,8 +398,14 @@ def _engine_actions(preview: dict) -> dict[str, str]:
 def test_offline_plan_agrees_with_the_engine(project):
     stack = "option-b"
     stack_keys = set(yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())["config"])
-    assert not {f"aurigraph-cluster:{p.split('.')[0]}" for c in [*PLAN_CHANGES.values(), *PLAN_SECRET_CHANGES.values()]
-                for p in c} & stack_keys
+    assert (
+        not {
+            f"aurigraph-cluster:{p.split('.')[0]}"
+            for c in [*PLAN_CHANGES.values(), *PLAN_SECRET_CHANGES.values()]
+            for p in c
+        }
+        & stack_keys
+    )
     project.init(stack)
     project.up(stack)
     baseline = planner.stack_snapshot(stack)
@@ -340,10 +416,12 @@ def test_offline_plan_agrees_with_the_engine(project):
         for path, value in change.items():
             project.set(stack, path, value, secret=secret)
         preview = project.preview_json(stack, check=False)
-        engine = {u: a for u, a in _engine_actions(preview).items()
-                  if not urn_token(u).startswith(("pulumi:", "aurigraph:"))}
-        predicted = planner.diff(baseline, planner.stack_snapshot(stack, None if secret else change,
-                                                                  secrets=change if secret else None))
+        engine = {
+            u: a for u, a in _engine_actions(preview).items() if not urn_token(u).startswith(("pulumi:", "aurigraph:"))
+        }
+        predicted = planner.diff(
+            baseline, planner.stack_snapshot(stack, None if secret else change, secrets=change if secret else None)
+        )
         plan = {c.urn: c.action for c in predicted.changes}
         for urn in sorted(set(engine) | set(plan)):
             e, p = engine.get(urn, "same"), plan.get(urn, "same")
@@ -379,8 +457,12 @@ def test_a_stack_deployed_before_the_monitoring_split_keeps_every_resource_throu
     before = {r["urn"]: r for r in project.export("option-b")["deployment"]["resources"]}
 
     changes = {urn: op for urn, op in steps_by_urn(project.preview_json("option-b")).items() if op != "same"}
-    components = {"aurigraph:index:Exporter", "aurigraph:index:Prometheus", "aurigraph:index:Grafana",
-                  "aurigraph:index:Monitoring"}
+    components = {
+        "aurigraph:index:Exporter",
+        "aurigraph:index:Prometheus",
+        "aurigraph:index:Grafana",
+        "aurigraph:index:Monitoring",
+    }
     # Only components come and go: the new ones are created and the old Monitoring goes. Every
     # container, volume, image and password kept its identity through an alias: none is created
     # or deleted. (Containers are updated or replaced in place for the later hardening; volumes,
@@ -388,28 +470,43 @@ def test_a_stack_deployed_before_the_monitoring_split_keeps_every_resource_throu
     assert sorted(op for u, op in changes.items() if urn_token(u) == "aurigraph:index:Monitoring") == ["delete"]
     # Alertmanager and the backups (#13) are new: their components and resources are created (the
     # backup role's password under Database too); nothing else is.
-    new = {u for u in changes if "aurigraph:index:Alerting" in u or "aurigraph:index:Backup" in u
-           or u.endswith("::postgres-backup-password")}
+    new = {
+        u
+        for u in changes
+        if "aurigraph:index:Alerting" in u or "aurigraph:index:Backup" in u or u.endswith("::postgres-backup-password")
+    }
     assert len([u for u, op in changes.items() if op == "create" and u not in new]) == 6
     assert {op for u, op in changes.items() if urn_token(u) not in components and u not in new} <= {"update", "replace"}
-    kept = {"docker:index/volume:Volume", "docker:index/remoteImage:RemoteImage", "random:index/randomPassword:RandomPassword"}
+    kept = {
+        "docker:index/volume:Volume",
+        "docker:index/remoteImage:RemoteImage",
+        "random:index/randomPassword:RandomPassword",
+    }
     assert not [u for u in changes if urn_token(u) in kept and u not in new]
 
     project.reset_timeline()
     project.up("option-b")
-    assert not [e for e in project.timeline() if e["type"] in kept and e["urn"] not in new], \
+    assert not [e for e in project.timeline() if e["type"] in kept and e["urn"] not in new], (
         "no volume, image or password was touched"
+    )
     after = {r["urn"]: r for r in project.export("option-b")["deployment"]["resources"]}
-    moved = {u: r for u, r in after.items() if r.get("custom") and r["type"] in kept and u not in before
-             and u not in new}
+    moved = {
+        u: r for u, r in after.items() if r.get("custom") and r["type"] in kept and u not in before and u not in new
+    }
     assert moved and all(r["id"] in {b.get("id") for b in before.values()} for r in moved.values())
     project.run("preview", "--expect-no-changes", "--stack", "option-b")
 
 
 # ---------------------------------------------------------------- 11. a VM and its data disk
 
-NEWER_AMI = {"aws:ec2/getAmi:getAmi": {"id": "ami-0newer0debian12", "imageId": "ami-0newer0debian12",
-                                       "name": "debian-12-amd64-20991231-0000", "architecture": "x86_64"}}
+NEWER_AMI = {
+    "aws:ec2/getAmi:getAmi": {
+        "id": "ami-0newer0debian12",
+        "imageId": "ami-0newer0debian12",
+        "name": "debian-12-amd64-20991231-0000",
+        "architecture": "x86_64",
+    }
+}
 
 
 def test_a_newer_image_never_replaces_the_vm_and_its_data_volume_outlives_a_replacement(project):
@@ -417,16 +514,19 @@ def test_a_newer_image_never_replaces_the_vm_and_its_data_volume_outlives_a_repl
     project.init(stack, fills_for(stack))
     project.up(stack)
     # The distribution publishes a newer AMI: nothing changes.
-    project.run("preview", "--expect-no-changes", "--stack", stack,
-                env={"AURIGRAPH_STANDIN_INVOKES": json.dumps(NEWER_AMI)})
+    project.run(
+        "preview", "--expect-no-changes", "--stack", stack, env={"AURIGRAPH_STANDIN_INVOKES": json.dumps(NEWER_AMI)}
+    )
 
     # Upgrading the base image is deliberate: vm.image. The instance is replaced (deleted first),
     # the attachment follows it, and the data volume is neither touched nor replaced.
     project.set(stack, "vm.image", "ami-0123456789abcdef0")
     steps = steps_by_urn(project.preview_json(stack))
-    assert {urn_token(u): op for u, op in steps.items()
-            if urn_token(u) in ("aws:ec2/instance:Instance", "aws:ec2/volumeAttachment:VolumeAttachment")} == {
-        "aws:ec2/instance:Instance": "replace", "aws:ec2/volumeAttachment:VolumeAttachment": "replace"}
+    assert {
+        urn_token(u): op
+        for u, op in steps.items()
+        if urn_token(u) in ("aws:ec2/instance:Instance", "aws:ec2/volumeAttachment:VolumeAttachment")
+    } == {"aws:ec2/instance:Instance": "replace", "aws:ec2/volumeAttachment:VolumeAttachment": "replace"}
     assert all(op == "same" for u, op in steps.items() if urn_token(u) == "aws:ebs/volume:Volume")
     project.reset_timeline()
     project.up(stack)
@@ -438,6 +538,7 @@ def test_a_newer_image_never_replaces_the_vm_and_its_data_volume_outlives_a_repl
 
 
 # ---------------------------------------------------------------- cloud update semantics
+
 
 def test_a_gcp_size_change_stops_the_vm_in_place_and_never_touches_its_data_disk(project):
     """A new vm.size on GCP is applied by stopping the VM (allow_stopping_for_update; the stand-in
@@ -473,10 +574,12 @@ def test_a_value_the_cloud_api_refuses_fails_the_preview_as_the_provider_would(t
 DAY2 = {
     "option-b to option-c": [{"density": "option-c"}],
     # One after another on the same stack: each group grows by one container, then a canary.
-    "growth and a canary": [{"groups.validator.containers": 5, "groups.validator.nodes": 25},
-                            {"groups.business.containers": 5, "groups.business.nodes": 20},
-                            {"groups.slim.containers": 7, "groups.slim.nodes": 17},
-                            {"groups.business.canary.image": NEW_IMAGE}],
+    "growth and a canary": [
+        {"groups.validator.containers": 5, "groups.validator.nodes": 25},
+        {"groups.business.containers": 5, "groups.business.nodes": 20},
+        {"groups.slim.containers": 7, "groups.slim.nodes": 17},
+        {"groups.business.canary.image": NEW_IMAGE},
+    ],
 }
 
 
@@ -501,9 +604,11 @@ def test_day_2_changes_on_a_protected_stack_never_replace_a_data_volume(project,
 
 # ---------------------------------------------------------------- the deploy workflow's plan and apply
 
+
 def _workflow_command(mode: str, program: str, stack: str) -> list[str]:
     """The `pulumi ...` command stack.yml runs in `mode`, as arguments for the harness."""
     from tests.test_workflows import step
+
     line = step(mode, run=f"pulumi {program}")["run"].replace("\\\n", " ").split("|")[0]
     args = [a.replace("$STACK", stack) for a in shlex.split(line)[1:]]
     return [a for a in args if a != "--non-interactive"]  # the harness adds it

@@ -28,8 +28,12 @@ def _key(kind: bytes, *fields: bytes) -> str:
 STRINGS = [
     ("duration with a newline", LOCAL, {"monitoring.scrapeInterval": "30s\n"}, "monitoring.scrapeInterval"),
     ("image with a newline", LOCAL, {"image": "aurigraph/v11-native:11.0.0\n"}, "image"),
-    ("group image with a trailing space", LOCAL, {"groups.validator.image": "aurigraph/v11-native:11.0.1 "},
-     "groups.validator.image"),
+    (
+        "group image with a trailing space",
+        LOCAL,
+        {"groups.validator.image": "aurigraph/v11-native:11.0.1 "},
+        "groups.validator.image",
+    ),
     ("service image with a tab", LOCAL, {"serviceImages.redis": "redis:7.0.15\t"}, "serviceImages.redis"),
     ("image too long", LOCAL, {"image": "a/" * 300 + "b:1"}, "image"),
     ("bind address with a newline", LOCAL, {"adminBindAddress": "127.0.0.1\n"}, "adminBindAddress"),
@@ -43,10 +47,18 @@ STRINGS = [
     ("vm user with a newline", AWS, {"vm.sshUser": "aurigraph\n"}, "vm.sshUser"),
     ("vm size with a newline", AWS, {"vm.size": "m6i.12xlarge\n"}, "vm.size"),
     ("gcp project with a newline", GCP, {"vm.project": "aurigraph-test\n"}, "vm.project"),
-    ("public key with a newline inside", AWS, {"vm.sshPublicKey": TEST_SSH_KEY.replace(" ", "\n", 1)},
-     "vm.sshPublicKey"),
-    ("public key comment with a control character", AWS, {"vm.sshPublicKey": TEST_SSH_KEY + "\x1b[2J"},
-     "vm.sshPublicKey"),
+    (
+        "public key with a newline inside",
+        AWS,
+        {"vm.sshPublicKey": TEST_SSH_KEY.replace(" ", "\n", 1)},
+        "vm.sshPublicKey",
+    ),
+    (
+        "public key comment with a control character",
+        AWS,
+        {"vm.sshPublicKey": TEST_SSH_KEY + "\x1b[2J"},
+        "vm.sshPublicKey",
+    ),
     ("cidr with a newline", AWS, {"vm.adminCidrs": ["198.51.100.0/24\n"]}, "vm.adminCidrs"),
 ]
 SECRETS = [
@@ -58,13 +70,13 @@ SECRETS = [
 ]
 NUMBERS = [
     ("5,000-digit count", LOCAL, {"groups.validator.containers": "9" * 5000}, "groups.validator.containers"),
-    ("huge integer", LOCAL, {"tuning.batchSize": 10 ** 30}, "tuning.batchSize"),
+    ("huge integer", LOCAL, {"tuning.batchSize": 10**30}, "tuning.batchSize"),
     ("exponent for a count", LOCAL, {"tuning.threadPoolSize": "1e3"}, "tuning.threadPoolSize"),
     ("port above 65535", LOCAL, {"ports.api": 70000}, "ports.api"),
     ("port zero", LOCAL, {"ports.grafana": 0}, "ports.grafana"),
     ("negative port", LOCAL, {"ports.prometheus": -1}, "ports.prometheus"),
-    ("cache beyond any host", LOCAL, {"cache.maxMemoryMb": 10 ** 12}, "cache.maxMemoryMb"),
-    ("a million nodes", LOCAL, {"groups.slim.nodes": 10 ** 6}, "groups.slim.nodes"),
+    ("cache beyond any host", LOCAL, {"cache.maxMemoryMb": 10**12}, "cache.maxMemoryMb"),
+    ("a million nodes", LOCAL, {"groups.slim.nodes": 10**6}, "groups.slim.nodes"),
     ("NaN overcommit", LOCAL, {"capacity.cpuOvercommit": "nan"}, "capacity.cpuOvercommit"),
     ("infinite overcommit", LOCAL, {"capacity.memoryOvercommit": "inf"}, "capacity.memoryOvercommit"),
     ("float beyond double", LOCAL, {"groups.validator.cpus": "1e309"}, "groups.validator.cpus"),
@@ -93,12 +105,30 @@ DURATIONS = [
 ]
 NETWORK = [
     ("two halves cover IPv4", AWS, {"vm.adminCidrs": ["0.0.0.0/1", "128.0.0.0/1"]}, "vm.adminCidrs"),
-    ("four quarters cover IPv4", GCP, {"vm.adminCidrs": ["0.0.0.0/2", "64.0.0.0/2", "128.0.0.0/2",
-                                                         "192.0.0.0/2"]}, "vm.adminCidrs"),
+    (
+        "four quarters cover IPv4",
+        GCP,
+        {"vm.adminCidrs": ["0.0.0.0/2", "64.0.0.0/2", "128.0.0.0/2", "192.0.0.0/2"]},
+        "vm.adminCidrs",
+    ),
     ("two halves cover IPv6", AZURE, {"vm.adminCidrs": ["::/1", "8000::/1"]}, "vm.adminCidrs"),
-    ("all of IPv4 but 0/8", AWS, {"vm.adminCidrs": ["1.0.0.0/8", "2.0.0.0/7", "4.0.0.0/6", "8.0.0.0/5",
-                                                     "16.0.0.0/4", "32.0.0.0/3", "64.0.0.0/2", "128.0.0.0/1"]},
-     "vm.adminCidrs"),
+    (
+        "all of IPv4 but 0/8",
+        AWS,
+        {
+            "vm.adminCidrs": [
+                "1.0.0.0/8",
+                "2.0.0.0/7",
+                "4.0.0.0/6",
+                "8.0.0.0/5",
+                "16.0.0.0/4",
+                "32.0.0.0/3",
+                "64.0.0.0/2",
+                "128.0.0.0/1",
+            ]
+        },
+        "vm.adminCidrs",
+    ),
     ("half of IPv4", GCP, {"vm.adminCidrs": ["0.0.0.0/1"]}, "vm.adminCidrs"),
     ("IPv6 global unicast", AZURE, {"vm.adminCidrs": ["2000::/3"]}, "vm.adminCidrs"),
     ("all of IPv4, mapped into IPv6", AWS, {"vm.adminCidrs": ["::ffff:0:0/96"]}, "vm.adminCidrs"),
@@ -106,8 +136,7 @@ NETWORK = [
     ("admin UIs to the world on ssh", SSH, {"adminBindAddress": "0.0.0.0"}, "adminBindAddress"),
     ("admin UIs on every IPv6 address", LOCAL, {"adminBindAddress": "::"}, "adminBindAddress"),
     ("admin UIs on mapped 0.0.0.0", LOCAL, {"adminBindAddress": "::ffff:0.0.0.0"}, "adminBindAddress"),
-    ("admin UIs on a public address of the ssh server", SSH, {"adminBindAddress": "93.184.216.34"},
-     "adminBindAddress"),
+    ("admin UIs on a public address of the ssh server", SSH, {"adminBindAddress": "93.184.216.34"}, "adminBindAddress"),
     ("admin UIs on the metadata address", AWS, {"adminBindAddress": "169.254.169.254"}, "adminBindAddress"),
     ("API on a multicast address", LOCAL, {"apiBindAddress": "224.0.0.1"}, "apiBindAddress"),
     ("API with a zone id", LOCAL, {"apiBindAddress": "fe80::1%eth0"}, "apiBindAddress"),
@@ -144,14 +173,30 @@ SSH_TRUST = [
     ("option with no value", SSH, {"ssh.sshOpts": ["-o"]}, "ssh.sshOpts"),
     ("host key that is not a key", SSH, {"ssh.hostKey": "ssh-ed25519 notbase64"}, "ssh.hostKey"),
     ("public key without key material", AWS, {"vm.sshPublicKey": _key(b"ssh-ed25519")}, "vm.sshPublicKey"),
-    ("ed25519 key of the wrong length", AWS, {"vm.sshPublicKey": _key(b"ssh-ed25519", b"\x01" * 31)},
-     "vm.sshPublicKey"),
-    ("1024-bit RSA key", AZURE, {"vm.sshPublicKey": _key(b"ssh-rsa", b"\x01\x00\x01", b"\x00" + b"\xff" * 128)},
-     "vm.sshPublicKey"),
-    ("ECDSA key naming another curve", GCP, {"vm.sshPublicKey": _key(b"ecdsa-sha2-nistp256", b"nistp384",
-                                                                     b"\x04" + b"\x01" * 64)}, "vm.sshPublicKey"),
-    ("key with trailing bytes", AWS, {"vm.sshPublicKey": _key(b"ssh-ed25519", b"\x01" * 32, b"extra")},
-     "vm.sshPublicKey"),
+    (
+        "ed25519 key of the wrong length",
+        AWS,
+        {"vm.sshPublicKey": _key(b"ssh-ed25519", b"\x01" * 31)},
+        "vm.sshPublicKey",
+    ),
+    (
+        "1024-bit RSA key",
+        AZURE,
+        {"vm.sshPublicKey": _key(b"ssh-rsa", b"\x01\x00\x01", b"\x00" + b"\xff" * 128)},
+        "vm.sshPublicKey",
+    ),
+    (
+        "ECDSA key naming another curve",
+        GCP,
+        {"vm.sshPublicKey": _key(b"ecdsa-sha2-nistp256", b"nistp384", b"\x04" + b"\x01" * 64)},
+        "vm.sshPublicKey",
+    ),
+    (
+        "key with trailing bytes",
+        AWS,
+        {"vm.sshPublicKey": _key(b"ssh-ed25519", b"\x01" * 32, b"extra")},
+        "vm.sshPublicKey",
+    ),
 ]
 
 
@@ -167,8 +212,9 @@ def _refused(stack: str, overrides: dict, key: str, secrets: dict | None = None)
 
 
 def _cases(table):
-    return pytest.mark.parametrize("target, overrides, key", [(c[1], c[2], c[3]) for c in table],
-                                   ids=[c[0] for c in table])
+    return pytest.mark.parametrize(
+        "target, overrides, key", [(c[1], c[2], c[3]) for c in table], ids=[c[0] for c in table]
+    )
 
 
 @_cases(STRINGS)
@@ -215,11 +261,15 @@ def test_ssh_trust_cannot_be_loosened(target, overrides, key):
     _refused(stack, {**fills, **overrides}, key)
 
 
-@pytest.mark.parametrize("config, key", [
-    ({"groups": {"validator": {"contain\ners": 4}}}, "groups.validator.contain\\ners"),
-    ({"tuning": {"batch\rSize": 1}}, "tuning.batch\\rSize"),
-    ({"monitoring": {"\u2028retention": "15d"}}, "monitoring.\\u2028retention"),
-], ids=["newline", "carriage return", "line separator"])
+@pytest.mark.parametrize(
+    "config, key",
+    [
+        ({"groups": {"validator": {"contain\ners": 4}}}, "groups.validator.contain\\ners"),
+        ({"tuning": {"batch\rSize": 1}}, "tuning.batch\\rSize"),
+        ({"monitoring": {"\u2028retention": "15d"}}, "monitoring.\\u2028retention"),
+    ],
+    ids=["newline", "carriage return", "line separator"],
+)
 def test_a_key_with_a_line_break_still_gives_one_line(config, key):
     run = run_program("option-b", config)
     assert isinstance(run.error, ConfigError)
@@ -234,6 +284,7 @@ def test_every_class_has_its_cases():
 
 # ---------------------------------------------------------------- nulls
 
+
 def _config_paths(model, prefix=""):
     """Every config key path the models declare (objects and their leaves)."""
     from model.config import ConfigModel
@@ -241,8 +292,11 @@ def _config_paths(model, prefix=""):
     for field in model.model_fields.values():
         path = f"{prefix}{field.alias}"
         yield path
-        inner = [a for a in getattr(field.annotation, "__args__", (field.annotation,))
-                 if isinstance(a, type) and issubclass(a, ConfigModel)]
+        inner = [
+            a
+            for a in getattr(field.annotation, "__args__", (field.annotation,))
+            if isinstance(a, type) and issubclass(a, ConfigModel)
+        ]
         for sub in inner:
             yield from _config_paths(sub, f"{path}.")
 
@@ -253,7 +307,7 @@ def _null_cases():
     for path in _config_paths(StackConfig):
         if path.startswith("groups.") and path.count(".") > 1 and not path.startswith("groups.validator."):
             continue  # the three groups share a model
-        for target in ((LOCAL, AWS) if path.startswith("vm") else (SSH,) if path.startswith("ssh") else (LOCAL,)):
+        for target in (LOCAL, AWS) if path.startswith("vm") else (SSH,) if path.startswith("ssh") else (LOCAL,):
             yield pytest.param(target, path, id=f"{target[0]}:{path}")
 
 
@@ -277,8 +331,9 @@ def test_null_means_the_default_or_a_one_line_error_never_none(target, path):
     assert with_null == absent
 
 
-@pytest.mark.parametrize("path", ["backup.keep", "backup.enabled", "protectData", "alerting", "tuning.batchSize",
-                                  "groups.validator.image"])
+@pytest.mark.parametrize(
+    "path", ["backup.keep", "backup.enabled", "protectData", "alerting", "tuning.batchSize", "groups.validator.image"]
+)
 def test_a_null_takes_the_default(path):
     """The same graph as with the key absent (backup.enabled: null once deployed no backups at all)."""
     from tools import plan as planner
@@ -287,11 +342,15 @@ def test_a_null_takes_the_default(path):
     assert plan.changes == []
 
 
-@pytest.mark.parametrize("key, text", [
-    ("tuning", '{"a":' * 100_000 + "1" + "}" * 100_000),
-    ("alerting", "[" * 100_000 + "]" * 100_000),
-    ("groups", '{"validator":' * 3_000 + "{}" + "}" * 3_000),
-], ids=["object 100,000 deep", "list 100,000 deep", "groups 3,000 deep"])
+@pytest.mark.parametrize(
+    "key, text",
+    [
+        ("tuning", '{"a":' * 100_000 + "1" + "}" * 100_000),
+        ("alerting", "[" * 100_000 + "]" * 100_000),
+        ("groups", '{"validator":' * 3_000 + "{}" + "}" * 3_000),
+    ],
+    ids=["object 100,000 deep", "list 100,000 deep", "groups 3,000 deep"],
+)
 def test_a_value_nested_absurdly_deep_is_one_line_not_a_recursion_error(key, text):
     _refused("option-b", {key: text}, key)
 
@@ -300,9 +359,18 @@ def test_a_value_nested_absurdly_deep_is_one_line_not_a_recursion_error(key, tex
 
 EMAIL_BASE = {"alerting.emailTo": "ops@example.com", "alerting.emailFrom": "alerts@example.com"}
 RECEIVERS = [
-    ("webhook to the metadata service", {}, {"alertWebhookUrl": "http://169.254.169.254/latest/meta-data/"},
-     "alertWebhookUrl"),
-    ("webhook to the IPv6 metadata service", {}, {"alertWebhookUrl": "http://[fd00:ec2::254]/latest"}, "alertWebhookUrl"),
+    (
+        "webhook to the metadata service",
+        {},
+        {"alertWebhookUrl": "http://169.254.169.254/latest/meta-data/"},
+        "alertWebhookUrl",
+    ),
+    (
+        "webhook to the IPv6 metadata service",
+        {},
+        {"alertWebhookUrl": "http://[fd00:ec2::254]/latest"},
+        "alertWebhookUrl",
+    ),
     ("webhook to GCP's metadata name", {}, {"alertWebhookUrl": "http://metadata.google.internal/x"}, "alertWebhookUrl"),
     ("webhook to loopback", {}, {"alertWebhookUrl": "http://127.0.0.1:9093/api/v2/alerts"}, "alertWebhookUrl"),
     ("webhook to mapped loopback", {}, {"alertWebhookUrl": "http://[::ffff:127.0.0.1]/x"}, "alertWebhookUrl"),
@@ -311,20 +379,52 @@ RECEIVERS = [
     ("webhook on port 99999", {}, {"alertWebhookUrl": "https://hooks.example.com:99999/x"}, "alertWebhookUrl"),
     ("webhook on port 0", {}, {"alertWebhookUrl": "https://hooks.example.com:0/x"}, "alertWebhookUrl"),
     ("webhook to multicast", {}, {"alertWebhookUrl": "http://224.0.0.1/x"}, "alertWebhookUrl"),
-    ("Slack over plain http", {}, {"alertSlackWebhookUrl": "http://hooks.slack.com/services/T0/B0/x"},
-     "alertSlackWebhookUrl"),
-    ("Slack on another host", {}, {"alertSlackWebhookUrl": "https://hooks.example.com/services/T0/B0/x"},
-     "alertSlackWebhookUrl"),
+    (
+        "Slack over plain http",
+        {},
+        {"alertSlackWebhookUrl": "http://hooks.slack.com/services/T0/B0/x"},
+        "alertSlackWebhookUrl",
+    ),
+    (
+        "Slack on another host",
+        {},
+        {"alertSlackWebhookUrl": "https://hooks.example.com/services/T0/B0/x"},
+        "alertSlackWebhookUrl",
+    ),
     ("smarthost port 0", {**EMAIL_BASE, "alerting.smtpSmarthost": "smtp.example.com:0"}, {}, "alerting.smtpSmarthost"),
-    ("smarthost port 99999", {**EMAIL_BASE, "alerting.smtpSmarthost": "smtp.example.com:99999"}, {},
-     "alerting.smtpSmarthost"),
+    (
+        "smarthost port 99999",
+        {**EMAIL_BASE, "alerting.smtpSmarthost": "smtp.example.com:99999"},
+        {},
+        "alerting.smtpSmarthost",
+    ),
     ("smarthost on loopback", {**EMAIL_BASE, "alerting.smtpSmarthost": "127.0.0.1:25"}, {}, "alerting.smtpSmarthost"),
-    ("smarthost on link-local", {**EMAIL_BASE, "alerting.smtpSmarthost": "169.254.1.1:25"}, {},
-     "alerting.smtpSmarthost"),
-    ("emailTo with CRLF and Bcc", {**EMAIL_BASE, "alerting.emailTo": "ops@example.com\r\nBcc: x@evil.example",
-                                   "alerting.smtpSmarthost": "smtp.example.com:587"}, {}, "alerting.emailTo"),
-    ("emailTo with a comma and Bcc", {**EMAIL_BASE, "alerting.emailTo": "ops@example.com,Bcc:x@evil.example",
-                                      "alerting.smtpSmarthost": "smtp.example.com:587"}, {}, "alerting.emailTo"),
+    (
+        "smarthost on link-local",
+        {**EMAIL_BASE, "alerting.smtpSmarthost": "169.254.1.1:25"},
+        {},
+        "alerting.smtpSmarthost",
+    ),
+    (
+        "emailTo with CRLF and Bcc",
+        {
+            **EMAIL_BASE,
+            "alerting.emailTo": "ops@example.com\r\nBcc: x@evil.example",
+            "alerting.smtpSmarthost": "smtp.example.com:587",
+        },
+        {},
+        "alerting.emailTo",
+    ),
+    (
+        "emailTo with a comma and Bcc",
+        {
+            **EMAIL_BASE,
+            "alerting.emailTo": "ops@example.com,Bcc:x@evil.example",
+            "alerting.smtpSmarthost": "smtp.example.com:587",
+        },
+        {},
+        "alerting.emailTo",
+    ),
 ]
 
 
@@ -335,26 +435,34 @@ def test_alert_receivers_are_judged_by_where_they_lead(overrides, secrets, key):
         assert value not in message, "a receiver URL carries a token: never echoed"
 
 
-@pytest.mark.parametrize("overrides, secrets", [
-    ({}, {"alertWebhookUrl": "https://hooks.example.com/aurigraph"}),
-    ({}, {"alertWebhookUrl": "http://10.20.0.5:8080/alerts"}),  # a relay on the operator's private network
-    ({}, {"alertSlackWebhookUrl": "https://hooks.slack.com/services/T000/B000/XXXX"}),
-    ({**EMAIL_BASE, "alerting.smtpSmarthost": "smtp.example.com:587"}, {}),
-    ({**EMAIL_BASE, "alerting.smtpSmarthost": "[2001:db8::25]:587"}, {}),
-], ids=["https webhook", "private relay", "slack", "smarthost", "IPv6 smarthost"])
+@pytest.mark.parametrize(
+    "overrides, secrets",
+    [
+        ({}, {"alertWebhookUrl": "https://hooks.example.com/aurigraph"}),
+        ({}, {"alertWebhookUrl": "http://10.20.0.5:8080/alerts"}),  # a relay on the operator's private network
+        ({}, {"alertSlackWebhookUrl": "https://hooks.slack.com/services/T000/B000/XXXX"}),
+        ({**EMAIL_BASE, "alerting.smtpSmarthost": "smtp.example.com:587"}, {}),
+        ({**EMAIL_BASE, "alerting.smtpSmarthost": "[2001:db8::25]:587"}, {}),
+    ],
+    ids=["https webhook", "private relay", "slack", "smarthost", "IPv6 smarthost"],
+)
 def test_legitimate_receivers_are_accepted(overrides, secrets):
     run = run_program("option-b", overrides, secrets=secrets or None)
     assert run.error is None, run.error
 
 
-@pytest.mark.parametrize("target, overrides", [
-    (AWS, {"vm.adminCidrs": ["203.0.113.0/24", "198.51.100.0/24", "2001:db8::/48"]}),
-    (AWS, {"vm.adminCidrs": ["10.0.0.0/8"]}),  # a whole /8: the most an allowlist may cover
-    (AWS, {"adminBindAddress": "0.0.0.0"}),  # behind the VM's firewall: only vm.adminCidrs reach it
-    (SSH, {"adminBindAddress": "10.1.2.3"}),  # a private address of the server
-    (LOCAL, {"adminBindAddress": "::1"}),
-    (LOCAL, {"apiBindAddress": "::"}),
-], ids=["narrow lists", "a /8", "admin behind a cloud firewall", "private on ssh", "IPv6 loopback", "API on all"])
+@pytest.mark.parametrize(
+    "target, overrides",
+    [
+        (AWS, {"vm.adminCidrs": ["203.0.113.0/24", "198.51.100.0/24", "2001:db8::/48"]}),
+        (AWS, {"vm.adminCidrs": ["10.0.0.0/8"]}),  # a whole /8: the most an allowlist may cover
+        (AWS, {"adminBindAddress": "0.0.0.0"}),  # behind the VM's firewall: only vm.adminCidrs reach it
+        (SSH, {"adminBindAddress": "10.1.2.3"}),  # a private address of the server
+        (LOCAL, {"adminBindAddress": "::1"}),
+        (LOCAL, {"apiBindAddress": "::"}),
+    ],
+    ids=["narrow lists", "a /8", "admin behind a cloud firewall", "private on ssh", "IPv6 loopback", "API on all"],
+)
 def test_legitimate_exposure_is_accepted(target, overrides):
     stack, fills = target
     run = run_program(stack, {**fills, **overrides})
@@ -363,12 +471,13 @@ def test_legitimate_exposure_is_accepted(target, overrides):
 
 # ---------------------------------------------------------------- names, over-refusal, SSH lines
 
+
 def _stack_copy(tmp_path, source: str, name: str):
     """The repository's files with Pulumi.<source>.yaml also as Pulumi.<name>.yaml."""
     import shutil
 
-    from tests.engine.harness import PROGRAM_DIRS, PROGRAM_FILES
     from tests.helpers import REPO
+    from tools.engine import PROGRAM_DIRS, PROGRAM_FILES
 
     for item in PROGRAM_FILES:
         shutil.copy2(REPO / item, tmp_path / item)
@@ -391,14 +500,37 @@ def test_a_stack_name_docker_cannot_build_names_from_is_refused(tmp_path):
     assert "'(stack name)'" in str(run.error) and "must start with a letter or digit" in str(run.error)
 
 
-@pytest.mark.parametrize("source, name, check", [
-    ("gcp-option-b", "Prod-GCP", lambda run: {r.inputs["labels"]["aurigraph-stack"] for r in run.resources
-                                             if r.type.startswith("gcp:") and "labels" in r.inputs} == {"prod-gcp"}),
-    ("azure-option-b", "prod_azure.b", lambda run: run.of_type("azure-native:compute:VirtualMachine")[0]
-     .inputs["osProfile"]["computerName"] == "aurigraph-prod-azure-b"),
-    ("aws-option-b", "a-twenty-char-stack1", lambda run: len(run.of_type("aws:s3/bucket:Bucket")[0]
-                                                             .inputs["bucketPrefix"]) <= 37),
-], ids=["gcp label capitals", "azure computer name _ and .", "aws bucket prefix of a 20-character stack"])
+@pytest.mark.parametrize(
+    "source, name, check",
+    [
+        (
+            "gcp-option-b",
+            "Prod-GCP",
+            lambda run: (
+                {
+                    r.inputs["labels"]["aurigraph-stack"]
+                    for r in run.resources
+                    if r.type.startswith("gcp:") and "labels" in r.inputs
+                }
+                == {"prod-gcp"}
+            ),
+        ),
+        (
+            "azure-option-b",
+            "prod_azure.b",
+            lambda run: (
+                run.of_type("azure-native:compute:VirtualMachine")[0].inputs["osProfile"]["computerName"]
+                == "aurigraph-prod-azure-b"
+            ),
+        ),
+        (
+            "aws-option-b",
+            "a-twenty-char-stack1",
+            lambda run: len(run.of_type("aws:s3/bucket:Bucket")[0].inputs["bucketPrefix"]) <= 37,
+        ),
+    ],
+    ids=["gcp label capitals", "azure computer name _ and .", "aws bucket prefix of a 20-character stack"],
+)
 def test_names_from_the_stack_are_made_to_each_consumers_rules(tmp_path, source, name, check):
     from tests.engine import standin
 
@@ -411,55 +543,84 @@ def test_names_from_the_stack_are_made_to_each_consumers_rules(tmp_path, source,
     assert refused == [], refused
 
 
-@pytest.mark.parametrize("target, overrides", [
-    (AZURE, {"vm.zone": 1}),  # what `pulumi config set --path vm.zone 1` stores
-    (AWS, {"vm.sshPublicKey": TEST_SSH_KEY.split()[0] + " " + TEST_SSH_KEY.split()[1] + " Jane Doe's laptop"}),
-    (SSH, {"ssh.hostKey": "dlt.aurigraph.io " + " ".join(TEST_SSH_KEY.split()[:2])}),  # as ssh-keyscan prints it
-    (SSH, {"ssh.hostKey": "[dlt.aurigraph.io]:2222 " + " ".join(TEST_SSH_KEY.split()[:2]), "ssh.port": 2222}),
-], ids=["zone as a number", "key comment with spaces", "ssh-keyscan line", "ssh-keyscan line off port 22"])
+@pytest.mark.parametrize(
+    "target, overrides",
+    [
+        (AZURE, {"vm.zone": 1}),  # what `pulumi config set --path vm.zone 1` stores
+        (AWS, {"vm.sshPublicKey": TEST_SSH_KEY.split()[0] + " " + TEST_SSH_KEY.split()[1] + " Jane Doe's laptop"}),
+        (SSH, {"ssh.hostKey": "dlt.aurigraph.io " + " ".join(TEST_SSH_KEY.split()[:2])}),  # as ssh-keyscan prints it
+        (SSH, {"ssh.hostKey": "[dlt.aurigraph.io]:2222 " + " ".join(TEST_SSH_KEY.split()[:2]), "ssh.port": 2222}),
+    ],
+    ids=["zone as a number", "key comment with spaces", "ssh-keyscan line", "ssh-keyscan line off port 22"],
+)
 def test_legitimate_forms_that_were_refused_are_accepted(target, overrides):
     stack, fills = target
     run = run_program(stack, {**fills, **overrides})
     assert run.error is None, run.error
 
 
-@pytest.mark.parametrize("target, overrides, key", [
-    (GCP, {"vm.size": "n2-standard-8", "vm.cpus": 128, "vm.memoryMb": 524288}, "vm.cpus"),
-    (AWS, {"vm.size": "m6i.12xlarge", "vm.cpus": 48, "vm.memoryMb": 999999}, "vm.memoryMb"),
-], ids=["gcp 8 vCPUs said to be 128", "aws memory overstated"])
+@pytest.mark.parametrize(
+    "target, overrides, key",
+    [
+        (GCP, {"vm.size": "n2-standard-8", "vm.cpus": 128, "vm.memoryMb": 524288}, "vm.cpus"),
+        (AWS, {"vm.size": "m6i.12xlarge", "vm.cpus": 48, "vm.memoryMb": 999999}, "vm.memoryMb"),
+    ],
+    ids=["gcp 8 vCPUs said to be 128", "aws memory overstated"],
+)
 def test_a_catalog_size_cannot_be_said_to_be_bigger_than_it_is(target, overrides, key):
     stack, fills = target
     _refused(stack, {**fills, **overrides}, key)
 
 
-@pytest.mark.parametrize("overrides, key", [
-    ({"tuning.leveldbCacheMb": 300}, "tuning.leveldbCacheMb"),  # 300 of 384 MB
-    ({"groups.slim.leveldbCacheMb": 190}, "groups.slim.leveldbCacheMb"),
-    ({"groups.business.leveldbCacheMb": 320}, "groups.business.leveldbCacheMb"),
-    ({"groups.validator.memoryMb": 256}, "tuning.leveldbCacheMb"),  # the default 200 no longer fits
-    ({"groups.slim.memoryMb": 128, "groups.slim.leveldbCacheMb": 100}, "groups.slim.leveldbCacheMb"),
-    ({"groups.slim.memoryMb": 128}, "groups.slim.leveldbCacheMb"),  # its default 96 MB no longer fits
-], ids=["tuning cache in validators", "slim cache", "business cache as big as memory", "validator memory shrunk",
-        "slim shrunk with its cache", "slim shrunk below its default cache"])
+@pytest.mark.parametrize(
+    "overrides, key",
+    [
+        ({"tuning.leveldbCacheMb": 300}, "tuning.leveldbCacheMb"),  # 300 of 384 MB
+        ({"groups.slim.leveldbCacheMb": 190}, "groups.slim.leveldbCacheMb"),
+        ({"groups.business.leveldbCacheMb": 320}, "groups.business.leveldbCacheMb"),
+        ({"groups.validator.memoryMb": 256}, "tuning.leveldbCacheMb"),  # the default 200 no longer fits
+        ({"groups.slim.memoryMb": 128, "groups.slim.leveldbCacheMb": 100}, "groups.slim.leveldbCacheMb"),
+        ({"groups.slim.memoryMb": 128}, "groups.slim.leveldbCacheMb"),  # its default 96 MB no longer fits
+    ],
+    ids=[
+        "tuning cache in validators",
+        "slim cache",
+        "business cache as big as memory",
+        "validator memory shrunk",
+        "slim shrunk with its cache",
+        "slim shrunk below its default cache",
+    ],
+)
 def test_a_cache_each_container_cannot_hold_is_refused(overrides, key):
     _refused("option-b", overrides, key)
 
 
 def _caches(run) -> dict[str, set[str]]:
-    return {g: {next(e for e in r.inputs["envs"] if e.startswith("AURIGRAPH_LEVELDB_CACHE_MB="))
-                for r in run.resources if r.type == "docker:index/container:Container"
-                and r.name.startswith(f"{g}-")} for g in ("validator", "business", "slim")}
+    return {
+        g: {
+            next(e for e in r.inputs["envs"] if e.startswith("AURIGRAPH_LEVELDB_CACHE_MB="))
+            for r in run.resources
+            if r.type == "docker:index/container:Container" and r.name.startswith(f"{g}-")
+        }
+        for g in ("validator", "business", "slim")
+    }
 
 
-@pytest.mark.parametrize("overrides, expected", [
-    ({}, (200, 160, 96)),  # the spec's 200 MB for validators; the others half their preset memory at most
-    ({"density": "option-c"}, (128, 128, 96)),
-    ({"tuning.leveldbCacheMb": 220}, (220, 160, 96)),  # a validator cache that fits stays the validators'
-    ({"groups.slim.leveldbCacheMb": 64, "groups.business.leveldbCacheMb": 180}, (200, 180, 64)),
-    ({"groups.slim.memoryMb": 512}, (200, 160, 96)),  # memory moves in place; the cache stays
-], ids=["option-b", "option-c", "bigger validator cache", "per-group values", "bigger slim containers"])
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        ({}, (200, 160, 96)),  # the spec's 200 MB for validators; the others half their preset memory at most
+        ({"density": "option-c"}, (128, 128, 96)),
+        ({"tuning.leveldbCacheMb": 220}, (220, 160, 96)),  # a validator cache that fits stays the validators'
+        ({"groups.slim.leveldbCacheMb": 64, "groups.business.leveldbCacheMb": 180}, (200, 180, 64)),
+        ({"groups.slim.memoryMb": 512}, (200, 160, 96)),  # memory moves in place; the cache stays
+    ],
+    ids=["option-b", "option-c", "bigger validator cache", "per-group values", "bigger slim containers"],
+)
 def test_each_group_gets_a_cache_its_containers_hold(overrides, expected):
     run = run_program("option-b", overrides)
     assert run.error is None, run.error
-    assert _caches(run) == {g: {f"AURIGRAPH_LEVELDB_CACHE_MB={mb}"}
-                            for g, mb in zip(("validator", "business", "slim"), expected)}
+    assert _caches(run) == {
+        g: {f"AURIGRAPH_LEVELDB_CACHE_MB={mb}"}
+        for g, mb in zip(("validator", "business", "slim"), expected, strict=True)
+    }

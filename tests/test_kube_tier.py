@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.engine.harness import EngineProject, engine_cli
+from tests.engine.harness import engine_cli
 from tests.kube.controlplane import KUBE, ApiError, ControlPlane, Zones, alive, is_ready
+from tools.engine import EngineProject
 
 pytestmark = [pytest.mark.kube, pytest.mark.xdist_group("kube")]
 
@@ -41,8 +42,7 @@ def test_fake_nodes_are_ready_in_three_zones(plane):
     assert len(plane.ready_nodes()) == len(nodes) == 6
 
 
-def test_a_program_deploys_through_the_real_provider_and_the_api_server_enforces_budget_and_admission(
-        plane, tmp_path):
+def test_a_program_deploys_through_the_real_provider_and_the_api_server_enforces_budget_and_admission(plane, tmp_path):
     project = EngineProject(tmp_path, engine_cli(), program=KUBE / "program")
     project.env["KUBECONFIG"] = str(plane.kubeconfig)
     project.init("tier")
@@ -67,14 +67,19 @@ def test_a_program_deploys_through_the_real_provider_and_the_api_server_enforces
     for name, security in (("defaults", None), ("privileged", {"privileged": True})):
         container = {"name": "c", "image": "busybox:1.36", **({"securityContext": security} if security else {})}
         with pytest.raises(ApiError) as denied:
-            plane.api("POST", f"/api/v1/namespaces/{NAMESPACE}/pods", {
-                "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": {"containers": [container]}})
+            plane.api(
+                "POST",
+                f"/api/v1/namespaces/{NAMESPACE}/pods",
+                {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": {"containers": [container]}},
+            )
         assert denied.value.code == 403 and 'violates PodSecurity "restricted:latest"' in str(denied.value), name
 
     project.run("destroy", "--yes", "--skip-preview", "--stack", "tier")
-    for path in (f"/apis/apps/v1/namespaces/{NAMESPACE}/statefulsets/nodes",
-                 f"/apis/policy/v1/namespaces/{NAMESPACE}/poddisruptionbudgets/nodes",
-                 f"/api/v1/namespaces/{NAMESPACE}"):
+    for path in (
+        f"/apis/apps/v1/namespaces/{NAMESPACE}/statefulsets/nodes",
+        f"/apis/policy/v1/namespaces/{NAMESPACE}/poddisruptionbudgets/nodes",
+        f"/api/v1/namespaces/{NAMESPACE}",
+    ):
         with pytest.raises(ApiError) as gone:
             plane.api("GET", path)
         assert gone.value.code == 404, path

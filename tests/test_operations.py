@@ -26,7 +26,6 @@ pytestmark = [pytest.mark.live, pytest.mark.xdist_group("loopback-cluster")]
 SCRAPE = "1s"
 
 
-
 class Cluster(LoopbackCluster):
     """The demo's loopback cluster, with what the tests poke it with."""
 
@@ -103,8 +102,10 @@ def test_more_than_f_validators_down_loses_quorum(healthy):
     healthy.post("/containers/validator-3/stop")
     healthy.wait_seen("validator-2a", 0.0)
     healthy.wait_seen("validator-3a", 0.0)
-    wait_until(lambda: sum(healthy.prometheus.values('consensus_is_leader{job="aurigraph-validator"}', "node")
-                           .values()) == 0, what="the leader to step down")
+    wait_until(
+        lambda: sum(healthy.prometheus.values('consensus_is_leader{job="aurigraph-validator"}', "node").values()) == 0,
+        what="the leader to step down",
+    )
     code, result = healthy.smoke()
     assert (code, result["result"]) == (1, "FAILED"), result
     checks = statuses(result)
@@ -115,17 +116,36 @@ def test_more_than_f_validators_down_loses_quorum(healthy):
 
 def test_diverging_state_hashes_fail_the_smoke(healthy):
     healthy.post("/nodes/validator-3a/diverge")
-    wait_until(lambda: any(n > 1 for n in healthy.prometheus.values(
-        'count by (checkpoint) (count by (checkpoint, hash) (consensus_state_hash_info{job="aurigraph-validator"}))',
-        "checkpoint").values()), what="Prometheus to see two hashes")
+    wait_until(
+        lambda: any(
+            n > 1
+            for n in healthy.prometheus.values(
+                'count by (checkpoint) (count by (checkpoint, hash) (consensus_state_hash_info{job="aurigraph-validator"}))',
+                "checkpoint",
+            ).values()
+        ),
+        what="Prometheus to see two hashes",
+    )
     code, result = healthy.smoke()
     assert code == 1 and statuses(result)["state hashes"][0] == "fail"
 
 
 def test_failover_drill_measures_a_recovery(healthy):
     leader_before = healthy.fleet.status()["leader"]
-    code, out = _capture(lambda: drill.main(["failover", "--outputs", str(healthy.outputs_file), "--stub-control",
-                                             healthy.control, "--timeout", "30", "--json"]))
+    code, out = _capture(
+        lambda: drill.main(
+            [
+                "failover",
+                "--outputs",
+                str(healthy.outputs_file),
+                "--stub-control",
+                healthy.control,
+                "--timeout",
+                "30",
+                "--json",
+            ]
+        )
+    )
     result = json.loads(out)
     assert (code, result["result"]) == (0, "HEALTHY"), result
     report = result["report"]
@@ -139,12 +159,25 @@ def test_failover_drill_measures_a_recovery(healthy):
 
 def test_drill_refuses_when_stopping_the_leader_would_exceed_f(healthy):
     leader = healthy.fleet.status()["leader"]
-    other = next(c for c in ("validator-2", "validator-3", "validator-4")
-                 if c != healthy.outputs["nodes"][leader]["container"])
+    other = next(
+        c for c in ("validator-2", "validator-3", "validator-4") if c != healthy.outputs["nodes"][leader]["container"]
+    )
     healthy.post(f"/containers/{other}/stop")
     healthy.wait_seen(f"{other}a", 0.0)
-    code, out = _capture(lambda: drill.main(["failover", "--outputs", str(healthy.outputs_file), "--stub-control",
-                                             healthy.control, "--timeout", "10", "--json"]))
+    code, out = _capture(
+        lambda: drill.main(
+            [
+                "failover",
+                "--outputs",
+                str(healthy.outputs_file),
+                "--stub-control",
+                healthy.control,
+                "--timeout",
+                "10",
+                "--json",
+            ]
+        )
+    )
     assert code == 1 and "more than f = 1; not stopping it" in out
     assert healthy.fleet.status()["leader"] == leader  # nothing was stopped
 
@@ -157,8 +190,8 @@ def test_drill_refuses_a_protected_or_unknown_stack_without_yes(healthy, tmp_pat
         protected["protectData"] = protect
     path = tmp_path / "outputs.json"
     path.write_text(json.dumps(protected))
-    from contextlib import redirect_stderr
     import io
+    from contextlib import redirect_stderr
 
     err = io.StringIO()
     with redirect_stderr(err):
@@ -167,8 +200,13 @@ def test_drill_refuses_a_protected_or_unknown_stack_without_yes(healthy, tmp_pat
 
 
 def test_smoke_runs_as_a_command_with_a_readable_table(healthy):
-    done = subprocess.run([sys.executable, "-m", "tools.smoke", "--outputs", str(healthy.outputs_file)],
-                          cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    done = subprocess.run(
+        [sys.executable, "-m", "tools.smoke", "--outputs", str(healthy.outputs_file)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "CHECK" in done.stdout and "validator quorum" in done.stdout and done.stdout.endswith("result: HEALTHY\n")
 
@@ -176,8 +214,10 @@ def test_smoke_runs_as_a_command_with_a_readable_table(healthy):
 def test_a_leader_that_steps_down_is_replaced_on_a_new_term(healthy):
     before = healthy.fleet.status()
     healthy.post("/leader/demote")
-    wait_until(lambda: healthy.fleet.status()["leader"] is not None
-               and healthy.fleet.status()["term"] == before["term"] + 1, what="a new election")
+    wait_until(
+        lambda: healthy.fleet.status()["leader"] is not None and healthy.fleet.status()["term"] == before["term"] + 1,
+        what="a new election",
+    )
     healthy.wait_healthy()
     code, result = healthy.smoke()
     assert code == 0 and statuses(result)["consensus term"][1] == f"all 4 validators on term {before['term'] + 1}"
@@ -185,26 +225,37 @@ def test_a_leader_that_steps_down_is_replaced_on_a_new_term(healthy):
 
 def test_a_slow_node_fails_the_latency_targets(healthy):
     healthy.post("/nodes/validator-2a/slow")
-    wait_until(lambda: (healthy.prometheus.scalar('max(finality_latency_ms{quantile="0.95"})') or 0) > 300,
-               what="Prometheus to see the slow node")
+    wait_until(
+        lambda: (healthy.prometheus.scalar('max(finality_latency_ms{quantile="0.95"})') or 0) > 300,
+        what="Prometheus to see the slow node",
+    )
     code, result = healthy.smoke()
     checks = statuses(result)
     assert code == 1 and checks["p95 latency"] == ("fail", "600 ms: past the alert threshold 300 ms")
     assert checks["p99 latency"][0] == "fail"
     healthy.post("/nodes/validator-2a/fast")
-    wait_until(lambda: healthy.prometheus.scalar('max(finality_latency_ms{quantile="0.95"})') == 120,
-               what="latency back to normal")
+    wait_until(
+        lambda: healthy.prometheus.scalar('max(finality_latency_ms{quantile="0.95"})') == 120,
+        what="latency back to normal",
+    )
 
 
 def test_an_unready_api_node_is_taken_out_by_haproxy_and_reported(healthy):
     healthy.post("/nodes/business-2a/unhealthy")
     # HAProxy's own checks: every 5 s, down after 3 failures.
-    wait_until(lambda: "DOWN" in smoke.ops.haproxy_servers(healthy.outputs["endpoints"]["haproxyStats"])
-               .get("business-2a", ""), timeout=40, what="HAProxy to mark business-2a DOWN")
+    wait_until(
+        lambda: (
+            "DOWN" in smoke.ops.haproxy_servers(healthy.outputs["endpoints"]["haproxyStats"]).get("business-2a", "")
+        ),
+        timeout=40,
+        what="HAProxy to mark business-2a DOWN",
+    )
     code, result = healthy.smoke()
     assert code == 2 and statuses(result)["haproxy backends"] == ("warn", "1/2 API servers UP; not UP: business-2a")
     assert statuses(result)["api /info"][0] == "pass"  # the other business node answers
     healthy.post("/nodes/business-2a/healthy")
-    wait_until(lambda: smoke.ops.haproxy_servers(healthy.outputs["endpoints"]["haproxyStats"])["business-2a"]
-               .startswith("UP"), timeout=40, what="HAProxy to bring business-2a back")
-
+    wait_until(
+        lambda: smoke.ops.haproxy_servers(healthy.outputs["endpoints"]["haproxyStats"])["business-2a"].startswith("UP"),
+        timeout=40,
+        what="HAProxy to bring business-2a back",
+    )

@@ -39,7 +39,8 @@ def test_committed_snapshot_matches_the_program(stack):
     changes = planner.diff(json.loads(committed.read_text()), current)
     assert planner.dumps(current) == committed.read_text(), (
         f"the resource graph of {stack} changed; review the plan below, then run `{REGENERATE}` and commit:\n"
-        + planner.render(changes, f"{stack}: committed snapshot -> program"))
+        + planner.render(changes, f"{stack}: committed snapshot -> program")
+    )
 
 
 def test_no_change_plans_nothing(base):
@@ -69,9 +70,11 @@ def test_one_more_slim_container_creates_it_and_its_volume_and_rereads_prometheu
     # 17 nodes in 7 containers keeps slim-1..6 exactly as they were (3,3,3,2,2,2 + 2).
     p = plan_for(base, {"groups.slim.containers": 7, "groups.slim.nodes": 17})
     assert {(c.action, c.type, c.name) for c in p.changes} == {
-        ("create", CONTAINER, "slim-7"), ("create", VOLUME, "slim-7-data"),
+        ("create", CONTAINER, "slim-7"),
+        ("create", VOLUME, "slim-7-data"),
         # Prometheus lists every logical node in its scrape config; the new nodes need scraping.
-        ("replace", CONTAINER, "prometheus")}
+        ("replace", CONTAINER, "prometheus"),
+    }
 
 
 def test_business_memory_updates_in_place(base):
@@ -83,11 +86,14 @@ def test_business_memory_updates_in_place(base):
 
 def test_one_validator_container_fewer_deletes_it_and_keeps_its_data(base):
     # 15 validators in 3 containers of 5 exceeds f = 4 per rollout, so it takes the explicit override.
-    p = plan_for(base, {"groups.validator.containers": 3, "groups.validator.nodes": 15,
-                        "groups.validator.allowQuorumRisk": True})
+    p = plan_for(
+        base, {"groups.validator.containers": 3, "groups.validator.nodes": 15, "groups.validator.allowQuorumRisk": True}
+    )
     deletes = {(c.type, c.name): c.note for c in p.of("delete")}
-    assert deletes == {(CONTAINER, "validator-4"): "", (VOLUME, "validator-4-data"):
-                       "refused while protected: lift `protect` first"}
+    assert deletes == {
+        (CONTAINER, "validator-4"): "",
+        (VOLUME, "validator-4-data"): "refused while protected: lift `protect` first",
+    }
     assert p.names("replace") == {"prometheus"}  # the targets and the fault budget in the alert rules
     assert p.of("create") == [] and p.of("update") == []
 
@@ -105,9 +111,20 @@ def test_a_removed_volume_of_an_unprotected_stack_is_retained_on_the_host():
 
 
 def test_a_healthcheck_change_replaces_through_replace_on_changes():
-    old = {"resources": [{"urn": "u", "type": CONTAINER, "name": "n", "custom": True, "provider": "p",
-                          "dependencies": [], "inputs": {"healthcheck": {"interval": "10s"}},
-                          "options": {"replaceOnChanges": ["healthcheck"], "deleteBeforeReplace": True}}]}
+    old = {
+        "resources": [
+            {
+                "urn": "u",
+                "type": CONTAINER,
+                "name": "n",
+                "custom": True,
+                "provider": "p",
+                "dependencies": [],
+                "inputs": {"healthcheck": {"interval": "10s"}},
+                "options": {"replaceOnChanges": ["healthcheck"], "deleteBeforeReplace": True},
+            }
+        ]
+    }
     new = json.loads(json.dumps(old))
     new["resources"][0]["inputs"]["healthcheck"]["interval"] = "20s"
     assert [c.action for c in planner.diff(old, new).changes] == ["replace"]
@@ -118,8 +135,9 @@ def test_a_healthcheck_change_replaces_through_replace_on_changes():
 def _max_concurrent_validator_nodes(snap) -> int:
     """The most validator nodes in any set of validator containers with no dependency path
     between any two of them: exactly the sets Pulumi may replace at the same time."""
-    containers = {r["urn"]: r for r in snap["resources"]
-                  if r["type"] == CONTAINER and r["name"].startswith("validator-")}
+    containers = {
+        r["urn"]: r for r in snap["resources"] if r["type"] == CONTAINER and r["name"].startswith("validator-")
+    }
     edges = {u: set(r["dependencies"]) & set(containers) for u, r in containers.items()}
 
     def reaches(a, b):
@@ -134,7 +152,7 @@ def _max_concurrent_validator_nodes(snap) -> int:
         return False
 
     def nodes(u):
-        labels = {l["label"]: l["value"] for l in containers[u]["inputs"]["labels"]}
+        labels = {item["label"]: item["value"] for item in containers[u]["inputs"]["labels"]}
         return len(labels["io.aurigraph.nodes"].split(","))
 
     best = 0
@@ -153,8 +171,9 @@ def test_no_validators_pulumi_could_replace_together_exceed_the_fault_budget(sta
 
 
 def test_the_concurrency_check_sees_an_unsafe_layout():
-    snap = planner.stack_snapshot("option-b", {"groups.validator.maxUnavailable": 2,
-                                               "groups.validator.allowQuorumRisk": True})
+    snap = planner.stack_snapshot(
+        "option-b", {"groups.validator.maxUnavailable": 2, "groups.validator.allowQuorumRisk": True}
+    )
     assert _max_concurrent_validator_nodes(snap) == 10 > 6
 
 
@@ -168,8 +187,8 @@ def test_snapshots_hold_no_secret():
 
 
 HOSTILE_SECRETS = {
-    "dbPassword": "it's-a \"db\" pass\\word $HOME",
-    "redisPassword": 'quote"back\\slash\'single',
+    "dbPassword": 'it\'s-a "db" pass\\word $HOME',
+    "redisPassword": "quote\"back\\slash'single",
     "grafanaAdminPassword": "ünïcode-%2F-pass/word&x=1",
 }
 
@@ -192,8 +211,9 @@ def test_a_changed_password_is_a_change_in_the_plan_that_names_what_it_replaces(
     plan = planner.diff(base, planner.stack_snapshot("option-b", secrets={"dbPassword": "db-chosen-password-1"}))
     rotated = {c.name for c in plan.changes if c.secret}
     # PostgreSQL applies it on start; every node gets it in its env; nothing else carries it.
-    assert rotated == {"postgres"} | {f"{g}-{i}" for g, n in (("validator", 4), ("business", 4), ("slim", 6))
-                                      for i in range(1, n + 1)}
+    assert rotated == {"postgres"} | {
+        f"{g}-{i}" for g, n in (("validator", 4), ("business", 4), ("slim", 6)) for i in range(1, n + 1)
+    }
     text = planner.render(plan, "rotation")
     assert "a changed secret (password rotation) reaches: business-1" in text
 
@@ -218,8 +238,9 @@ def test_cli_plans_against_a_git_ref(capsys):
 
     from tests.helpers import REPO
 
-    at_head = subprocess.run(["git", "-C", str(REPO), "show", "HEAD:snapshots/option-c.json"],
-                             capture_output=True, text=True, check=True).stdout
+    at_head = subprocess.run(
+        ["git", "-C", str(REPO), "show", "HEAD:snapshots/option-c.json"], capture_output=True, text=True, check=True
+    ).stdout
     assert planner.main(["option-c", "--diff", "HEAD", "--json"]) == 0
     expected = planner.diff(json.loads(at_head), planner.stack_snapshot("option-c")).to_json()
     assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(expected))
@@ -246,20 +267,34 @@ def test_cli_summary_shows_components_waves_and_capacity(capsys):
 def test_cli_fills_placeholders_with_config_set_path_syntax(capsys):
     from tools.fills import OPERATOR_CIDR, TEST_SSH_KEY
 
-    assert planner.main(["aws-option-b", "--set", f"vm.adminCidrs[0]={OPERATOR_CIDR}",
-                         "--set", f'vm["sshPublicKey"]={TEST_SSH_KEY}', "--json"]) == 0
+    assert (
+        planner.main(
+            [
+                "aws-option-b",
+                "--set",
+                f"vm.adminCidrs[0]={OPERATOR_CIDR}",
+                "--set",
+                f'vm["sshPublicKey"]={TEST_SSH_KEY}',
+                "--json",
+            ]
+        )
+        == 0
+    )
     snap = json.loads(capsys.readouterr().out)
     firewall = next(r for r in snap["resources"] if r["type"] == "aws:ec2/securityGroup:SecurityGroup")
     assert firewall["inputs"]["ingress"][0]["cidrBlocks"] == [OPERATOR_CIDR]
 
 
-@pytest.mark.parametrize("path,segments", [
-    ("groups.validator.image", ["groups", "validator", "image"]),
-    ("vm.adminCidrs[0]", ["vm", "adminCidrs", 0]),
-    ('groups["validator"].canary.image', ["groups", "validator", "canary", "image"]),
-    ('serviceImages["a.b"]', ["serviceImages", "a.b"]),
-    ("aws:region", ["aws:region"]),
-])
+@pytest.mark.parametrize(
+    "path,segments",
+    [
+        ("groups.validator.image", ["groups", "validator", "image"]),
+        ("vm.adminCidrs[0]", ["vm", "adminCidrs", 0]),
+        ('groups["validator"].canary.image', ["groups", "validator", "canary", "image"]),
+        ('serviceImages["a.b"]', ["serviceImages", "a.b"]),
+        ("aws:region", ["aws:region"]),
+    ],
+)
 def test_config_paths_follow_the_cli_grammar(path, segments):
     from tools.mockrun import parse_path
 
@@ -283,8 +318,9 @@ def test_the_readme_plan_command_runs_as_written():
 
 
 @pytest.mark.parametrize("stack,validators,f,down", [("option-b", 20, 6, 5), ("option-c", 25, 8, 5)])
-def test_the_plan_says_how_many_validator_nodes_an_image_rollout_takes_down_against_f(capsys, stack, validators, f,
-                                                                                       down):
+def test_the_plan_says_how_many_validator_nodes_an_image_rollout_takes_down_against_f(
+    capsys, stack, validators, f, down
+):
     assert planner.main([stack, "--set", "groups.validator.image=aurigraph/v11-native:11.0.1", "--diff", stack]) == 0
     out = capsys.readouterr().out
     assert f"at most {down} of {validators} validator nodes down at once (f = {f})" in out
@@ -298,8 +334,14 @@ def test_the_plan_says_when_the_whole_host_restarts_and_warns_when_it_rides_alon
     assert [c.name for c in plan.host_restarts()] == ["gcp-vm"]
     text = planner.render(plan, "resize")
     assert "the whole host restarts: all 20 validator nodes down at once" in text and "WARNING" not in text
-    both = planner.stack_snapshot("gcp-option-b", {**fills_for("gcp-option-b"), "vm.size": "n2-standard-64",
-                                                   "groups.validator.image": "aurigraph/v11-native:11.0.1"})
+    both = planner.stack_snapshot(
+        "gcp-option-b",
+        {
+            **fills_for("gcp-option-b"),
+            "vm.size": "n2-standard-64",
+            "groups.validator.image": "aurigraph/v11-native:11.0.1",
+        },
+    )
     assert "WARNING: the host restart rides along" in planner.render(planner.diff(base, both), "both")
 
 
@@ -319,10 +361,26 @@ def test_a_rotation_is_planned_offline_with_set_secret_and_the_value_never_shows
 
 
 def test_the_plan_says_plainly_when_a_change_would_replace_a_protected_or_retained_volume():
-    old = {"resources": [{"urn": "u", "type": VOLUME, "name": "validator-1-data", "custom": True, "provider": "p",
-                          "dependencies": [], "inputs": {"name": "option-b-validator-1-data", "driver": "local"},
-                          "options": {"replaceOnChanges": [], "deleteBeforeReplace": False, "protect": True,
-                                      "retainOnDelete": True, "ignoreChanges": ["labels"]}}]}
+    old = {
+        "resources": [
+            {
+                "urn": "u",
+                "type": VOLUME,
+                "name": "validator-1-data",
+                "custom": True,
+                "provider": "p",
+                "dependencies": [],
+                "inputs": {"name": "option-b-validator-1-data", "driver": "local"},
+                "options": {
+                    "replaceOnChanges": [],
+                    "deleteBeforeReplace": False,
+                    "protect": True,
+                    "retainOnDelete": True,
+                    "ignoreChanges": ["labels"],
+                },
+            }
+        ]
+    }
     new = json.loads(json.dumps(old))
     new["resources"][0]["inputs"]["name"] = "renamed"
     text = planner.render(planner.diff(old, new), "t")

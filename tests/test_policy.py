@@ -19,8 +19,14 @@ spec.loader.exec_module(rules)
 
 
 def args_for(resource_type: str, props: dict, *, protect: bool = False, config: dict | None = None):
-    opts = PolicyResourceOptions(protect=protect, ignore_changes=[], delete_before_replace=None, aliases=[],
-                                 custom_timeouts=PolicyCustomTimeouts(0, 0, 0), additional_secret_outputs=[])
+    opts = PolicyResourceOptions(
+        protect=protect,
+        ignore_changes=[],
+        delete_before_replace=None,
+        aliases=[],
+        custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
+        additional_secret_outputs=[],
+    )
     return ResourceValidationArgs(resource_type, props, "urn:test", "test", opts, None, config or {})
 
 
@@ -44,8 +50,16 @@ def test_every_recorded_resource_passes_every_policy(stack_run, stack):
 
 def test_dev_volumes_pass_with_the_dev_policy_config(stack_run):
     for reg in stack_run("dev").of_type(VOLUME):
-        assert violations(rules.data_volume_protected, VOLUME, reg.inputs, protect=reg.protect,
-                          config={"requireProtectedData": False}) == []
+        assert (
+            violations(
+                rules.data_volume_protected,
+                VOLUME,
+                reg.inputs,
+                protect=reg.protect,
+                config={"requireProtectedData": False},
+            )
+            == []
+        )
         assert violations(rules.data_volume_protected, VOLUME, reg.inputs, protect=reg.protect) != []
 
 
@@ -74,8 +88,9 @@ def test_a_datastore_publishing_a_port_is_refused(stack_run, service):
     assert violations(rules.no_datastore_host_port, CONTAINER, props)
 
 
-@pytest.mark.parametrize("service, port", [("grafana", 3000), ("prometheus", 9090), ("jaeger", 16686),
-                                           ("haproxy", 8404)])
+@pytest.mark.parametrize(
+    "service, port", [("grafana", 3000), ("prometheus", 9090), ("jaeger", 16686), ("haproxy", 8404)]
+)
 def test_an_admin_ui_on_every_address_is_refused_unless_allowed(stack_run, service, port):
     props = recorded(stack_run("option-b"), service)
     for p in props["ports"]:
@@ -105,47 +120,120 @@ def test_data_volumes_are_retained_on_delete(stack_run):
 
 
 WORLD_SSH = [
-    ("aws:ec2/securityGroup:SecurityGroup",
-     {"ingress": [{"fromPort": 22, "toPort": 22, "protocol": "tcp", "cidrBlocks": ["0.0.0.0/0"]}]},
-     {"ingress": [{"fromPort": 22, "toPort": 22, "protocol": "tcp", "cidrBlocks": ["203.0.113.0/24"]},
-                  {"fromPort": 8080, "toPort": 8080, "protocol": "tcp", "cidrBlocks": ["0.0.0.0/0"]}]}),
-    ("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
-     {"fromPort": 0, "toPort": 65535, "ipProtocol": "tcp", "cidrIpv6": "::/0"},
-     {"fromPort": 22, "toPort": 22, "ipProtocol": "tcp", "cidrIpv4": "198.51.100.7/32"}),
-    ("gcp:compute/firewall:Firewall",
-     {"sourceRanges": ["0.0.0.0/0"], "allows": [{"protocol": "tcp", "ports": ["22"]}]},
-     {"sourceRanges": ["203.0.113.0/24"], "allows": [{"protocol": "tcp", "ports": ["22"]}]}),
-    ("aws:ec2/securityGroup:SecurityGroup split in halves",
-     {"ingress": [{"fromPort": 22, "toPort": 22, "protocol": "tcp", "cidrBlocks": ["0.0.0.0/1", "128.0.0.0/1"]}]},
-     {"ingress": [{"fromPort": 22, "toPort": 22, "protocol": "tcp", "cidrBlocks": ["198.51.100.0/24"]}]}),
-    ("gcp:compute/firewall:Firewall in quarters",
-     {"sourceRanges": ["0.0.0.0/2", "64.0.0.0/2", "128.0.0.0/2", "192.0.0.0/2"],
-      "allows": [{"protocol": "tcp", "ports": ["22"]}]},
-     {"sourceRanges": ["203.0.113.0/24", "10.20.0.0/16"], "allows": [{"protocol": "tcp", "ports": ["22"]}]}),
+    (
+        "aws:ec2/securityGroup:SecurityGroup",
+        {"ingress": [{"fromPort": 22, "toPort": 22, "protocol": "tcp", "cidrBlocks": ["0.0.0.0/0"]}]},
+        {
+            "ingress": [
+                {"fromPort": 22, "toPort": 22, "protocol": "tcp", "cidrBlocks": ["203.0.113.0/24"]},
+                {"fromPort": 8080, "toPort": 8080, "protocol": "tcp", "cidrBlocks": ["0.0.0.0/0"]},
+            ]
+        },
+    ),
+    (
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+        {"fromPort": 0, "toPort": 65535, "ipProtocol": "tcp", "cidrIpv6": "::/0"},
+        {"fromPort": 22, "toPort": 22, "ipProtocol": "tcp", "cidrIpv4": "198.51.100.7/32"},
+    ),
+    (
+        "gcp:compute/firewall:Firewall",
+        {"sourceRanges": ["0.0.0.0/0"], "allows": [{"protocol": "tcp", "ports": ["22"]}]},
+        {"sourceRanges": ["203.0.113.0/24"], "allows": [{"protocol": "tcp", "ports": ["22"]}]},
+    ),
+    (
+        "aws:ec2/securityGroup:SecurityGroup split in halves",
+        {"ingress": [{"fromPort": 22, "toPort": 22, "protocol": "tcp", "cidrBlocks": ["0.0.0.0/1", "128.0.0.0/1"]}]},
+        {"ingress": [{"fromPort": 22, "toPort": 22, "protocol": "tcp", "cidrBlocks": ["198.51.100.0/24"]}]},
+    ),
+    (
+        "gcp:compute/firewall:Firewall in quarters",
+        {
+            "sourceRanges": ["0.0.0.0/2", "64.0.0.0/2", "128.0.0.0/2", "192.0.0.0/2"],
+            "allows": [{"protocol": "tcp", "ports": ["22"]}],
+        },
+        {"sourceRanges": ["203.0.113.0/24", "10.20.0.0/16"], "allows": [{"protocol": "tcp", "ports": ["22"]}]},
+    ),
     # Judged by how much of the internet the list lets in, not by whether it adds up to /0.
-    ("aws:ec2/securityGroup:SecurityGroup all but 0/8",
-     {"ingress": [{"fromPort": 22, "toPort": 22, "protocol": "tcp",
-                   "cidrBlocks": ["1.0.0.0/8", "2.0.0.0/7", "4.0.0.0/6", "8.0.0.0/5", "16.0.0.0/4", "32.0.0.0/3",
-                                  "64.0.0.0/2", "128.0.0.0/1"]}]},
-     {"ingress": [{"fromPort": 22, "toPort": 22, "protocol": "tcp", "cidrBlocks": ["1.0.0.0/8"]}]}),
-    ("aws:ec2/securityGroup:SecurityGroup IPv6 global unicast",
-     {"ingress": [{"fromPort": 22, "toPort": 22, "protocol": "tcp", "ipv6CidrBlocks": ["2000::/3"]}]},
-     {"ingress": [{"fromPort": 22, "toPort": 22, "protocol": "tcp", "ipv6CidrBlocks": ["2001:db8::/32"]}]}),
-    ("gcp:compute/firewall:Firewall IPv4-mapped",
-     {"sourceRanges": ["::ffff:0:0/96"], "allows": [{"protocol": "tcp", "ports": ["22"]}]},
-     {"sourceRanges": ["::ffff:203.0.113.0/120"], "allows": [{"protocol": "tcp", "ports": ["22"]}]}),
-    ("azure-native:network:NetworkSecurityGroup v6 halves",
-     {"securityRules": [{"direction": "Inbound", "access": "Allow", "destinationPortRange": "22",
-                         "sourceAddressPrefixes": ["::/1", "8000::/1"]}]},
-     {"securityRules": [{"direction": "Inbound", "access": "Allow", "destinationPortRange": "22",
-                         "sourceAddressPrefixes": ["2001:db8::/32"]}]}),
-    ("azure-native:network:NetworkSecurityGroup",
-     {"securityRules": [{"direction": "Inbound", "access": "Allow", "destinationPortRange": "*",
-                         "sourceAddressPrefix": "Internet"}]},
-     {"securityRules": [{"direction": "Inbound", "access": "Allow", "destinationPortRange": "22",
-                         "sourceAddressPrefix": "203.0.113.0/24"},
-                        {"direction": "Inbound", "access": "Deny", "destinationPortRange": "22",
-                         "sourceAddressPrefix": "*"}]}),
+    (
+        "aws:ec2/securityGroup:SecurityGroup all but 0/8",
+        {
+            "ingress": [
+                {
+                    "fromPort": 22,
+                    "toPort": 22,
+                    "protocol": "tcp",
+                    "cidrBlocks": [
+                        "1.0.0.0/8",
+                        "2.0.0.0/7",
+                        "4.0.0.0/6",
+                        "8.0.0.0/5",
+                        "16.0.0.0/4",
+                        "32.0.0.0/3",
+                        "64.0.0.0/2",
+                        "128.0.0.0/1",
+                    ],
+                }
+            ]
+        },
+        {"ingress": [{"fromPort": 22, "toPort": 22, "protocol": "tcp", "cidrBlocks": ["1.0.0.0/8"]}]},
+    ),
+    (
+        "aws:ec2/securityGroup:SecurityGroup IPv6 global unicast",
+        {"ingress": [{"fromPort": 22, "toPort": 22, "protocol": "tcp", "ipv6CidrBlocks": ["2000::/3"]}]},
+        {"ingress": [{"fromPort": 22, "toPort": 22, "protocol": "tcp", "ipv6CidrBlocks": ["2001:db8::/32"]}]},
+    ),
+    (
+        "gcp:compute/firewall:Firewall IPv4-mapped",
+        {"sourceRanges": ["::ffff:0:0/96"], "allows": [{"protocol": "tcp", "ports": ["22"]}]},
+        {"sourceRanges": ["::ffff:203.0.113.0/120"], "allows": [{"protocol": "tcp", "ports": ["22"]}]},
+    ),
+    (
+        "azure-native:network:NetworkSecurityGroup v6 halves",
+        {
+            "securityRules": [
+                {
+                    "direction": "Inbound",
+                    "access": "Allow",
+                    "destinationPortRange": "22",
+                    "sourceAddressPrefixes": ["::/1", "8000::/1"],
+                }
+            ]
+        },
+        {
+            "securityRules": [
+                {
+                    "direction": "Inbound",
+                    "access": "Allow",
+                    "destinationPortRange": "22",
+                    "sourceAddressPrefixes": ["2001:db8::/32"],
+                }
+            ]
+        },
+    ),
+    (
+        "azure-native:network:NetworkSecurityGroup",
+        {
+            "securityRules": [
+                {
+                    "direction": "Inbound",
+                    "access": "Allow",
+                    "destinationPortRange": "*",
+                    "sourceAddressPrefix": "Internet",
+                }
+            ]
+        },
+        {
+            "securityRules": [
+                {
+                    "direction": "Inbound",
+                    "access": "Allow",
+                    "destinationPortRange": "22",
+                    "sourceAddressPrefix": "203.0.113.0/24",
+                },
+                {"direction": "Inbound", "access": "Deny", "destinationPortRange": "22", "sourceAddressPrefix": "*"},
+            ]
+        },
+    ),
 ]
 
 
@@ -181,7 +269,8 @@ def test_every_container_drops_all_capabilities_but_what_the_registry_lists(stac
         assert reg.inputs["capabilities"]["drops"] == ["ALL"]
         # As Docker stores them (model/readback.py): with the CAP_ prefix.
         assert sorted(reg.inputs["capabilities"].get("adds", [])) == sorted(
-            f"CAP_{c}" for c in (service.capabilities if service else []))
+            f"CAP_{c}" for c in (service.capabilities if service else [])
+        )
         assert not reg.inputs.get("privileged") and reg.inputs["logDriver"] == "json-file"
 
 

@@ -46,8 +46,12 @@ def test_node_inventory_output_lists_every_logical_node(stack_run, stack):
     run = stack_run(stack)
     nodes = run.outputs["nodes"]
     assert len(nodes) == sum(n for _, n in EXPECTED[stack].values())
-    assert nodes["validator-1a"] == {"container": "validator-1", "dockerName": f"{stack}-validator-1",
-                                     "group": "validator", "ports": {"http": 8080, "p2p": 9080}}
+    assert nodes["validator-1a"] == {
+        "container": "validator-1",
+        "dockerName": f"{stack}-validator-1",
+        "group": "validator",
+        "ports": {"http": 8080, "p2p": 9080},
+    }
     labelled = {n for reg in node_containers(run) for n in labels(reg)["io.aurigraph.nodes"].split(",")}
     assert set(nodes) == labelled
 
@@ -84,9 +88,18 @@ def test_every_node_container_is_limited_health_gated_and_replaced_safely(stack_
 
 def test_limits_match_the_spec_per_group(stack_run):
     run = stack_run("option-b")
-    assert (run.named("validator-1", CONTAINER).inputs["cpus"], run.named("validator-1", CONTAINER).inputs["memory"]) == ("12.0", 384)
-    assert (run.named("business-1", CONTAINER).inputs["cpus"], run.named("business-1", CONTAINER).inputs["memory"]) == ("11.0", 320)
-    assert (run.named("slim-1", CONTAINER).inputs["cpus"], run.named("slim-1", CONTAINER).inputs["memory"]) == ("6.0", 192)
+    assert (
+        run.named("validator-1", CONTAINER).inputs["cpus"],
+        run.named("validator-1", CONTAINER).inputs["memory"],
+    ) == ("12.0", 384)
+    assert (run.named("business-1", CONTAINER).inputs["cpus"], run.named("business-1", CONTAINER).inputs["memory"]) == (
+        "11.0",
+        320,
+    )
+    assert (run.named("slim-1", CONTAINER).inputs["cpus"], run.named("slim-1", CONTAINER).inputs["memory"]) == (
+        "6.0",
+        192,
+    )
 
 
 def test_healthcheck_probes_every_logical_node_of_the_container(stack_run):
@@ -186,16 +199,29 @@ def test_business_containers_roll_two_at_a_time(stack_run):
     run = stack_run("option-b")
     urns = {r.name: r.urn for r in node_containers(run)}
     deps = {n: set(run.named(n, CONTAINER).dependencies) & set(urns.values()) for n in urns if n.startswith("business")}
-    assert deps == {"business-1": set(), "business-2": set(),
-                    "business-3": {urns["business-1"]}, "business-4": {urns["business-2"]}}
+    assert deps == {
+        "business-1": set(),
+        "business-2": set(),
+        "business-3": {urns["business-1"]},
+        "business-4": {urns["business-2"]},
+    }
 
 
 def test_components_use_the_project_type_tokens(stack_run):
     types = {r.type for r in stack_run("option-b").resources if not r.custom}
-    assert types == {"aurigraph:index:AurigraphCluster", "aurigraph:index:NodeGroup", "aurigraph:index:Database",
-                     "aurigraph:index:Cache", "aurigraph:index:Prometheus", "aurigraph:index:Grafana",
-                     "aurigraph:index:Exporter", "aurigraph:index:Tracing", "aurigraph:index:LoadBalancer",
-                     "aurigraph:index:Alerting", "aurigraph:index:Backup"}
+    assert types == {
+        "aurigraph:index:AurigraphCluster",
+        "aurigraph:index:NodeGroup",
+        "aurigraph:index:Database",
+        "aurigraph:index:Cache",
+        "aurigraph:index:Prometheus",
+        "aurigraph:index:Grafana",
+        "aurigraph:index:Exporter",
+        "aurigraph:index:Tracing",
+        "aurigraph:index:LoadBalancer",
+        "aurigraph:index:Alerting",
+        "aurigraph:index:Backup",
+    }
 
 
 def test_children_are_parented_to_their_component(stack_run):

@@ -4,12 +4,15 @@ changes any of it fails here, by name."""
 from __future__ import annotations
 
 import pulumi
+
 import pulumi_adapter as sdk
 
 
 def test_the_whole_config_map_and_its_secret_keys_are_readable():
-    pulumi.runtime.set_all_config({"aurigraph-cluster:density": "option-b", "aurigraph-cluster:dbPassword": "x" * 12,
-                                   "aws:region": "eu-west-1"}, ["aurigraph-cluster:dbPassword"])
+    pulumi.runtime.set_all_config(
+        {"aurigraph-cluster:density": "option-b", "aurigraph-cluster:dbPassword": "x" * 12, "aws:region": "eu-west-1"},
+        ["aurigraph-cluster:dbPassword"],
+    )
     try:
         ours, secret, others = sdk.namespace("aurigraph-cluster")
         assert ours == {"density": "option-b", "dbPassword": "x" * 12}

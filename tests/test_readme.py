@@ -15,9 +15,8 @@ import sys
 
 import pytest
 
-from model.config import StackConfig
+from model.config import AlertingConfig, StackConfig
 from model.services import PUBLISHED
-from model.config import AlertingConfig
 from render.backup import BACKUP_SCRIPT
 from tests.helpers import REPO
 
@@ -70,8 +69,11 @@ def _tool_lines() -> list[str]:
     in_blocks = [c for block, _ in BLOCKS for c in _commands(block) if c.startswith("venv/bin/python -m tools.")]
     # The demo and the stub fleet run until stopped (tests/test_demo.py and test_operations.py run
     # them); --update-snapshots rewrites the repository's snapshots (test_plan.py checks them).
-    return sorted(c for c in set(inline + in_blocks)
-                  if not re.match(r"venv/bin/python -m tools\.(demo|stubnode)", c) and "--update-snapshots" not in c)
+    return sorted(
+        c
+        for c in set(inline + in_blocks)
+        if not re.match(r"venv/bin/python -m tools\.(demo|stubnode)", c) and "--update-snapshots" not in c
+    )
 
 
 @pytest.mark.parametrize("command", _tool_lines())
@@ -80,8 +82,12 @@ def test_tool_commands_parse(command, tmp_path, monkeypatch, capsys):
     read its arguments stops at its input (exit 64 naming it), never at argparse's '(see --help)'."""
     import importlib
 
-    argv = shlex.split(command.replace("STACK", "option-b").replace("REG/IMAGE:TAG", "reg/v11:11.1.0")
-                       .replace("=NEW", "=N3w-rotated-passw0rd").replace("ID ", "aurigraph-20261127T030000Z "))
+    argv = shlex.split(
+        command.replace("STACK", "option-b")
+        .replace("REG/IMAGE:TAG", "reg/v11:11.1.0")
+        .replace("=NEW", "=N3w-rotated-passw0rd")
+        .replace("ID ", "aurigraph-20261127T030000Z ")
+    )
     monkeypatch.setenv("PATH", os.path.dirname(sys.executable))
     monkeypatch.chdir(tmp_path)
     tool = importlib.import_module(argv[2])  # venv/bin/python -m tools.X ...

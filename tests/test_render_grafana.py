@@ -12,6 +12,7 @@ import jsonschema
 import pytest
 import yaml
 
+from model.topology import build_topology
 from render.grafana import (
     JAEGER_UID,
     PROMETHEUS_UID,
@@ -20,8 +21,7 @@ from render.grafana import (
     render_dashboards,
     render_datasources,
 )
-from render.prometheus import EXPORTERS, NODE_METRICS, render_prometheus_config
-from model.topology import build_topology
+from render.prometheus import NODE_METRICS, SCRAPE_TARGETS, render_prometheus_config
 from tests.helpers import REPO
 from tools.mockrun import stack_settings as settings_for
 
@@ -49,8 +49,12 @@ def test_the_provisioning_schema_rejects_a_typo():
 
 def test_the_four_dashboards_of_the_spec_exist():
     titles = {d["title"] for d in dashboards().values()}
-    assert titles == {"Aurigraph Cluster Overview", "Aurigraph Validator Performance",
-                      "Aurigraph Resource Utilization", "Aurigraph LevelDB Health"}
+    assert titles == {
+        "Aurigraph Cluster Overview",
+        "Aurigraph Validator Performance",
+        "Aurigraph Resource Utilization",
+        "Aurigraph LevelDB Health",
+    }
 
 
 def _typescript(name: str, model: dict) -> str:
@@ -71,13 +75,29 @@ def test_dashboards_type_check_against_grafana_schema_10_2_3(tmp_path):
     installed = json.loads((GRAFANA_DIR / "node_modules" / "@grafana" / "schema" / "package.json").read_text())
     assert installed["version"] == "10.2.3"
     source = GRAFANA_DIR / "dashboards.check.ts"
-    header = ("import { Dashboard, DataQuery } from '@grafana/schema';\n"
-              "type PromQuery = DataQuery & { expr: string; legendFormat?: string };\n")
+    header = (
+        "import { Dashboard, DataQuery } from '@grafana/schema';\n"
+        "type PromQuery = DataQuery & { expr: string; legendFormat?: string };\n"
+    )
     source.write_text(header + "\n".join(_typescript(n, m) for n, m in dashboards().items()) + "\nexport {};\n")
     try:
-        result = subprocess.run([str(tsc), "--noEmit", "--strict", "--noUnusedLocals", "false", "--moduleResolution",
-                                 "node", "--target", "es2020", str(source)], cwd=GRAFANA_DIR,
-                                capture_output=True, text=True)
+        result = subprocess.run(
+            [
+                str(tsc),
+                "--noEmit",
+                "--strict",
+                "--noUnusedLocals",
+                "false",
+                "--moduleResolution",
+                "node",
+                "--target",
+                "es2020",
+                str(source),
+            ],
+            cwd=GRAFANA_DIR,
+            capture_output=True,
+            text=True,
+        )
     finally:
         source.unlink()
     assert result.returncode == 0, result.stdout + result.stderr
@@ -88,12 +108,18 @@ def test_the_type_check_catches_a_wrong_field(tmp_path):
     if not tsc.exists():
         pytest.skip("needs tests/node_tools/node_modules (CI fails in the test above when missing)")
     source = GRAFANA_DIR / "broken.check.ts"
-    source.write_text("import { Dashboard } from '@grafana/schema';\n"
-                      "const d: Dashboard = { schemaVersion: 38, title: 1 };\n"
-                      "const e: Dashboard = { schemaVersion: 38, titel: 'x' };\nexport { d, e };\n")
+    source.write_text(
+        "import { Dashboard } from '@grafana/schema';\n"
+        "const d: Dashboard = { schemaVersion: 38, title: 1 };\n"
+        "const e: Dashboard = { schemaVersion: 38, titel: 'x' };\nexport { d, e };\n"
+    )
     try:
-        result = subprocess.run([str(tsc), "--noEmit", "--strict", "--moduleResolution", "node", str(source)],
-                                cwd=GRAFANA_DIR, capture_output=True, text=True)
+        result = subprocess.run(
+            [str(tsc), "--noEmit", "--strict", "--moduleResolution", "node", str(source)],
+            cwd=GRAFANA_DIR,
+            capture_output=True,
+            text=True,
+        )
     finally:
         source.unlink()
     assert result.returncode != 0
@@ -105,9 +131,13 @@ METRIC = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{")
 
 
 def test_every_panel_queries_metrics_the_scrape_config_collects():
-    scraped_jobs = {j["job_name"] for j in yaml.safe_load(
-        render_prometheus_config(build_topology(settings_for("option-b")), "30s", "30s"))["scrape_configs"]}
-    exporter_of = {prefix: e.job for e in EXPORTERS for prefix in e.metric_prefixes}
+    scraped_jobs = {
+        j["job_name"]
+        for j in yaml.safe_load(render_prometheus_config(build_topology(settings_for("option-b")), "30s", "30s"))[
+            "scrape_configs"
+        ]
+    }
+    exporter_of = {prefix: e.job for e in SCRAPE_TARGETS for prefix in e.metric_prefixes}
     for dashboard in dashboards().values():
         for panel in dashboard["panels"]:
             assert panel["datasource"]["uid"] == PROMETHEUS_UID

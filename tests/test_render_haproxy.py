@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
-from render.haproxy import API_GROUPS, render_haproxy_config
 from model.topology import build_topology
+from render.haproxy import API_GROUPS, render_haproxy_config
 from tests.helpers import require_tool
 from tools.mockrun import stack_settings as settings_for
 
@@ -34,10 +34,10 @@ def test_haproxy_rejects_a_broken_config(tmp_path):
 @pytest.mark.parametrize("stack, servers", [("option-b", 16), ("option-c", 20)])
 def test_backend_has_one_server_per_api_serving_node_with_a_health_check(stack, servers):
     text = render_haproxy_config(build_topology(settings_for(stack)))
-    lines = [l.split() for l in text.splitlines() if l.strip().startswith("server ")]
+    lines = [line.split() for line in text.splitlines() if line.strip().startswith("server ")]
     assert len(lines) == servers  # the business tier; validators and slim archives take no API traffic
     assert ["server", "business-1a", "business-1:8080"] in lines
-    assert {l[1].split("-")[0] for l in lines} == set(API_GROUPS)
+    assert {fields[1].split("-")[0] for fields in lines} == set(API_GROUPS)
     assert "option httpchk GET /q/health/ready" in text and "http-check expect status 200" in text
 
 

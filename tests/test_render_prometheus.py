@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from render.prometheus import render_alert_rules, render_prometheus_config
 from model.topology import build_topology
+from render.prometheus import render_alert_rules, render_prometheus_config
 from tests.helpers import require_tool
 from tools.mockrun import stack_settings as settings_for
 
@@ -68,48 +68,104 @@ def alert_cases(density: str) -> list[tuple[str, str, list[dict], str, list[dict
     """(alert, case, input series, eval time, expected alerts) with a firing and a silent case each."""
     s = SPEC[density]
     node = {"node": "validator-1a", "group": "validator", "severity": None}
-    mem_labels = {"container_label_io_aurigraph_group": "validator",
-                  "container_label_io_aurigraph_container": "validator-1", "id": "/docker/v1"}
+    mem_labels = {
+        "container_label_io_aurigraph_group": "validator",
+        "container_label_io_aurigraph_container": "validator-1",
+        "id": "/docker/v1",
+    }
 
     def one(series, values):
         return [{"series": series, "values": values}]
 
     def memory(used_mb):
-        return [{"series": f"container_memory_working_set_bytes{{{MEM}}}", "values": f"{used_mb * MB}x90"},
-                {"series": f"container_spec_memory_limit_bytes{{{MEM}}}", "values": f"{384 * MB}x90"}]
+        return [
+            {"series": f"container_memory_working_set_bytes{{{MEM}}}", "values": f"{used_mb * MB}x90"},
+            {"series": f"container_spec_memory_limit_bytes{{{MEM}}}", "values": f"{384 * MB}x90"},
+        ]
 
     def down(count):
-        return [{"series": f'up{{job="aurigraph-validator",group="validator",node="validator-{i}a"}}',
-                 "values": ("0" if i <= count else "1") + "x10"} for i in range(1, 21)]
+        return [
+            {
+                "series": f'up{{job="aurigraph-validator",group="validator",node="validator-{i}a"}}',
+                "values": ("0" if i <= count else "1") + "x10",
+            }
+            for i in range(1, 21)
+        ]
 
     cases = [
-        ("AurigraphTpsLow", one(f"transaction_rate{{{V}}}", f"{s['tps'] - 50_000}x20"),
-         one(f"transaction_rate{{{V}}}", f"{s['tps'] + 50_000}x20"), "15m", {"severity": "critical"}),
-        ("AurigraphP95LatencyHigh", one(f'finality_latency_ms{{{V},quantile="0.95"}}', f"{s['p95'] + 20}x20"),
-         one(f'finality_latency_ms{{{V},quantile="0.95"}}', f"{s['p95'] - 20}x20"), "15m", {**node, "severity": "warning"}),
-        ("AurigraphP99LatencyHigh", one(f'finality_latency_ms{{{V},quantile="0.99"}}', f"{s['p99'] + 20}x20"),
-         one(f'finality_latency_ms{{{V},quantile="0.99"}}', f"{s['p99'] - 20}x20"), "15m", {**node, "severity": "critical"}),
-        ("AurigraphCpuHigh", one(f"process_cpu_usage{{{V}}}", "0.95x20"), one(f"process_cpu_usage{{{V}}}", "0.85x20"),
-         "15m", {**node, "severity": "warning"}),
+        (
+            "AurigraphTpsLow",
+            one(f"transaction_rate{{{V}}}", f"{s['tps'] - 50_000}x20"),
+            one(f"transaction_rate{{{V}}}", f"{s['tps'] + 50_000}x20"),
+            "15m",
+            {"severity": "critical"},
+        ),
+        (
+            "AurigraphP95LatencyHigh",
+            one(f'finality_latency_ms{{{V},quantile="0.95"}}', f"{s['p95'] + 20}x20"),
+            one(f'finality_latency_ms{{{V},quantile="0.95"}}', f"{s['p95'] - 20}x20"),
+            "15m",
+            {**node, "severity": "warning"},
+        ),
+        (
+            "AurigraphP99LatencyHigh",
+            one(f'finality_latency_ms{{{V},quantile="0.99"}}', f"{s['p99'] + 20}x20"),
+            one(f'finality_latency_ms{{{V},quantile="0.99"}}', f"{s['p99'] - 20}x20"),
+            "15m",
+            {**node, "severity": "critical"},
+        ),
+        (
+            "AurigraphCpuHigh",
+            one(f"process_cpu_usage{{{V}}}", "0.95x20"),
+            one(f"process_cpu_usage{{{V}}}", "0.85x20"),
+            "15m",
+            {**node, "severity": "warning"},
+        ),
         ("AurigraphContainerMemoryHigh", memory(370), memory(300), "10m", {**mem_labels, "severity": "critical"}),
         ("AurigraphContainerMemoryLow", memory(150), memory(300), "70m", {**mem_labels, "severity": "info"}),
-        ("AurigraphCacheHitRatioLow", one(f"leveldb_cache_hit_ratio{{{V}}}", "0.65x30"),
-         one(f"leveldb_cache_hit_ratio{{{V}}}", "0.75x30"), "20m", {**node, "severity": "warning"}),
+        (
+            "AurigraphCacheHitRatioLow",
+            one(f"leveldb_cache_hit_ratio{{{V}}}", "0.65x30"),
+            one(f"leveldb_cache_hit_ratio{{{V}}}", "0.75x30"),
+            "20m",
+            {**node, "severity": "warning"},
+        ),
         # Down two scrapes (31m, 32m) in the hour before 70m is 96.7% uptime (alert); up all hour is silent.
-        ("AurigraphNodeDown", one(f"up{{{V}}}", "1x5 0x10"), one(f"up{{{V}}}", "1x15"), "10m",
-         {"job": "aurigraph-validator", **node, "severity": "warning"}),
-        ("AurigraphNodeUptimeLow", one(f"up{{{V}}}", "1x30 0x1 1x50"), one(f"up{{{V}}}", "1x81"), "70m",
-         {"job": "aurigraph-validator", **node, "severity": "warning"}),
+        (
+            "AurigraphNodeDown",
+            one(f"up{{{V}}}", "1x5 0x10"),
+            one(f"up{{{V}}}", "1x15"),
+            "10m",
+            {"job": "aurigraph-validator", **node, "severity": "warning"},
+        ),
+        (
+            "AurigraphNodeUptimeLow",
+            one(f"up{{{V}}}", "1x30 0x1 1x50"),
+            one(f"up{{{V}}}", "1x81"),
+            "70m",
+            {"job": "aurigraph-validator", **node, "severity": "warning"},
+        ),
         # Three elections (6m, 22m, 38m) within the hour before 50m alert; two do not.
-        ("AurigraphLeaderElectionsFrequent", one(f"consensus_leader_elections_total{{{V}}}", "0x5 1x15 2x15 3x15"),
-         one(f"consensus_leader_elections_total{{{V}}}", "0x5 1x15 2x30"), "50m", {"severity": "warning"}),
+        (
+            "AurigraphLeaderElectionsFrequent",
+            one(f"consensus_leader_elections_total{{{V}}}", "0x5 1x15 2x15 3x15"),
+            one(f"consensus_leader_elections_total{{{V}}}", "0x5 1x15 2x30"),
+            "50m",
+            {"severity": "warning"},
+        ),
         # option-b: 20 validators, f = 6. Seven down loses quorum; six does not.
         ("AurigraphValidatorQuorumAtRisk", down(7), down(6), "5m", {"severity": "critical"}),
     ]
     if density == "option-c":
-        cases.append(("AurigraphNodeMemoryHigh", one(f'jvm_memory_used_bytes{{{V},area="heap"}}', f"{25 * MB}x20"),
-                      one(f'jvm_memory_used_bytes{{{V},area="heap"}}', f"{15 * MB}x20"), "15m",
-                      {**node, "severity": "warning"}))
+        cases.append(
+            (
+                "AurigraphNodeMemoryHigh",
+                one(f'jvm_memory_used_bytes{{{V},area="heap"}}', f"{25 * MB}x20"),
+                one(f'jvm_memory_used_bytes{{{V},area="heap"}}', f"{15 * MB}x20"),
+                "15m",
+                {**node, "severity": "warning"},
+            )
+        )
     out = []
     for alert, firing, silent, at, labels in cases:
         labels = {k: v for k, v in labels.items() if v is not None}
@@ -121,21 +177,38 @@ def alert_cases(density: str) -> list[tuple[str, str, list[dict], str, list[dict
 CASES = [(d, *c) for d in SPEC for c in alert_cases(d)]
 
 
-@pytest.mark.parametrize("density, alert, case, series, at, expected", CASES,
-                         ids=[f"{c[0]}-{c[1]}-{c[2]}" for c in CASES])
-def test_every_alert_fires_above_its_threshold_and_stays_silent_below(tmp_path, density, alert, case, series, at,
-                                                                        expected):
+@pytest.mark.parametrize(
+    "density, alert, case, series, at, expected", CASES, ids=[f"{c[0]}-{c[1]}-{c[2]}" for c in CASES]
+)
+def test_every_alert_fires_above_its_threshold_and_stays_silent_below(
+    tmp_path, density, alert, case, series, at, expected
+):
     # option-b's fault budget (20 validators) for both densities keeps the quorum case comparable.
     (tmp_path / "rules.yml").write_text(render_alert_rules(density, fault_budget=6))
     # Expected alerts carry the rule's summary annotation only where firing, so compare labels only.
-    tests = {"rule_files": ["rules.yml"], "evaluation_interval": "1m", "tests": [{
-        "interval": "1m",
-        "input_series": series,
-        "alert_rule_test": [{"eval_time": at, "alertname": alert,
-                             "exp_alerts": [{"exp_labels": e["exp_labels"],
-                                             "exp_annotations": _annotations(tmp_path, alert, e["exp_labels"])}
-                                            for e in expected]}],
-    }]}
+    tests = {
+        "rule_files": ["rules.yml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": series,
+                "alert_rule_test": [
+                    {
+                        "eval_time": at,
+                        "alertname": alert,
+                        "exp_alerts": [
+                            {
+                                "exp_labels": e["exp_labels"],
+                                "exp_annotations": _annotations(tmp_path, alert, e["exp_labels"]),
+                            }
+                            for e in expected
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
     (tmp_path / "test.yml").write_text(yaml.safe_dump(tests))
     result = promtool("test", "rules", "test.yml", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -146,7 +219,7 @@ def _annotations(tmp_path: Path, alert: str, labels: dict) -> dict:
     rules = yaml.safe_load((tmp_path / "rules.yml").read_text())["groups"][0]["rules"]
     summary = next(r for r in rules if r["alert"] == alert)["annotations"]["summary"]
     for k, v in labels.items():
-        summary = summary.replace("{{ $labels.%s }}" % k, v)
+        summary = summary.replace(f"{{{{ $labels.{k} }}}}", v)
     return {"summary": summary}
 
 

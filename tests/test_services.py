@@ -12,10 +12,25 @@ from model.settings import ConfigError
 from tests.helpers import CONTAINER, env
 from tools.mockrun import run_program
 
-SERVICES = ("postgres", "redis", "prometheus", "grafana", "haproxy", "jaeger", "postgres-exporter",
-            "redis-exporter", "cadvisor", "node-exporter")
-PUBLISHED = {"haproxy": {8080, 8404}, "grafana": {3000}, "prometheus": {9090}, "jaeger": {16686},
-             "alertmanager": {9093}}
+SERVICES = (
+    "postgres",
+    "redis",
+    "prometheus",
+    "grafana",
+    "haproxy",
+    "jaeger",
+    "postgres-exporter",
+    "redis-exporter",
+    "cadvisor",
+    "node-exporter",
+)
+PUBLISHED = {
+    "haproxy": {8080, 8404},
+    "grafana": {3000},
+    "prometheus": {9090},
+    "jaeger": {16686},
+    "alertmanager": {9093},
+}
 REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
 
 
@@ -42,15 +57,22 @@ def test_every_service_runs_a_pinned_image(stack_run, stack):
 @pytest.mark.parametrize("stack, nodes", [("option-b", 51), ("option-c", 65)])
 def test_prometheus_scrapes_exactly_one_target_per_logical_node(stack_run, stack, nodes):
     config = yaml.safe_load(uploads(stack_run(stack).named("prometheus", CONTAINER))["/etc/prometheus/prometheus.yml"])
-    node_targets = [t for job in config["scrape_configs"] if job["job_name"].startswith("aurigraph-")
-                    for sc in job["static_configs"] for t in sc["targets"]]
+    node_targets = [
+        t
+        for job in config["scrape_configs"]
+        if job["job_name"].startswith("aurigraph-")
+        for sc in job["static_configs"]
+        for t in sc["targets"]
+    ]
     assert len(node_targets) == nodes == len(stack_run(stack).outputs["nodes"])
 
 
 @pytest.mark.parametrize("stack", ["option-b", "option-c", "dev"])
 def test_only_the_api_and_admin_uis_are_published(stack_run, stack):
     run = stack_run(stack)
-    published = {r.name: {p["internal"] for p in r.inputs["ports"]} for r in run.of_type(CONTAINER) if "ports" in r.inputs}
+    published = {
+        r.name: {p["internal"] for p in r.inputs["ports"]} for r in run.of_type(CONTAINER) if "ports" in r.inputs
+    }
     assert published == PUBLISHED
     for name in ("postgres", "redis"):
         assert "ports" not in run.named(name, CONTAINER).inputs
@@ -65,8 +87,10 @@ def test_admin_uis_bind_to_loopback_and_the_api_to_its_own_address(stack_run):
 
 
 def test_bind_addresses_and_ports_come_from_config():
-    run = run_program("option-b", {"adminBindAddress": "10.0.0.5", "apiBindAddress": "127.0.0.1",
-                                   "ports.grafana": 3300, "ports.api": 18080})
+    run = run_program(
+        "option-b",
+        {"adminBindAddress": "10.0.0.5", "apiBindAddress": "127.0.0.1", "ports.grafana": 3300, "ports.api": 18080},
+    )
     assert run.error is None
     grafana = run.named("grafana", CONTAINER).inputs["ports"]
     assert grafana == [{"internal": 3000, "external": 3300, "ip": "10.0.0.5", "protocol": "tcp"}]
@@ -94,18 +118,27 @@ def test_endpoints_output_names_every_ui(stack_run):
 
 def test_passwords_are_secret_wherever_they_go(stack_run):
     run = stack_run("option-b")
-    for name, fields in {"postgres": {"envs", "uploads"}, "redis": {"envs", "uploads"}, "grafana": {"envs"},
-                         "postgres-exporter": {"envs"}, "redis-exporter": {"envs"}, "validator-1": {"envs"}}.items():
+    for name, fields in {
+        "postgres": {"envs", "uploads"},
+        "redis": {"envs", "uploads"},
+        "grafana": {"envs"},
+        "postgres-exporter": {"envs"},
+        "redis-exporter": {"envs"},
+        "validator-1": {"envs"},
+    }.items():
         assert fields <= run.named(name, CONTAINER).secret_inputs, name
     for reg in run.of_type(CONTAINER):
-        for key, value in env(reg).items():
+        for key in env(reg):
             if "PASSWORD" in key or key in ("DATA_SOURCE_PASS", "REDISCLI_AUTH"):
                 assert "envs" in reg.secret_inputs, f"{reg.urn}: {key} in a plaintext env"
 
 
 def test_no_password_appears_in_outputs_or_in_any_plaintext_input():
-    chosen = {"dbPassword": "db-chosen-password-1", "redisPassword": "redis-chosen-password-2",
-              "grafanaAdminPassword": "grafana-chosen-password-3"}
+    chosen = {
+        "dbPassword": "db-chosen-password-1",
+        "redisPassword": "redis-chosen-password-2",
+        "grafanaAdminPassword": "grafana-chosen-password-3",
+    }
     run = run_program("option-b", secrets=chosen)
     assert run.error is None
     generated = [r.inputs for r in run.of_type("random:index/randomPassword:RandomPassword")]
@@ -119,14 +152,22 @@ def test_no_password_appears_in_outputs_or_in_any_plaintext_input():
     # ... and they do reach the containers that need them, as secrets.
     assert "QUARKUS_DATASOURCE_PASSWORD=db-chosen-password-1" in run.named("validator-1", CONTAINER).inputs["envs"]
     assert "GF_SECURITY_ADMIN_PASSWORD=grafana-chosen-password-3" in run.named("grafana", CONTAINER).inputs["envs"]
-    assert "requirepass \"redis-chosen-password-2\"" in uploads(run.named("redis", CONTAINER))[
-        "/usr/local/etc/redis/redis.conf"]
+    assert (
+        'requirepass "redis-chosen-password-2"'
+        in uploads(run.named("redis", CONTAINER))["/usr/local/etc/redis/redis.conf"]
+    )
 
 
 def test_unset_passwords_are_generated(stack_run):
     names = {r.name for r in stack_run("option-b").of_type("random:index/randomPassword:RandomPassword")}
-    assert names == {"postgres-superuser-password", "postgres-app-password", "postgres-metrics-password",
-                     "postgres-backup-password", "redis-password", "grafana-admin-password"}
+    assert names == {
+        "postgres-superuser-password",
+        "postgres-app-password",
+        "postgres-metrics-password",
+        "postgres-backup-password",
+        "redis-password",
+        "grafana-admin-password",
+    }
 
 
 @pytest.mark.parametrize("key", ["dbPassword", "redisPassword", "grafanaAdminPassword"])
@@ -149,8 +190,10 @@ def test_grafana_is_provisioned_and_sign_up_is_the_string_false(stack_run):
     assert env(grafana)["GF_USERS_ALLOW_SIGN_UP"] == "false"
     files = uploads(grafana)
     datasources = yaml.safe_load(files["/etc/grafana/provisioning/datasources/aurigraph.yaml"])["datasources"]
-    assert {d["type"]: d["url"] for d in datasources} == {"prometheus": "http://prometheus:9090",
-                                                          "jaeger": "http://jaeger:16686"}
+    assert {d["type"]: d["url"] for d in datasources} == {
+        "prometheus": "http://prometheus:9090",
+        "jaeger": "http://jaeger:16686",
+    }
     dashboards = [f for f in files if f.endswith(".json")]
     assert len(dashboards) == 4
 
@@ -196,16 +239,19 @@ def test_every_container_has_limits_a_healthcheck_and_a_restart_policy(stack_run
         assert reg.inputs["restart"] == "unless-stopped" and reg.inputs["wait"] is True, reg.urn
 
 
-@pytest.mark.parametrize("overrides, key", [
-    ({"monitoring.scrapeInterval": "30 seconds"}, "monitoring.scrapeInterval"),
-    ({"monitoring.retention": "forever"}, "monitoring.retention"),
-    ({"cache.maxMemoryPolicy": "lru"}, "cache.maxMemoryPolicy"),
-    ({"cache.maxMemoryMb": 4}, "cache.maxMemoryMb"),
-    ({"ports.api": 70000}, "ports.api"),
-    ({"ports.ssh": 22}, "ports.ssh"),
-    ({"serviceImages.grafana": "grafana/grafana"}, "serviceImages.grafana"),
-    ({"apiBindAddress": "everywhere"}, "apiBindAddress"),
-])
+@pytest.mark.parametrize(
+    "overrides, key",
+    [
+        ({"monitoring.scrapeInterval": "30 seconds"}, "monitoring.scrapeInterval"),
+        ({"monitoring.retention": "forever"}, "monitoring.retention"),
+        ({"cache.maxMemoryPolicy": "lru"}, "cache.maxMemoryPolicy"),
+        ({"cache.maxMemoryMb": 4}, "cache.maxMemoryMb"),
+        ({"ports.api": 70000}, "ports.api"),
+        ({"ports.ssh": 22}, "ports.ssh"),
+        ({"serviceImages.grafana": "grafana/grafana"}, "serviceImages.grafana"),
+        ({"apiBindAddress": "everywhere"}, "apiBindAddress"),
+    ],
+)
 def test_bad_service_config_names_its_key(overrides, key):
     run = run_program("option-b", overrides)
     assert isinstance(run.error, ConfigError) and f"'{key}'" in str(run.error)
@@ -217,8 +263,10 @@ def test_every_feature_the_registry_names_says_when_it_is_on_and_decides_what_ru
     from model.settings import FEATURES
 
     assert {s.feature for s in SERVICES if s.feature} == set(FEATURES)
-    for stack, overrides, expected in [("option-b", {}, {"postgres-backup"}),
-                                       ("option-b", {"backup.enabled": False}, set())]:
+    for stack, overrides, expected in [
+        ("option-b", {}, {"postgres-backup"}),
+        ("option-b", {"backup.enabled": False}, set()),
+    ]:
         run = run_program(stack, overrides)
         optional = {s.name for s in SERVICES if s.feature}
         running = {r.inputs["name"].removeprefix(f"{stack}-") for r in run.of_type("docker:index/container:Container")}

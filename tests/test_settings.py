@@ -9,11 +9,14 @@ from tools.mockrun import run_program, stack_plan
 from tools.mockrun import stack_settings as settings_for
 
 
-@pytest.mark.parametrize("stack, expected", [
-    ("option-b", {"validator": (4, 20), "business": (4, 16), "slim": (6, 15)}),
-    ("option-c", {"validator": (5, 25), "business": (5, 20), "slim": (8, 20)}),
-    ("dev", {"validator": (4, 4), "business": (2, 2), "slim": (2, 2)}),
-])
+@pytest.mark.parametrize(
+    "stack, expected",
+    [
+        ("option-b", {"validator": (4, 20), "business": (4, 16), "slim": (6, 15)}),
+        ("option-c", {"validator": (5, 25), "business": (5, 20), "slim": (8, 20)}),
+        ("dev", {"validator": (4, 4), "business": (2, 2), "slim": (2, 2)}),
+    ],
+)
 def test_stack_files_give_the_documented_layout(stack, expected):
     s = settings_for(stack)
     assert {g.name: (g.containers, g.nodes) for g in s.groups} == expected
@@ -24,7 +27,12 @@ def test_option_b_uses_the_specs_resources_and_tuning():
     assert [(g.cpus, g.memory_mb) for g in s.groups] == [(12.0, 384), (11.0, 320), (6.0, 192)]
     t = s.tuning
     assert (t.thread_pool_size, t.batch_size, t.leveldb_cache_mb, t.consensus_timeout_ms, t.heartbeat_ms) == (
-        512, 100_000, 200, 120, 40)
+        512,
+        100_000,
+        200,
+        120,
+        40,
+    )
     assert s.protect_data is True and s.pull_image is False and s.admin_bind_address == "127.0.0.1"
 
 
@@ -86,21 +94,38 @@ BAD_CONFIGS = [
     ("missing density", {"density": None}, "density", "missing"),
     ("unknown target", {"target": "mars"}, "target", "one of local"),
     ("unknown group", {"groups.validatr": {"containers": 4}}, "groups.validatr", "did you mean 'validator'"),
-    ("typo in a group key", {"groups.validator.containres": 4}, "groups.validator.containres",
-     "did you mean 'containers'"),
+    (
+        "typo in a group key",
+        {"groups.validator.containres": 4},
+        "groups.validator.containres",
+        "did you mean 'containers'",
+    ),
     ("typo in a top-level key", {"protectdata": True}, "protectdata", "did you mean 'protectData'"),
     ("typo in a tuning key", {"tuning.heartbeat": 30}, "tuning.heartbeat", "did you mean 'heartbeatMs'"),
     ("groups not an object", {"groups": "validator=4"}, "groups", "an object"),
-    ("zero containers", {"groups.validator.containers": 0}, "groups.validator.containers", "a whole number from 1 to 500"),
+    (
+        "zero containers",
+        {"groups.validator.containers": 0},
+        "groups.validator.containers",
+        "a whole number from 1 to 500",
+    ),
     ("negative containers", {"groups.business.containers": -2}, "groups.business.containers", "from 1 to 500"),
     ("fractional containers", {"groups.business.containers": 2.5}, "groups.business.containers", "whole number"),
     ("word for containers", {"groups.business.containers": "four"}, "groups.business.containers", "whole number"),
     ("boolean for containers", {"groups.slim.containers": True}, "groups.slim.containers", "whole number"),
     ("zero nodes", {"groups.slim.nodes": 0}, "groups.slim.nodes", "from 1 to"),
-    ("more containers than nodes", {"groups.slim.containers": 16}, "groups.slim.containers",
-     "at most groups.slim.nodes (15)"),
-    ("too many nodes per container", {"groups.business.nodes": 200}, "groups.business.nodes",
-     "at most 26 nodes per container"),
+    (
+        "more containers than nodes",
+        {"groups.slim.containers": 16},
+        "groups.slim.containers",
+        "at most groups.slim.nodes (15)",
+    ),
+    (
+        "too many nodes per container",
+        {"groups.business.nodes": 200},
+        "groups.business.nodes",
+        "at most 26 nodes per container",
+    ),
     ("memory not a number", {"groups.business.memoryMb": "lots"}, "groups.business.memoryMb", "from 64 to"),
     ("memory too small", {"groups.business.memoryMb": 32}, "groups.business.memoryMb", "from 64 to"),
     ("zero cpus", {"groups.validator.cpus": 0}, "groups.validator.cpus", "a number from 0.01"),
@@ -109,29 +134,61 @@ BAD_CONFIGS = [
     ("zero thread pool", {"tuning.threadPoolSize": 0}, "tuning.threadPoolSize", "from 1 to"),
     ("negative batch size", {"tuning.batchSize": -5}, "tuning.batchSize", "from 1 to"),
     ("timeout not a number", {"tuning.consensusTimeoutMs": "fast"}, "tuning.consensusTimeoutMs", "whole number"),
-    ("heartbeat too slow for the timeout", {"tuning.heartbeatMs": 100}, "tuning.heartbeatMs",
-     "at most half of tuning.consensusTimeoutMs (120)"),
-    ("cache larger than the container", {"tuning.leveldbCacheMb": 500}, "tuning.leveldbCacheMb",
-     "at most 60% of groups.validator.memoryMb (384): 230 MB"),
+    (
+        "heartbeat too slow for the timeout",
+        {"tuning.heartbeatMs": 100},
+        "tuning.heartbeatMs",
+        "at most half of tuning.consensusTimeoutMs (120)",
+    ),
+    (
+        "cache larger than the container",
+        {"tuning.leveldbCacheMb": 500},
+        "tuning.leveldbCacheMb",
+        "at most 60% of groups.validator.memoryMb (384): 230 MB",
+    ),
     ("malformed image", {"image": "Aurigraph/V11 native"}, "image", "an image reference"),
     ("unpinned image", {"image": "aurigraph/v11-native"}, "image", "pinned to a version tag or digest"),
-    ("latest image", {"groups.validator.image": "aurigraph/v11-native:latest"}, "groups.validator.image",
-     "not 'latest'"),
+    (
+        "latest image",
+        {"groups.validator.image": "aurigraph/v11-native:latest"},
+        "groups.validator.image",
+        "not 'latest'",
+    ),
     ("admin bind to a hostname", {"adminBindAddress": "localhost"}, "adminBindAddress", "an IPv4 or IPv6 address"),
     ("admin bind out of range", {"adminBindAddress": "300.1.1.1"}, "adminBindAddress", "an IPv4 or IPv6 address"),
     ("protectData not a boolean", {"protectData": "yes"}, "protectData", "true or false"),
     ("pullImage not a boolean", {"pullImage": "maybe"}, "pullImage", "true or false"),
-    ("maxUnavailable beyond the fault budget", {"groups.validator.maxUnavailable": 2},
-     "groups.validator.maxUnavailable", "above the BFT fault budget f = floor((20 - 1) / 3) = 6"),
-    ("one container above the fault budget", {"groups.validator.containers": 2}, "groups.validator.containers",
-     "10 validator nodes down at once"),
-    ("maxUnavailable above the container count", {"groups.business.maxUnavailable": 9},
-     "groups.business.maxUnavailable", "at most groups.business.containers (4)"),
-    ("quorum override outside the validators", {"groups.slim.allowQuorumRisk": True}, "groups.slim.allowQuorumRisk",
-     "only the validator group"),
+    (
+        "maxUnavailable beyond the fault budget",
+        {"groups.validator.maxUnavailable": 2},
+        "groups.validator.maxUnavailable",
+        "above the BFT fault budget f = floor((20 - 1) / 3) = 6",
+    ),
+    (
+        "one container above the fault budget",
+        {"groups.validator.containers": 2},
+        "groups.validator.containers",
+        "10 validator nodes down at once",
+    ),
+    (
+        "maxUnavailable above the container count",
+        {"groups.business.maxUnavailable": 9},
+        "groups.business.maxUnavailable",
+        "at most groups.business.containers (4)",
+    ),
+    (
+        "quorum override outside the validators",
+        {"groups.slim.allowQuorumRisk": True},
+        "groups.slim.allowQuorumRisk",
+        "only the validator group",
+    ),
     ("custom density without counts", {"density": "custom"}, "groups.validator.containers", "missing"),
-    ("quorum override not a boolean", {"groups.validator.allowQuorumRisk": "sure"},
-     "groups.validator.allowQuorumRisk", "true or false"),
+    (
+        "quorum override not a boolean",
+        {"groups.validator.allowQuorumRisk": "sure"},
+        "groups.validator.allowQuorumRisk",
+        "true or false",
+    ),
 ]
 
 

@@ -37,13 +37,23 @@ def _covered(rules: dict, path: tuple[str, ...]) -> bool:
 
 @pytest.fixture
 def docker_inputs(stack_run):
-    return [(stack, r) for stack in stack_names() for r in stack_run(stack).resources
-            if r.type.startswith(("docker:", "pulumi:providers:docker"))]
+    return [
+        (stack, r)
+        for stack in stack_names()
+        for r in stack_run(stack).resources
+        if r.type.startswith(("docker:", "pulumi:providers:docker"))
+    ]
 
 
 def test_every_docker_property_the_program_sets_has_a_read_back_rule(docker_inputs):
-    missing = sorted({(r.type, ".".join(p)) for _, r in docker_inputs for p in _leaf_paths(r.inputs)
-                      if p and not _covered(standin.READBACK.get(r.type, {}), p)})
+    missing = sorted(
+        {
+            (r.type, ".".join(p))
+            for _, r in docker_inputs
+            for p in _leaf_paths(r.inputs)
+            if p and not _covered(standin.READBACK.get(r.type, {}), p)
+        }
+    )
     assert not missing, f"no entry in tests/engine/schemas/readback.json for {missing}"
 
 
@@ -60,16 +70,31 @@ def test_what_the_program_sends_is_what_docker_reads_back(docker_inputs):
         assert standin.state_as_inputs(reg.type, state, reg.inputs) == reg.inputs, (stack, reg.name)
 
 
-@pytest.mark.parametrize("given,read", [("12", "12.0"), ("11", "11.0"), ("10", "10."), ("0.25", "0.25"),
-                                        ("0.5", "0.5"), ("1.5", "1.5"), ("0.05", "0.1"), ("0.01", "0.0")])
+@pytest.mark.parametrize(
+    "given,read",
+    [
+        ("12", "12.0"),
+        ("11", "11.0"),
+        ("10", "10."),
+        ("0.25", "0.25"),
+        ("0.5", "0.5"),
+        ("1.5", "1.5"),
+        ("0.05", "0.1"),
+        ("0.01", "0.0"),
+    ],
+)
 def test_cpus_read_back_as_the_provider_formats_nano_cpus(given, read):
     assert readback.read_cpus(readback.nano_cpus(given)) == read
 
 
 def test_the_rules_that_would_replace_every_container_of_an_unfixed_program():
-    given = {"cpus": "12", "memory": 384, "capabilities": {"drops": ["ALL"], "adds": ["CHOWN"]},
-             "healthcheck": {"interval": "1m", "timeout": "5s"},
-             "ports": [{"internal": 8404, "external": 8404}, {"internal": 8080, "external": 8080}]}
+    given = {
+        "cpus": "12",
+        "memory": 384,
+        "capabilities": {"drops": ["ALL"], "adds": ["CHOWN"]},
+        "healthcheck": {"interval": "1m", "timeout": "5s"},
+        "ports": [{"internal": 8404, "external": 8404}, {"internal": 8080, "external": 8080}],
+    }
     state = standin.read_back(CONTAINER, given)
     assert state["cpus"] == "12.0"
     assert state["capabilities"] == {"drops": ["ALL"], "adds": ["CAP_CHOWN"]}
@@ -96,8 +121,9 @@ def test_the_gcp_stand_in_refuses_a_machine_type_change_it_may_not_stop_for():
     old = {"machineType": "n2-standard-48"}
     refusal = standin._update_refused("gcp:compute/instance:Instance", old, {"machineType": "n2-standard-64"})
     assert "allow_stopping_for_update = true" in refusal
-    assert not standin._update_refused("gcp:compute/instance:Instance", old,
-                                       {"machineType": "n2-standard-64", "allowStoppingForUpdate": True})
+    assert not standin._update_refused(
+        "gcp:compute/instance:Instance", old, {"machineType": "n2-standard-64", "allowStoppingForUpdate": True}
+    )
 
 
 # ---------------------------------------------------------------- provider-side validation
@@ -139,7 +165,8 @@ def _templated_properties(stack_run):
     out = set()
     bucket = {**fills_for("aws-option-b"), "backup.bucket": True}
     variants = [(s, fills_for(s), stack_run(s)) for s in stack_names()] + [
-        ("aws-option-b", bucket, run_program("aws-option-b", bucket))]
+        ("aws-option-b", bucket, run_program("aws-option-b", bucket))
+    ]
     for stack, overrides, run in variants:
         assert run.error is None, run.error
         from_config = _config_strings(stack, overrides)
@@ -157,8 +184,11 @@ def _templated_properties(stack_run):
 
 
 def test_every_templated_or_naming_property_has_a_documented_constraint(stack_run):
-    missing = sorted((token, prop) for token, prop in _templated_properties(stack_run)
-                     if not any(prop == p or prop.startswith(p + ".") for p in standin.constraints_for(token)))
+    missing = sorted(
+        (token, prop)
+        for token, prop in _templated_properties(stack_run)
+        if not any(prop == p or prop.startswith(p + ".") for p in standin.constraints_for(token))
+    )
     assert not missing, f"no entry in tests/engine/schemas/constraints.json for {missing}"
 
 
@@ -174,25 +204,39 @@ def test_every_constraint_names_its_source_and_compiles():
 @pytest.mark.parametrize("stack", stack_names())
 def test_what_every_stack_sends_passes_the_providers_validation(stack, stack_run):
     run = stack_run(stack)
-    failures = [(r.type, r.name, f) for r in run.resources if r.custom
-                for f in standin.check_failures(r.type, r.inputs)]
+    failures = [
+        (r.type, r.name, f) for r in run.resources if r.custom for f in standin.check_failures(r.type, r.inputs)
+    ]
     assert not failures, failures
 
 
-@pytest.mark.parametrize("token,inputs,prop", [
-    # The DLM description and schedule name the program rendered before (every AWS preview failed).
-    ("aws:dlm/lifecyclePolicy:LifecyclePolicy", {"description": "aurigraph aws-option-b: data volume snapshots"},
-     "description"),
-    ("aws:dlm/lifecyclePolicy:LifecyclePolicy",
-     {"policyDetails": {"schedules": [{"name": "every 24 h, kept 7 days"}]}}, "policyDetails.schedules.name"),
-    ("aws:ec2/vpc:Vpc", {"tags": {"aws:stack": "x"}}, "tags"),
-    ("aws:s3/bucket:Bucket", {"bucketPrefix": "aurigraph-a-twenty-char-stack-backups-"}, "bucketPrefix"),
-    ("gcp:compute/disk:Disk", {"labels": {"aurigraph-stack": "Prod-B"}}, "labels"),
-    ("azure-native:compute:VirtualMachine", {"osProfile": {"computerName": "aurigraph_prod"}}, "osProfile.computerName"),
-    ("azure-native:compute:VirtualMachine", {"osProfile": {"adminUsername": "admin"}}, "osProfile.adminUsername"),
-    ("docker:index/container:Container", {"name": "_option-b-validator-1"}, "name"),
-    ("docker:index/container:Container", {"restart": "sometimes"}, "restart"),
-])
+@pytest.mark.parametrize(
+    "token,inputs,prop",
+    [
+        # The DLM description and schedule name the program rendered before (every AWS preview failed).
+        (
+            "aws:dlm/lifecyclePolicy:LifecyclePolicy",
+            {"description": "aurigraph aws-option-b: data volume snapshots"},
+            "description",
+        ),
+        (
+            "aws:dlm/lifecyclePolicy:LifecyclePolicy",
+            {"policyDetails": {"schedules": [{"name": "every 24 h, kept 7 days"}]}},
+            "policyDetails.schedules.name",
+        ),
+        ("aws:ec2/vpc:Vpc", {"tags": {"aws:stack": "x"}}, "tags"),
+        ("aws:s3/bucket:Bucket", {"bucketPrefix": "aurigraph-a-twenty-char-stack-backups-"}, "bucketPrefix"),
+        ("gcp:compute/disk:Disk", {"labels": {"aurigraph-stack": "Prod-B"}}, "labels"),
+        (
+            "azure-native:compute:VirtualMachine",
+            {"osProfile": {"computerName": "aurigraph_prod"}},
+            "osProfile.computerName",
+        ),
+        ("azure-native:compute:VirtualMachine", {"osProfile": {"adminUsername": "admin"}}, "osProfile.adminUsername"),
+        ("docker:index/container:Container", {"name": "_option-b-validator-1"}, "name"),
+        ("docker:index/container:Container", {"restart": "sometimes"}, "restart"),
+    ],
+)
 def test_the_stand_ins_refuse_what_the_real_apis_refuse(token, inputs, prop):
     assert [p for p, _ in standin.check_failures(token, inputs)] == [prop]
 

@@ -8,21 +8,26 @@ import subprocess
 import pytest
 import yaml
 
+from model.clouds import CLOUDS
+from model.settings import ConfigError
 from render.cloud_init import DATA_DISK_SCRIPT, render_cloud_init
 from render.host_key import host_key_pair
-from model.settings import ConfigError
 from tests.helpers import CONTAINER, require_tool
+from tests.test_policy import rules as policy_rules
+from tests.test_policy import violations
 from tools.fills import FILLS, OPERATOR_CIDR, TEST_SSH_KEY, fills_for
-from tests.test_policy import rules as policy_rules, violations
 from tools.mockrun import run_program
-from model.clouds import CLOUDS
 
 CLOUD_STACKS = {"aws-option-b": "aws", "aws-option-c": "aws", "azure-option-b": "azure", "gcp-option-b": "gcp"}
 READY = "command:remote:Command"
 MACHINE = {name: cloud.machine_type for name, cloud in CLOUDS.items()}
 # The VM's public address: the one TEST-NET-3 address each cloud's mocks give.
-ADDRESS = {name: next(v for outputs in cloud.mock_outputs.values() for v in outputs.values()
-                      if str(v).startswith("203.0.113.")) for name, cloud in CLOUDS.items()}
+ADDRESS = {
+    name: next(
+        v for outputs in cloud.mock_outputs.values() for v in outputs.values() if str(v).startswith("203.0.113.")
+    )
+    for name, cloud in CLOUDS.items()
+}
 
 
 def docker_resources(run):
@@ -45,8 +50,11 @@ def test_the_ssh_target_connects_as_configured(stack_run):
     assert provider.inputs["host"] == "ssh://subbu@dlt.aurigraph.io:22"
     assert "StrictHostKeyChecking=yes" in provider.inputs["sshOpts"]
     run = stack_run("ssh-option-b")
-    assert run.outputs["host"] == {"target": "ssh", "address": "dlt.aurigraph.io",
-                                   "dockerHost": "ssh://subbu@dlt.aurigraph.io:22"}
+    assert run.outputs["host"] == {
+        "target": "ssh",
+        "address": "dlt.aurigraph.io",
+        "dockerHost": "ssh://subbu@dlt.aurigraph.io:22",
+    }
     assert run.outputs["endpoints"]["api"] == "http://dlt.aurigraph.io:8080/api/v11"
 
 
@@ -71,8 +79,11 @@ def _firewall_rules(run, cloud):
         (group,) = run.of_type("aws:ec2/securityGroup:SecurityGroup")
         return [(r["fromPort"], r.get("cidrBlocks", []) + r.get("ipv6CidrBlocks", [])) for r in group.inputs["ingress"]]
     if cloud == "gcp":
-        return [(int(a["ports"][0]), fw.inputs["sourceRanges"]) for fw in run.of_type("gcp:compute/firewall:Firewall")
-                for a in fw.inputs["allows"]]
+        return [
+            (int(a["ports"][0]), fw.inputs["sourceRanges"])
+            for fw in run.of_type("gcp:compute/firewall:Firewall")
+            for a in fw.inputs["allows"]
+        ]
     (group,) = run.of_type("azure-native:network:NetworkSecurityGroup")
     return [(int(r["destinationPortRange"]), r["sourceAddressPrefixes"]) for r in group.inputs["securityRules"]]
 
@@ -92,13 +103,20 @@ def test_admin_ports_open_to_the_operators_when_the_admin_uis_bind_beyond_loopba
     run = run_program("gcp-option-b", {**FILLS["gcp"], "adminBindAddress": "0.0.0.0", "vm.apiCidrs": ["0.0.0.0/0"]})
     assert run.error is None
     rules = dict(_firewall_rules(run, "gcp"))
-    assert rules == {22: [OPERATOR_CIDR], 8080: ["0.0.0.0/0"], 3000: [OPERATOR_CIDR], 9090: [OPERATOR_CIDR],
-                     16686: [OPERATOR_CIDR], 8404: [OPERATOR_CIDR], 9093: [OPERATOR_CIDR]}
+    assert rules == {
+        22: [OPERATOR_CIDR],
+        8080: ["0.0.0.0/0"],
+        3000: [OPERATOR_CIDR],
+        9090: [OPERATOR_CIDR],
+        16686: [OPERATOR_CIDR],
+        8404: [OPERATOR_CIDR],
+        9093: [OPERATOR_CIDR],
+    }
 
 
 def test_aws_vm_runs_debian_from_its_publisher_with_the_key_a_data_disk_and_imdsv2(stack_run):
     run = stack_run("aws-option-b")
-    (token, args), = [i for i in run.invokes if i[0] == "aws:ec2/getAmi:getAmi"]
+    ((token, args),) = [i for i in run.invokes if i[0] == "aws:ec2/getAmi:getAmi"]
     assert args["owners"] == ["136693071363"] and "debian-12-amd64-*" in args["filters"][0]["values"]
     (vm,) = run.of_type(MACHINE["aws"])
     assert vm.inputs["ami"] == "ami-0debian12mock" and vm.inputs["instanceType"] == "m6i.12xlarge"
@@ -138,9 +156,14 @@ def test_azure_vm_gets_cloud_init_as_custom_data_and_keeps_its_data_disk(stack_r
     assert vm.inputs["storageProfile"]["imageReference"]["publisher"] == "Debian"
 
 
-@pytest.mark.parametrize("stack, size, cpus", [("azure-option-b", "Standard_D48s_v5", 48),
-                                               ("aws-option-c", "m6i.16xlarge", 64),
-                                               ("aws-option-b", "m6i.12xlarge", 48)])
+@pytest.mark.parametrize(
+    "stack, size, cpus",
+    [
+        ("azure-option-b", "Standard_D48s_v5", 48),
+        ("aws-option-c", "m6i.16xlarge", 64),
+        ("aws-option-b", "m6i.12xlarge", 48),
+    ],
+)
 def test_the_vm_size_comes_from_the_capacity_plan_unless_given(stack_run, stack, size, cpus):
     run = stack_run(stack)
     assert run.outputs["host"]["size"] == size
@@ -168,47 +191,122 @@ def test_a_stack_with_placeholders_left_is_refused_naming_each(stack):
 
 BAD_TARGETS = [
     ("missing allowlist", "aws-option-b", {"vm.sshPublicKey": TEST_SSH_KEY}, "vm.adminCidrs", "still the placeholder"),
-    ("no allowlist at all", "aws-option-b", {"vm.sshPublicKey": TEST_SSH_KEY, "vm.adminCidrs": None},
-     "vm.adminCidrs", "missing"),
-    ("world allowlist", "aws-option-b", {**FILLS["aws"], "vm.adminCidrs": ["0.0.0.0/0"]}, "vm.adminCidrs",
-     "never the whole internet"),
-    ("world allowlist v6", "gcp-option-b", {**FILLS["gcp"], "vm.adminCidrs": ["::/0"]}, "vm.adminCidrs",
-     "never the whole internet"),
-    ("malformed cidr", "azure-option-b", {**FILLS["azure"], "vm.adminCidrs": ["10.0.0.0/33"]}, "vm.adminCidrs",
-     "CIDRs"),
-    ("instance too small", "aws-option-b", {**FILLS["aws"], "vm.size": "m6i.2xlarge"}, "vm.size",
-     "Docker refuses a CPU limit above the host's CPUs"),
-    ("instance too small for the sum", "aws-option-b", {**FILLS["aws"], "vm.size": "m6i.8xlarge"}, "vm.size",
-     "needs 46.3 CPUs, has 32"),
-    ("unknown size without its capacity", "gcp-option-b", {**FILLS["gcp"], "vm.size": "c3-standard-44"}, "vm.size",
-     "with vm.cpus and vm.memoryMb"),
-    ("key that is not base64", "aws-option-b", {**FILLS["aws"], "vm.sshPublicKey": "ssh-ed25519 not*base64 me"},
-     "vm.sshPublicKey", "an OpenSSH public key line"),
-    ("key whose blob is another type", "aws-option-b",
-     {**FILLS["aws"], "vm.sshPublicKey": TEST_SSH_KEY.replace("ssh-ed25519", "ssh-rsa", 1)},
-     "vm.sshPublicKey", "an OpenSSH public key line"),
-    ("private key pasted", "azure-option-b",
-     {**FILLS["azure"], "vm.sshPublicKey": "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmU"},
-     "vm.sshPublicKey", "this is a private key"),
+    (
+        "no allowlist at all",
+        "aws-option-b",
+        {"vm.sshPublicKey": TEST_SSH_KEY, "vm.adminCidrs": None},
+        "vm.adminCidrs",
+        "missing",
+    ),
+    (
+        "world allowlist",
+        "aws-option-b",
+        {**FILLS["aws"], "vm.adminCidrs": ["0.0.0.0/0"]},
+        "vm.adminCidrs",
+        "never the whole internet",
+    ),
+    (
+        "world allowlist v6",
+        "gcp-option-b",
+        {**FILLS["gcp"], "vm.adminCidrs": ["::/0"]},
+        "vm.adminCidrs",
+        "never the whole internet",
+    ),
+    (
+        "malformed cidr",
+        "azure-option-b",
+        {**FILLS["azure"], "vm.adminCidrs": ["10.0.0.0/33"]},
+        "vm.adminCidrs",
+        "CIDRs",
+    ),
+    (
+        "instance too small",
+        "aws-option-b",
+        {**FILLS["aws"], "vm.size": "m6i.2xlarge"},
+        "vm.size",
+        "Docker refuses a CPU limit above the host's CPUs",
+    ),
+    (
+        "instance too small for the sum",
+        "aws-option-b",
+        {**FILLS["aws"], "vm.size": "m6i.8xlarge"},
+        "vm.size",
+        "needs 46.3 CPUs, has 32",
+    ),
+    (
+        "unknown size without its capacity",
+        "gcp-option-b",
+        {**FILLS["gcp"], "vm.size": "c3-standard-44"},
+        "vm.size",
+        "with vm.cpus and vm.memoryMb",
+    ),
+    (
+        "key that is not base64",
+        "aws-option-b",
+        {**FILLS["aws"], "vm.sshPublicKey": "ssh-ed25519 not*base64 me"},
+        "vm.sshPublicKey",
+        "an OpenSSH public key line",
+    ),
+    (
+        "key whose blob is another type",
+        "aws-option-b",
+        {**FILLS["aws"], "vm.sshPublicKey": TEST_SSH_KEY.replace("ssh-ed25519", "ssh-rsa", 1)},
+        "vm.sshPublicKey",
+        "an OpenSSH public key line",
+    ),
+    (
+        "private key pasted",
+        "azure-option-b",
+        {**FILLS["azure"], "vm.sshPublicKey": "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmU"},
+        "vm.sshPublicKey",
+        "this is a private key",
+    ),
     ("bad region", "aws-option-b", {**FILLS["aws"], "vm.region": "Europe West"}, "vm.region", "aws region"),
-    ("zone outside the region", "gcp-option-b", {**FILLS["gcp"], "vm.zone": "us-east1-b"}, "vm.zone",
-     "a zone of europe-west1"),
+    (
+        "zone outside the region",
+        "gcp-option-b",
+        {**FILLS["gcp"], "vm.zone": "us-east1-b"},
+        "vm.zone",
+        "a zone of europe-west1",
+    ),
     ("bad project", "gcp-option-b", {**FILLS["gcp"], "vm.project": "My Project"}, "vm.project", "GCP project id"),
-    ("ssh section on a cloud", "aws-option-b", {**FILLS["aws"], "ssh": {"host": "x"}}, "ssh", "only used with target: ssh"),
-    ("malformed ssh host", "ssh-option-b", {**FILLS["ssh"], "ssh.host": "dlt aurigraph io"}, "ssh.host",
-     "a host name or IP address"),
+    (
+        "ssh section on a cloud",
+        "aws-option-b",
+        {**FILLS["aws"], "ssh": {"host": "x"}},
+        "ssh",
+        "only used with target: ssh",
+    ),
+    (
+        "malformed ssh host",
+        "ssh-option-b",
+        {**FILLS["ssh"], "ssh.host": "dlt aurigraph io"},
+        "ssh.host",
+        "a host name or IP address",
+    ),
     ("malformed ssh user", "ssh-option-b", {**FILLS["ssh"], "ssh.user": "Root User"}, "ssh.user", "a user name"),
-    ("ssh host too small", "ssh-option-b", {**FILLS["ssh"], "ssh.cpus": 16}, "ssh.cpus",
-     "needs 46.3 CPUs, has 16"),
-    ("ssh host short of memory", "ssh-option-b", {**FILLS["ssh"], "ssh.memoryMb": 4096}, "ssh.memoryMb",
-     "needs 9408 MB, has 4096"),
-    ("ssh options not a list", "ssh-option-b", {**FILLS["ssh"], "ssh.sshOpts": "-o BatchMode=yes"}, "ssh.sshOpts",
-     "a list of ssh options"),
+    ("ssh host too small", "ssh-option-b", {**FILLS["ssh"], "ssh.cpus": 16}, "ssh.cpus", "needs 46.3 CPUs, has 16"),
+    (
+        "ssh host short of memory",
+        "ssh-option-b",
+        {**FILLS["ssh"], "ssh.memoryMb": 4096},
+        "ssh.memoryMb",
+        "needs 9408 MB, has 4096",
+    ),
+    (
+        "ssh options not a list",
+        "ssh-option-b",
+        {**FILLS["ssh"], "ssh.sshOpts": "-o BatchMode=yes"},
+        "ssh.sshOpts",
+        "a list of ssh options",
+    ),
     ("vm section on the local target", "option-b", {"vm": {"region": "eu-west-1"}}, "vm", "only used with target aws"),
 ]
 
 
-@pytest.mark.parametrize("stack, overrides, key, expected", [c[1:] for c in BAD_TARGETS], ids=[c[0] for c in BAD_TARGETS])
+@pytest.mark.parametrize(
+    "stack, overrides, key, expected", [c[1:] for c in BAD_TARGETS], ids=[c[0] for c in BAD_TARGETS]
+)
 def test_bad_target_config_fails_naming_the_key(stack, overrides, key, expected):
     run = run_program(stack, overrides)
     assert isinstance(run.error, ConfigError), run.error
@@ -220,8 +318,14 @@ def test_bad_target_config_fails_naming_the_key(stack, overrides, key, expected)
 HOST_KEY = host_key_pair(base64.b64encode(bytes(32)).decode(), "aurigraph-test")
 
 
-@pytest.mark.parametrize("device", ["/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol0123", "/dev/disk/azure/scsi1/lun0",
-                                    "/dev/disk/by-id/google-aurigraph-data"])
+@pytest.mark.parametrize(
+    "device",
+    [
+        "/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol0123",
+        "/dev/disk/azure/scsi1/lun0",
+        "/dev/disk/by-id/google-aurigraph-data",
+    ],
+)
 def test_rendered_cloud_init_passes_cloud_init_schema(tmp_path, device):
     tool = require_tool("cloud-init")
     path = tmp_path / "user-data.yaml"
@@ -251,7 +355,9 @@ def test_cloud_init_installs_docker_mounts_the_data_disk_and_adds_the_operator()
     assert doc["ssh_pwauth"] is False
 
 
-@pytest.mark.parametrize("stack, cloud", [("aws-option-b", "aws"), ("gcp-option-b", "gcp"), ("azure-option-b", "azure")])
+@pytest.mark.parametrize(
+    "stack, cloud", [("aws-option-b", "aws"), ("gcp-option-b", "gcp"), ("azure-option-b", "azure")]
+)
 def test_no_container_on_the_cluster_network_reaches_the_metadata_service(stack, cloud):
     """GCP's metadata holds this cloud-init (the host's private key), every cloud's the instance's
     credentials: cloud-init installs a unit that drops container traffic to it in DOCKER-USER,

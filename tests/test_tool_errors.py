@@ -65,9 +65,18 @@ def files(tmp_path_factory, html_endpoint):
     (d / "empty.json").write_text("{}")
     (d / "list.json").write_text("[1, 2]")
     endpoints = {k: html_endpoint for k in ("api", "prometheus", "grafana", "jaeger", "haproxyStats")}
-    (d / "html.json").write_text(json.dumps({"nodes": {"validator-1a": {"group": "validator", "container": "validator-1",
-                                                                         "dockerName": "x-validator-1"}},
-                                             "endpoints": endpoints, "faultBudget": 0, "density": "option-b"}))
+    (d / "html.json").write_text(
+        json.dumps(
+            {
+                "nodes": {
+                    "validator-1a": {"group": "validator", "container": "validator-1", "dockerName": "x-validator-1"}
+                },
+                "endpoints": endpoints,
+                "faultBudget": 0,
+                "density": "option-b",
+            }
+        )
+    )
     return d
 
 
@@ -78,15 +87,36 @@ CASES = [
     ("smoke-malformed-outputs", ["smoke", "--outputs", "{d}/malformed.json"], EXIT_USAGE, "is not JSON"),
     ("smoke-never-deployed", ["smoke", "--outputs", "{d}/empty.json"], EXIT_USAGE, "was the stack deployed"),
     ("smoke-not-an-object", ["smoke", "--outputs", "{d}/list.json"], EXIT_USAGE, "not a JSON object"),
-    ("drill-never-deployed", ["drill", "failover", "--outputs", "{d}/empty.json"], EXIT_USAGE, "was the stack deployed"),
-    ("drill-nan-timeout", ["drill", "failover", "--outputs", "{d}/html.json", "--timeout", "nan"], EXIT_USAGE,
-     "finite number of seconds"),
-    ("drill-infinite-timeout", ["drill", "failover", "--outputs", "{d}/html.json", "--timeout", "inf"], EXIT_USAGE,
-     "finite number of seconds"),
-    ("drill-negative-timeout", ["drill", "failover", "--outputs", "{d}/html.json", "--timeout", "-5"], EXIT_USAGE,
-     "finite number of seconds"),
-    ("drill-word-timeout", ["drill", "failover", "--outputs", "{d}/html.json", "--timeout", "soon"], EXIT_USAGE,
-     "expected seconds"),
+    (
+        "drill-never-deployed",
+        ["drill", "failover", "--outputs", "{d}/empty.json"],
+        EXIT_USAGE,
+        "was the stack deployed",
+    ),
+    (
+        "drill-nan-timeout",
+        ["drill", "failover", "--outputs", "{d}/html.json", "--timeout", "nan"],
+        EXIT_USAGE,
+        "finite number of seconds",
+    ),
+    (
+        "drill-infinite-timeout",
+        ["drill", "failover", "--outputs", "{d}/html.json", "--timeout", "inf"],
+        EXIT_USAGE,
+        "finite number of seconds",
+    ),
+    (
+        "drill-negative-timeout",
+        ["drill", "failover", "--outputs", "{d}/html.json", "--timeout", "-5"],
+        EXIT_USAGE,
+        "finite number of seconds",
+    ),
+    (
+        "drill-word-timeout",
+        ["drill", "failover", "--outputs", "{d}/html.json", "--timeout", "soon"],
+        EXIT_USAGE,
+        "expected seconds",
+    ),
     ("plan-config-error", ["plan", "aws-option-b"], 1, "'vm.sshPublicKey': still the placeholder"),
     ("plan-malformed-diff", ["plan", "dev", "--diff", "{d}/malformed.json"], EXIT_USAGE, "not a readable snapshot"),
     ("plan-not-a-snapshot", ["plan", "dev", "--diff", "{d}/empty.json"], EXIT_USAGE, "not a snapshot"),
@@ -100,8 +130,13 @@ CASES = [
 @pytest.mark.parametrize("argv,code,fragment", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_operator_mistakes_get_one_line_and_a_documented_code(files, argv, code, fragment):
     tool, *rest = argv
-    proc = subprocess.run([sys.executable, "-m", f"tools.{tool}", *(a.format(d=files) for a in rest)],
-                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", f"tools.{tool}", *(a.format(d=files) for a in rest)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == code, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
@@ -109,8 +144,13 @@ def test_operator_mistakes_get_one_line_and_a_documented_code(files, argv, code,
 
 
 def test_an_endpoint_answering_html_is_a_failed_check_not_a_crash(files):
-    proc = subprocess.run([sys.executable, "-m", "tools.smoke", "--outputs", str(files / "html.json")], cwd=REPO,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tools.smoke", "--outputs", str(files / "html.json")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
     assert "is it Prometheus?" in proc.stdout and "HAProxy's stats CSV" in proc.stdout
@@ -118,15 +158,19 @@ def test_an_endpoint_answering_html_is_a_failed_check_not_a_crash(files):
 
 
 def test_usage_errors_and_degraded_have_different_codes():
-    from tools.ops import overall, Check
+    from tools.ops import Check, overall
 
     assert overall([Check("x", "warn", "")])[1] == 2 != EXIT_USAGE
 
 
 def test_a_reader_that_closes_the_pipe_ends_the_tool_quietly():
     """`python -m tools.plan ... --json | head`: exit as SIGPIPE would, no traceback."""
-    proc = subprocess.Popen([sys.executable, "-m", "tools.plan", "option-c", "--json", "--diff", "option-b"],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tools.plan", "option-c", "--json", "--diff", "option-b"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     proc.stdout.close()  # the reader is gone before the tool writes a byte: every write fails
     err = proc.stderr.read().decode()
     assert proc.wait() == 141 and "Traceback" not in err and err == ""

@@ -10,13 +10,16 @@ from tools.mockrun import stack_plan
 from tools.mockrun import stack_settings as settings_for
 
 
-@pytest.mark.parametrize("nodes, containers, expected", [
-    (20, 4, [5, 5, 5, 5]),
-    (15, 6, [3, 3, 3, 2, 2, 2]),
-    (20, 8, [3, 3, 3, 3, 2, 2, 2, 2]),
-    (17, 7, [3, 3, 3, 2, 2, 2, 2]),
-    (1, 1, [1]),
-])
+@pytest.mark.parametrize(
+    "nodes, containers, expected",
+    [
+        (20, 4, [5, 5, 5, 5]),
+        (15, 6, [3, 3, 3, 2, 2, 2]),
+        (20, 8, [3, 3, 3, 3, 2, 2, 2, 2]),
+        (17, 7, [3, 3, 3, 2, 2, 2, 2]),
+        (1, 1, [1]),
+    ],
+)
 def test_spread_is_even_with_the_remainder_first(nodes, containers, expected):
     assert spread(nodes, containers) == expected
 
@@ -48,8 +51,11 @@ def test_option_b_names_and_spread():
 
 def test_option_c_has_65_nodes_in_18_containers():
     t = build_topology(settings_for("option-c"))
-    assert t.counts() == {"validator": {"containers": 5, "nodes": 25}, "business": {"containers": 5, "nodes": 20},
-                          "slim": {"containers": 8, "nodes": 20}}
+    assert t.counts() == {
+        "validator": {"containers": 5, "nodes": 25},
+        "business": {"containers": 5, "nodes": 20},
+        "slim": {"containers": 8, "nodes": 20},
+    }
     assert len(t.containers) == 18
 
 

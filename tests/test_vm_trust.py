@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from model.clouds import CLOUDS as CLOUD_SPECS
 from render.host_key import host_key_pair, known_hosts_options
 from tests.helpers import require_tool
 from tools.fills import FILLS, TEST_SSH_KEY
 from tools.mockrun import run_program
-from model.clouds import CLOUDS as CLOUD_SPECS
 
 CLOUDS = {f"{name}-option-b": name for name in CLOUD_SPECS}
 MACHINE = {name: cloud.machine_type for name, cloud in CLOUD_SPECS.items()}
@@ -33,9 +33,11 @@ def ssh_opts(provider) -> list[str]:
 
 def cloud_init(run, cloud: str) -> dict:
     (vm,) = run.of_type(MACHINE[cloud])
-    text = {"aws": lambda: vm.inputs["userData"],
-            "azure": lambda: base64.b64decode(vm.inputs["osProfile"]["customData"]).decode(),
-            "gcp": lambda: vm.inputs["metadata"]["user-data"]}[cloud]()
+    text = {
+        "aws": lambda: vm.inputs["userData"],
+        "azure": lambda: base64.b64decode(vm.inputs["osProfile"]["customData"]).decode(),
+        "gcp": lambda: vm.inputs["metadata"]["user-data"],
+    }[cloud]()
     return yaml.safe_load(text)
 
 
@@ -45,7 +47,7 @@ def test_the_vms_host_key_is_generated_and_pinned_everywhere_the_program_connect
     public = cloud_init(run, cloud)["ssh_keys"]["ed25519_public"]
     (provider,) = run.of_type("pulumi:providers:docker")
     opts = ssh_opts(provider)
-    assert opts[:len(known_hosts_options(public))] == known_hosts_options(public)
+    assert opts[: len(known_hosts_options(public))] == known_hosts_options(public)
     assert not any("accept-new" in o or "StrictHostKeyChecking=no" in o for o in opts)
     (ready,) = run.of_type("command:remote:Command")
     assert ready.inputs["connection"]["hostKey"] == public
@@ -84,9 +86,11 @@ def sshd(tmp_path_factory):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     config = root / "sshd_config"
-    config.write_text(f"Port {port}\nListenAddress 127.0.0.1\nHostKey {root / 'host_ed25519'}\n"
-                      f"HostKey {root / 'host_rsa'}\nPidFile {root / 'sshd.pid'}\nPasswordAuthentication no\n"
-                      "KbdInteractiveAuthentication no\nUsePAM no\n")
+    config.write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {root / 'host_ed25519'}\n"
+        f"HostKey {root / 'host_rsa'}\nPidFile {root / 'sshd.pid'}\nPasswordAuthentication no\n"
+        "KbdInteractiveAuthentication no\nUsePAM no\n"
+    )
     Path("/run/sshd").mkdir(exist_ok=True)  # its privilege-separation directory
     proc = subprocess.Popen([daemon, "-D", "-e", "-f", str(config)], stderr=subprocess.DEVNULL)
     deadline = time.time() + 10
@@ -101,9 +105,29 @@ def sshd(tmp_path_factory):
 
 
 def _connect(port: int, options: list[str]) -> str:
-    done = subprocess.run([require_tool("ssh"), "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
-                           "-o", "IdentitiesOnly=yes", "-o", "IdentityFile=/dev/null", *options, "-p", str(port),
-                           "nobody@127.0.0.1", "true"], capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [
+            require_tool("ssh"),
+            "-F",
+            "/dev/null",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ConnectTimeout=10",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "IdentityFile=/dev/null",
+            *options,
+            "-p",
+            str(port),
+            "nobody@127.0.0.1",
+            "true",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     return done.stderr
 
 
@@ -117,8 +141,9 @@ def test_the_pinned_host_key_connects_on_another_port_and_a_wrong_one_never_does
     other = "ed25519" if kind == "rsa" else "rsa"
     wrong = keys[other].split()[0] + " " + keys[other].split()[1]
     options = known_hosts_options(keys[kind])
-    options[options.index(next(o for o in options if o.startswith("KnownHostsCommand")))] = \
+    options[options.index(next(o for o in options if o.startswith("KnownHostsCommand")))] = (
         f"KnownHostsCommand=/bin/echo %H {wrong}"
+    )
     refused = _connect(port, options)
     assert "Host key verification failed" in refused or "no matching host key type" in refused, refused
 
@@ -159,8 +184,9 @@ def test_an_image_of_another_cloud_is_refused(stack, cloud):
     assert run.error is not None and "'vm.image'" in str(run.error) and run.resources == []
 
 
-@pytest.mark.parametrize("stack, cloud, token", [("gcp-option-b", "gcp", "gcp:compute/firewall:Firewall"),
-                                                 ("azure-option-b", "azure", None)])
+@pytest.mark.parametrize(
+    "stack, cloud, token", [("gcp-option-b", "gcp", "gcp:compute/firewall:Firewall"), ("azure-option-b", "azure", None)]
+)
 def test_ipv4_and_ipv6_sources_go_in_separate_rules(stack, cloud, token):
     run = run_program(stack, {**FILLS[cloud], "vm.adminCidrs": ["198.51.100.0/24", "2001:db8::/32"]})
     assert run.error is None, run.error

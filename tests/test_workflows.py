@@ -45,8 +45,11 @@ def load(name: str) -> dict:
 
 
 def test_workflows_validate_against_the_github_workflow_schema():
-    result = subprocess.run([check_jsonschema(), "--builtin-schema", "vendor.github-workflows", *map(str, WORKFLOWS)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [check_jsonschema(), "--builtin-schema", "vendor.github-workflows", *map(str, WORKFLOWS)],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert len(WORKFLOWS) == 4
 
@@ -58,9 +61,15 @@ def test_workflows_pass_actionlint():
 
 def test_both_checks_catch_a_broken_workflow(tmp_path):
     broken = tmp_path / "broken.yml"
-    broken.write_text("on: push\njobs:\n  x:\n    runs-onn: ubuntu-latest\n    steps:\n      - run: echo ${{ matrix.nope }\n")
-    assert subprocess.run([check_jsonschema(), "--builtin-schema", "vendor.github-workflows", str(broken)],
-                          capture_output=True).returncode != 0
+    broken.write_text(
+        "on: push\njobs:\n  x:\n    runs-onn: ubuntu-latest\n    steps:\n      - run: echo ${{ matrix.nope }\n"
+    )
+    assert (
+        subprocess.run(
+            [check_jsonschema(), "--builtin-schema", "vendor.github-workflows", str(broken)], capture_output=True
+        ).returncode
+        != 0
+    )
     assert actionlint([broken]).returncode != 0
 
 
@@ -74,15 +83,24 @@ def stack_steps() -> list[dict]:
 
 def step(mode: str, *, uses: str = "", run: str = "") -> dict:
     """The step of stack.yml that runs in `mode` and uses the action, or runs the command, given."""
-    (found,) = [s for s in stack_steps() if s.get("if") == f"inputs.mode == '{mode}'"
-                and str(s.get("uses", "")).startswith(uses) and run in s.get("run", "")]
+    (found,) = [
+        s
+        for s in stack_steps()
+        if s.get("if") == f"inputs.mode == '{mode}'"
+        and str(s.get("uses", "")).startswith(uses)
+        and run in s.get("run", "")
+    ]
     return found
 
 
 def calls() -> list[tuple[str, str, dict]]:
     """(workflow, job, job) for every job that calls stack.yml."""
-    return [(path.name, name, job) for path in WORKFLOWS for name, job in load(path.name)["jobs"].items()
-            if job.get("uses") == STACK_JOB]
+    return [
+        (path.name, name, job)
+        for path in WORKFLOWS
+        for name, job in load(path.name)["jobs"].items()
+        if job.get("uses") == STACK_JOB
+    ]
 
 
 def test_every_call_of_the_stack_job_passes_exactly_its_inputs_and_a_mode_it_runs():
@@ -191,12 +209,19 @@ def test_the_stack_job_refuses_local_stacks_and_logs_in_with_oidc():
     assert any("ssh-add" in str(s.get("run", "")) and "known_hosts" in str(s.get("run", "")) for s in steps)
 
 
-@pytest.mark.parametrize("stack,code,text", [
-    ("dev", 1, "target local"), ("option-b", 1, "target local"),
-    ("ssh-option-b", 0, "target=ssh"), ("aws-option-b", 0, "target=aws"), ("gcp-option-b", 0, "target=gcp"),
-])
+@pytest.mark.parametrize(
+    "stack,code,text",
+    [
+        ("dev", 1, "target local"),
+        ("option-b", 1, "target local"),
+        ("ssh-option-b", 0, "target=ssh"),
+        ("aws-option-b", 0, "target=aws"),
+        ("gcp-option-b", 0, "target=gcp"),
+    ],
+)
 def test_stack_target_script_refuses_local_stacks(stack, code, text):
-    done = subprocess.run([sys.executable, ".github/scripts/stack-target.py", stack], cwd=REPO,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, ".github/scripts/stack-target.py", stack], cwd=REPO, capture_output=True, text=True
+    )
     assert done.returncode == code and text in done.stdout + done.stderr
     assert "Traceback" not in done.stderr

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any
 
 import yaml
 from pydantic import BaseModel
@@ -27,16 +28,20 @@ from tools.ops import ToolParser, run_tool
 REPO = Path(__file__).resolve().parent.parent
 PROJECT_FILE = REPO / "Pulumi.yaml"
 README = REPO / "README.md"
-MARKERS = {"config-reference": "<!-- config-reference:begin (python -m tools.configdoc --write) -->",
-           "services": "<!-- services:begin (python -m tools.configdoc --write) -->"}
+MARKERS = {
+    "config-reference": "<!-- config-reference:begin (python -m tools.configdoc --write) -->",
+    "services": "<!-- services:begin (python -m tools.configdoc --write) -->",
+}
 CONFIG_MARKER = "config:\n"
-GENERATED = ("  # Generated from model/config.py by `python -m tools.configdoc --write`; edit the models, not\n"
-             "  # this block. Every key has a default but density: the CLI refuses a stack that leaves out a\n"
-             "  # declared key without one. The optional secrets (dbPassword, redisPassword,\n"
-             "  # grafanaAdminPassword) are not declared: they are generated when unset.\n")
+GENERATED = (
+    "  # Generated from model/config.py by `python -m tools.configdoc --write`; edit the models, not\n"
+    "  # this block. Every key has a default but density: the CLI refuses a stack that leaves out a\n"
+    "  # declared key without one. The optional secrets (dbPassword, redisPassword,\n"
+    "  # grafanaAdminPassword) are not declared: they are generated when unset.\n"
+)
 
 
-def _rule(field: FieldInfo) -> Optional[Rule]:
+def _rule(field: FieldInfo) -> Rule | None:
     return next((m for m in field.metadata if isinstance(m, Rule)), None)
 
 
@@ -80,17 +85,28 @@ def reference_table() -> str:
 
 
 def services_table() -> str:
-    lines = ["| service | image (pinned; `serviceImages.<key>`) | on the cluster network | published on the host | "
-             "limits | data volume |", "|---|---|---|---|---|---|"]
+    lines = [
+        "| service | image (pinned; `serviceImages.<key>`) | on the cluster network | published on the host | "
+        "limits | data volume |",
+        "|---|---|---|---|---|---|",
+    ]
     for s in SERVICES:
-        published = "; ".join(f"`{'adminBindAddress' if p.admin else 'apiBindAddress'}`:`ports.{p.key}` ({p.default}), "
-                              f"{p.description}" for p in s.published) or "nothing"
+        published = (
+            "; ".join(
+                f"`{'adminBindAddress' if p.admin else 'apiBindAddress'}`:`ports.{p.key}` ({p.default}), "
+                f"{p.description}"
+                for p in s.published
+            )
+            or "nothing"
+        )
         memory = f"{s.memory_mb} MB" + (" + `cache.maxMemoryMb`" if s.memory_follows_cache else "")
         volume = f"`<stack>-{s.name}-data` at `{s.data_path}`" if s.data_path else "none"
         reached = f"`{s.address}`" if s.port else "listens on nothing"
         when = f" ({FEATURES[s.feature].when})" if s.feature else ""
-        lines.append(f"| `{s.name}`{when} | `{s.image}` (`{s.image_key}`) | {reached} | {published} | {s.cpus:g} CPU, "
-                     f"{memory} | {volume} |")
+        lines.append(
+            f"| `{s.name}`{when} | `{s.image}` (`{s.image_key}`) | {reached} | {published} | {s.cpus:g} CPU, "
+            f"{memory} | {volume} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -109,7 +125,7 @@ def _declaration(field: FieldInfo) -> dict[str, Any]:
 
 def project_file() -> str:
     text = PROJECT_FILE.read_text()
-    head = text[:text.index(CONFIG_MARKER) + len(CONFIG_MARKER)]
+    head = text[: text.index(CONFIG_MARKER) + len(CONFIG_MARKER)]
     config = {f.alias: _declaration(f) for f in StackConfig.model_fields.values() if f.alias not in SECRET_KEYS}
     body = yaml.safe_dump(config, sort_keys=False, width=100, default_flow_style=False)
     return head + GENERATED + "".join(f"  {line}\n" for line in body.splitlines())
@@ -128,7 +144,7 @@ def outdated() -> list[Path]:
     return [path for path, want in ((PROJECT_FILE, project_file()), (README, readme())) if path.read_text() != want]
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = ToolParser(prog="python -m tools.configdoc", description=__doc__.splitlines()[0])
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--write", action="store_true", help="rewrite Pulumi.yaml's config and the README table")
@@ -140,8 +156,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 0
     stale = outdated()
     for path in stale:
-        print(f"{path.name} is out of date with model/config.py: run python -m tools.configdoc --write",
-              file=sys.stderr)
+        print(
+            f"{path.name} is out of date with model/config.py: run python -m tools.configdoc --write", file=sys.stderr
+        )
     return 1 if stale else 0
 
 

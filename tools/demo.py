@@ -24,13 +24,14 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
+from model.topology import build_topology
 from render.alertmanager import Receivers, render_alertmanager_config
 from render.haproxy import render_haproxy_config
 from render.prometheus import render_alert_rules, render_prometheus_config
-from model.topology import build_topology
 from tools.mockrun import run_program, stack_settings
 from tools.ops import Prometheus, poll
 from tools.stubnode import Fleet
@@ -64,18 +65,25 @@ class LoopbackCluster:
     Use as a context manager; `outputs` and `outputs_file` are what the tools read.
     """
 
-    def __init__(self, workdir: Path, scrape: str = "1s", prometheus_bin: Optional[str] = None,
-                 haproxy_bin: Optional[str] = None, election_timeout: float = 1.0,
-                 alertmanager_bin: Optional[str] = None, alert_webhook: Optional[str] = None):
+    def __init__(
+        self,
+        workdir: Path,
+        scrape: str = "1s",
+        prometheus_bin: str | None = None,
+        haproxy_bin: str | None = None,
+        election_timeout: float = 1.0,
+        alertmanager_bin: str | None = None,
+        alert_webhook: str | None = None,
+    ):
         self.workdir, self.scrape = workdir, scrape
         self.prometheus_bin, self.haproxy_bin = prometheus_bin, haproxy_bin
         # Alertmanager on the project's rendered config, its one receiver the webhook given.
         self.alertmanager_bin, self.alert_webhook = alertmanager_bin, alert_webhook
         self.election_timeout = election_timeout
         self.processes: list[subprocess.Popen] = []
-        self.fleet: Optional[Fleet] = None
+        self.fleet: Fleet | None = None
 
-    def __enter__(self) -> "LoopbackCluster":
+    def __enter__(self) -> LoopbackCluster:
         try:
             self._start()
         except BaseException:
@@ -99,12 +107,25 @@ class LoopbackCluster:
         alertmanagers: tuple[str, ...] = ()
         if self.alertmanager_bin:
             port = free_port()
-            (self.workdir / "alertmanager.yml").write_text(render_alertmanager_config(
-                Receivers(webhook_url=self.alert_webhook), "1s", "1s", "1h", scrape_interval=self.scrape,
-                evaluation_interval=self.scrape))
-            self._spawn([self.alertmanager_bin, f"--config.file={self.workdir / 'alertmanager.yml'}",
-                         f"--storage.path={self.workdir / 'alertmanager'}", f"--web.listen-address=127.0.0.1:{port}",
-                         "--cluster.listen-address="])
+            (self.workdir / "alertmanager.yml").write_text(
+                render_alertmanager_config(
+                    Receivers(webhook_url=self.alert_webhook),
+                    "1s",
+                    "1s",
+                    "1h",
+                    scrape_interval=self.scrape,
+                    evaluation_interval=self.scrape,
+                )
+            )
+            self._spawn(
+                [
+                    self.alertmanager_bin,
+                    f"--config.file={self.workdir / 'alertmanager.yml'}",
+                    f"--storage.path={self.workdir / 'alertmanager'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                    "--cluster.listen-address=",
+                ]
+            )
             alertmanagers = (f"127.0.0.1:{port}",)
             endpoints["alertmanager"] = f"http://127.0.0.1:{port}"
             _wait_ready(endpoints["alertmanager"], "Alertmanager")
@@ -112,17 +133,38 @@ class LoopbackCluster:
             port = free_port()
             rules = self.workdir / "rules.yml"
             rules.write_text(render_alert_rules(settings.density, topology.fault_budget))
-            (self.workdir / "prometheus.yml").write_text(render_prometheus_config(
-                topology, self.scrape, self.scrape, address=address, exporters=(), rule_files=(str(rules),),
-                alertmanagers=alertmanagers))
-            self._spawn([self.prometheus_bin, f"--config.file={self.workdir / 'prometheus.yml'}",
-                         f"--storage.tsdb.path={self.workdir / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}"])
+            (self.workdir / "prometheus.yml").write_text(
+                render_prometheus_config(
+                    topology,
+                    self.scrape,
+                    self.scrape,
+                    address=address,
+                    exporters=(),
+                    rule_files=(str(rules),),
+                    alertmanagers=alertmanagers,
+                )
+            )
+            self._spawn(
+                [
+                    self.prometheus_bin,
+                    f"--config.file={self.workdir / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={self.workdir / 'tsdb'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                ]
+            )
             endpoints["prometheus"] = f"http://127.0.0.1:{port}"
         if self.haproxy_bin:
             api_port, stats_port = free_port(), free_port()
-            (self.workdir / "haproxy.cfg").write_text(render_haproxy_config(
-                topology, address=address, bind_host="127.0.0.1", api_port=api_port, stats_port=stats_port,
-                docker_dns=False))
+            (self.workdir / "haproxy.cfg").write_text(
+                render_haproxy_config(
+                    topology,
+                    address=address,
+                    bind_host="127.0.0.1",
+                    api_port=api_port,
+                    stats_port=stats_port,
+                    docker_dns=False,
+                )
+            )
             self._spawn([self.haproxy_bin, "-db", "-f", str(self.workdir / "haproxy.cfg")])
             endpoints.update(api=f"http://127.0.0.1:{api_port}/api/v11", haproxyStats=f"http://127.0.0.1:{stats_port}")
         self.outputs_file = self.workdir / "outputs.json"
@@ -140,9 +182,12 @@ class LoopbackCluster:
     def healthy(self) -> bool:
         """Every node up in Prometheus, one leader, one term."""
         up = self.node_values('up{job=~"aurigraph-.*"}')
-        return (len(up) == len(self.outputs["nodes"]) and all(v == 1.0 for v in up.values())
-                and sum(self.node_values('consensus_is_leader{job="aurigraph-validator"}').values()) == 1
-                and len(set(self.node_values('consensus_term{job="aurigraph-validator"}').values())) == 1)
+        return (
+            len(up) == len(self.outputs["nodes"])
+            and all(v == 1.0 for v in up.values())
+            and sum(self.node_values('consensus_is_leader{job="aurigraph-validator"}').values()) == 1
+            and len(set(self.node_values('consensus_term{job="aurigraph-validator"}').values())) == 1
+        )
 
     def wait_healthy(self, timeout: float = 30.0) -> None:
         wait_until(self.healthy, timeout, what="every node up and one leader in Prometheus")
@@ -161,11 +206,14 @@ class LoopbackCluster:
             self.fleet = None
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     from tools.ops import ToolParser
 
-    parser = ToolParser(prog="python -m tools.demo", description=__doc__.split("\n\n")[0],
-                        epilog="exit codes: 0 stopped with Ctrl-C, 1 could not start")
+    parser = ToolParser(
+        prog="python -m tools.demo",
+        description=__doc__.split("\n\n")[0],
+        epilog="exit codes: 0 stopped with Ctrl-C, 1 could not start",
+    )
     parser.add_argument("--scrape", default="1s", help="Prometheus scrape and rule evaluation interval")
     args = parser.parse_args(argv)
     prometheus_bin, haproxy_bin = shutil.which("prometheus"), shutil.which("haproxy")
@@ -173,11 +221,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     # Ctrl-C and `kill` both stop it cleanly, even where SIGINT came in ignored (a background job).
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
-    print(f"demo: starting the {STACK} stack's stub fleet"
-          + ("" if missing else " with real Prometheus and HAProxy"), flush=True)
+    print(
+        f"demo: starting the {STACK} stack's stub fleet" + ("" if missing else " with real Prometheus and HAProxy"),
+        flush=True,
+    )
     try:
-        with tempfile.TemporaryDirectory(prefix="aurigraph-demo-") as tmp, \
-                LoopbackCluster(Path(tmp), args.scrape, prometheus_bin, haproxy_bin) as cluster:
+        with (
+            tempfile.TemporaryDirectory(prefix="aurigraph-demo-") as tmp,
+            LoopbackCluster(Path(tmp), args.scrape, prometheus_bin, haproxy_bin) as cluster,
+        ):
             if not missing:
                 print("demo: waiting up to 30 s for every node to be up in Prometheus", flush=True)
                 cluster.wait_healthy()
@@ -205,8 +257,10 @@ def _print_next_steps(cluster: LoopbackCluster, missing: list[str]) -> None:
     outputs = cluster.outputs_file
     print(f"demo: {len(cluster.outputs['nodes'])} logical nodes; stub control API {cluster.control}")
     if missing:
-        print(f"demo: {' and '.join(missing)} not installed (Debian: apt-get install {' '.join(missing)}); "
-              "the smoke test and the drill need both")
+        print(
+            f"demo: {' and '.join(missing)} not installed (Debian: apt-get install {' '.join(missing)}); "
+            "the smoke test and the drill need both"
+        )
     else:
         print(f"demo: Prometheus {e['prometheus']}, API {e['api']}, HAProxy stats {e['haproxyStats']}")
     print("\nIn another terminal, from the repository:")

@@ -31,7 +31,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from tools import ops, restore
 from tools.ops import VALIDATORS, Check, OpsError, Prometheus
@@ -40,7 +41,7 @@ from tools.ops import VALIDATORS, Check, OpsError, Prometheus
 class DockerRuntime:
     """Stops and starts containers with the docker CLI on the stack's Docker host."""
 
-    def __init__(self, docker_host: Optional[str]):
+    def __init__(self, docker_host: str | None):
         self.prefix = ["docker"] + (["-H", docker_host] if docker_host else [])
 
     def _run(self, *args: str) -> None:
@@ -74,8 +75,7 @@ class StubRuntime:
         self._post(f"/containers/{name}/start")
 
 
-def wait_for(what: str, condition: Callable[[], Any], timeout: float,
-             interval: float = 0.25) -> tuple[Any, float]:
+def wait_for(what: str, condition: Callable[[], Any], timeout: float, interval: float = 0.25) -> tuple[Any, float]:
     """(the first truthy value of condition(), seconds it took); (None, timeout) if none came.
 
     Says on stderr what it waits for, for how long at most, and how it ended.
@@ -110,14 +110,21 @@ def failover(outputs: dict[str, Any], runtime, timeout: float) -> tuple[list[Che
     in_container = [n for n in validators if inventory[n]["container"] == container]
     already_down = ops.validators_down(prometheus, outputs)
     if len(set(already_down) | set(in_container)) > f:
-        return [Check("precheck", "fail", f"stopping {container} would take {len(set(already_down) | set(in_container))} "
-                                          f"validators down, more than f = {f}; not stopping it")], report
+        return [
+            Check(
+                "precheck",
+                "fail",
+                f"stopping {container} would take {len(set(already_down) | set(in_container))} "
+                f"validators down, more than f = {f}; not stopping it",
+            )
+        ], report
     checks.append(Check("leader", "pass", f"{leader} in {container} on term {old_term}"))
     report.update(leader=leader, container=container, term=old_term)
 
     started = time.monotonic()
     runtime.stop(docker_name)
     try:
+
         def new_leader():
             status = api_consensus(outputs)
             elected = status.get("leader")
@@ -129,43 +136,67 @@ def failover(outputs: dict[str, Any], runtime, timeout: float) -> tuple[list[Che
         if status is None:
             checks.append(Check("new leader", "fail", f"no new leader on another container within {timeout:g} s"))
         else:
-            checks.append(Check("new leader", "pass", f"{status['leader']} on term {status['term']} after {elected_in:.1f} s"))
+            checks.append(
+                Check("new leader", "pass", f"{status['leader']} on term {status['term']} after {elected_in:.1f} s")
+            )
             report.update(new_leader=status["leader"], new_term=status["term"], election_seconds=round(elected_in, 2))
 
         # Prometheus sees the stopped nodes down after its next scrape.
-        seen, _ = wait_for(f"Prometheus to see {container}'s nodes down",
-                           lambda: set(in_container) <= set(ops.validators_down(prometheus, outputs)), timeout)
+        seen, _ = wait_for(
+            f"Prometheus to see {container}'s nodes down",
+            lambda: set(in_container) <= set(ops.validators_down(prometheus, outputs)),
+            timeout,
+        )
         down = ops.validators_down(prometheus, outputs)
         quorate = len(down) <= f
-        checks.append(Check("quorum", "pass" if quorate and seen else "fail",
-                            f"{len(validators) - len(down)} of {len(validators)} validators up, "
-                            f"{len(down)} down (f = {f})" + ("" if seen else "; Prometheus never saw the stop")))
+        checks.append(
+            Check(
+                "quorum",
+                "pass" if quorate and seen else "fail",
+                f"{len(validators) - len(down)} of {len(validators)} validators up, "
+                f"{len(down)} down (f = {f})" + ("" if seen else "; Prometheus never saw the stop"),
+            )
+        )
         agree, detail = ops.hashes_agree(prometheus)
         checks.append(Check("state hashes", "pass" if agree else "fail", detail))
     finally:
         runtime.start(docker_name)
-    back, recovered_in = wait_for(f"{container}'s nodes to be up again",
-                                  lambda: not set(in_container) & set(ops.validators_down(prometheus, outputs)), timeout)
+    back, recovered_in = wait_for(
+        f"{container}'s nodes to be up again",
+        lambda: not set(in_container) & set(ops.validators_down(prometheus, outputs)),
+        timeout,
+    )
     total = time.monotonic() - started
-    checks.append(Check("recovery", "pass" if back else "fail",
-                        f"{container} back with all its nodes after {total:.1f} s" if back
-                        else f"{container}'s nodes not up {recovered_in:.0f} s after the restart"))
+    checks.append(
+        Check(
+            "recovery",
+            "pass" if back else "fail",
+            f"{container} back with all its nodes after {total:.1f} s"
+            if back
+            else f"{container}'s nodes not up {recovered_in:.0f} s after the restart",
+        )
+    )
     report["recovery_seconds"] = round(total, 2)
     return checks, report
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = ops.ToolParser(prog="python -m tools.drill", description=__doc__.split("\n\n")[0])
     parser.add_argument("drill", choices=["failover", "restore"])
     ops.add_source_arguments(parser)
     parser.add_argument("--yes", action="store_true", help="run on a protectData (production) stack")
     parser.add_argument("--timeout", type=ops.seconds, default=120.0, help="failover: seconds to wait for each step")
-    parser.add_argument("--stub-control", metavar="URL", help="failover: drive the stub fleet (tools.stubnode) "
-                                                                "instead of docker")
+    parser.add_argument(
+        "--stub-control", metavar="URL", help="failover: drive the stub fleet (tools.stubnode) instead of docker"
+    )
     parser.add_argument("--backup", metavar="ID", help="restore: the backup to restore (default: the newest)")
     parser.add_argument("--list", action="store_true", help="restore: only list the kept backups")
-    parser.add_argument("--lock-timeout", type=ops.seconds, default=60.0,
-                        help="restore: seconds to wait for a table lock before rolling the restore back")
+    parser.add_argument(
+        "--lock-timeout",
+        type=ops.seconds,
+        default=60.0,
+        help="restore: seconds to wait for a table lock before rolling the restore back",
+    )
     args = parser.parse_args(argv)
     return ops.run_tool("drill", lambda: _drill(args))
 
@@ -175,9 +206,12 @@ def _refused(outputs: dict[str, Any], yes: bool, risk: str) -> bool:
     protect = outputs.get("protectData")
     if protect is False or yes:
         return False
-    why = ("this stack protects its data (a production stack)" if protect is True else
-           "the outputs do not say whether this stack protects its data (no boolean protectData), so it is "
-           "treated as production")
+    why = (
+        "this stack protects its data (a production stack)"
+        if protect is True
+        else "the outputs do not say whether this stack protects its data (no boolean protectData), so it is "
+        "treated as production"
+    )
     print(f"drill: {why}; {risk}. Run again with --yes to go ahead.", file=sys.stderr)
     return True
 
@@ -188,8 +222,11 @@ def _drill(args) -> int:
         return _restore(args, outputs)
     if _refused(outputs, args.yes, "stopping its leader is a real outage risk"):
         return 1
-    runtime = StubRuntime(args.stub_control) if args.stub_control else DockerRuntime(
-        outputs.get("host", {}).get("dockerHost"))
+    runtime = (
+        StubRuntime(args.stub_control)
+        if args.stub_control
+        else DockerRuntime(outputs.get("host", {}).get("dockerHost"))
+    )
     try:
         checks, report = failover(outputs, runtime, args.timeout)
     except OpsError as e:
@@ -205,8 +242,10 @@ def _restore(args, outputs: dict[str, Any]) -> int:
         except OpsError as e:
             print(f"drill: {e}", file=sys.stderr)
             return 1
-        print(json.dumps([b.__dict__ for b in backups], indent=1) if args.json else restore.print_backups(backups),
-              end="" if not args.json else "\n")
+        print(
+            json.dumps([b.__dict__ for b in backups], indent=1) if args.json else restore.print_backups(backups),
+            end="" if not args.json else "\n",
+        )
         return 0
     if _refused(outputs, args.yes, "restoring replaces the data in its running database"):
         return 1

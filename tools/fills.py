@@ -15,8 +15,11 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 
 # A well-formed ed25519 public key whose "private half" never existed (32 bytes of 0..31).
-TEST_SSH_KEY = "ssh-ed25519 " + base64.b64encode(
-    b"\x00\x00\x00\x0bssh-ed25519\x00\x00\x00\x20" + bytes(range(32))).decode() + " tests@aurigraph"
+TEST_SSH_KEY = (
+    "ssh-ed25519 "
+    + base64.b64encode(b"\x00\x00\x00\x0bssh-ed25519\x00\x00\x00\x20" + bytes(range(32))).decode()
+    + " tests@aurigraph"
+)
 OPERATOR_CIDR = "198.51.100.0/24"  # TEST-NET-2
 VM_FILLS = {"vm.sshPublicKey": TEST_SSH_KEY, "vm.adminCidrs": [OPERATOR_CIDR]}
 FILLS = {

@@ -23,13 +23,13 @@ import json
 import re
 import runpy
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional
-
-import yaml
+from typing import Any
 
 import pulumi
+import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime.stack import run_in_stack
 
@@ -43,7 +43,7 @@ SECURE_PLACEHOLDER = "decrypted-secret-placeholder"
 
 
 def stack_names(root: Path = REPO) -> list[str]:
-    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
+    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
 
 
 def deployable_stacks(root: Path = REPO) -> list[str]:
@@ -83,10 +83,11 @@ def parse_path(path: str) -> list[str | int]:
     while pos < len(path):
         m = _PATH_TOKEN.match(path, pos)
         if not m:
-            raise PathError(f"config path {path!r}: cannot read {path[pos:]!r} (use .key, [0] or [\"key\"])")
+            raise PathError(f'config path {path!r}: cannot read {path[pos:]!r} (use .key, [0] or ["key"])')
         name, index, quoted = m.groups()
-        segments.append(int(index) if index is not None else name if name is not None
-                        else re.sub(r'\\(.)', r'\1', quoted))
+        segments.append(
+            int(index) if index is not None else name if name is not None else re.sub(r"\\(.)", r"\1", quoted)
+        )
         pos = m.end()
     return segments
 
@@ -127,8 +128,9 @@ def set_path(values: dict[str, Any], path: str, value: Any) -> None:
             container = [] if isinstance(segment, int) else {}
             _put(parent, slot, container, path)
         if isinstance(segment, int) != isinstance(container, list):
-            raise PathError(f"config path {path!r}: {segment!r} does not index a "
-                            f"{'list' if isinstance(container, list) else 'map'}")
+            raise PathError(
+                f"config path {path!r}: {segment!r} does not index a {'list' if isinstance(container, list) else 'map'}"
+            )
         parent, slot = container, segment
     if remove:
         if _has(parent, slot):
@@ -153,8 +155,12 @@ def _put(container: Any, slot: str | int, value: Any, path: str) -> None:
     container[slot] = value
 
 
-def stack_config(stack: str, overrides: Optional[Mapping[str, Any]] = None, root: Path = REPO,
-                 secrets: Optional[Mapping[str, str]] = None) -> tuple[dict[str, str], list[str]]:
+def stack_config(
+    stack: str,
+    overrides: Mapping[str, Any] | None = None,
+    root: Path = REPO,
+    secrets: Mapping[str, str] | None = None,
+) -> tuple[dict[str, str], list[str]]:
     """The config map and secret keys `pulumi` would hand the program for this stack.
 
     `secrets`: values set as with `pulumi config set --secret KEY VALUE`.
@@ -188,20 +194,31 @@ def stack_config(stack: str, overrides: Optional[Mapping[str, Any]] = None, root
     return {k: _encode(v) for k, v in values.items()}, secret_keys
 
 
-def stack_settings(stack: str, overrides: Optional[Mapping[str, Any]] = None, root: Path = REPO,
-                   secrets: Optional[Mapping[str, str]] = None):
+def stack_settings(
+    stack: str,
+    overrides: Mapping[str, Any] | None = None,
+    root: Path = REPO,
+    secrets: Mapping[str, str] | None = None,
+):
     """The validated Settings the program would build for this stack (no Pulumi runtime needed)."""
     from model.settings import parse_settings
 
     config, secret_keys = stack_config(stack, overrides, root, secrets)
     prefix = f"{PROJECT}:"
-    return parse_settings({k[len(prefix):]: v for k, v in config.items() if k.startswith(prefix)}, stack,
-                          frozenset(k[len(prefix):] for k in secret_keys),
-                          {k: v for k, v in config.items() if not k.startswith(prefix)})
+    return parse_settings(
+        {k[len(prefix) :]: v for k, v in config.items() if k.startswith(prefix)},
+        stack,
+        frozenset(k[len(prefix) :] for k in secret_keys),
+        {k: v for k, v in config.items() if not k.startswith(prefix)},
+    )
 
 
-def stack_plan(stack: str, overrides: Optional[Mapping[str, Any]] = None, root: Path = REPO,
-               secrets: Optional[Mapping[str, str]] = None):
+def stack_plan(
+    stack: str,
+    overrides: Mapping[str, Any] | None = None,
+    root: Path = REPO,
+    secrets: Mapping[str, str] | None = None,
+):
     """The rollout and capacity plan the program would make for this stack."""
     from model.planning import make_plan
     from model.topology import build_topology
@@ -241,12 +258,12 @@ class ProgramRun:
     secret_values: set[str] = field(default_factory=set)
     # Provider functions the program invoked: (token, arguments).
     invokes: list[tuple[str, dict]] = field(default_factory=list)
-    error: Optional[BaseException] = None
+    error: BaseException | None = None
 
     def of_type(self, type_token: str) -> list[Registration]:
         return [r for r in self.resources if r.type == type_token]
 
-    def named(self, name: str, type_token: Optional[str] = None) -> Registration:
+    def named(self, name: str, type_token: str | None = None) -> Registration:
         matches = [r for r in self.resources if r.name == name and (type_token is None or r.type == type_token)]
         if len(matches) != 1:
             raise KeyError(f"{len(matches)} resources named {name!r} (type {type_token})")
@@ -300,8 +317,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
         # own (model/clouds/<cloud>.py, mock_outputs).
         for cloud in CLOUDS.values():
             for key, value in _filled(cloud.mock_outputs.get(args.typ, {}), args.name, args.inputs).items():
-                state[key] = {**value, **state[key]} if isinstance(value, dict) and isinstance(state.get(key), dict) \
+                state[key] = (
+                    {**value, **state[key]}
+                    if isinstance(value, dict) and isinstance(state.get(key), dict)
                     else state.get(key, value)
+                )
         if args.typ == "random:index/randomBytes:RandomBytes":
             raw = hashlib.sha256(args.name.encode()).digest()[: int(args.inputs.get("length", 32))]
             state["base64"], state["hex"] = base64.b64encode(raw).decode(), raw.hex()
@@ -347,22 +367,24 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             raw = _plain(request.object)
-            self.run.resources.append(Registration(
-                urn=response.urn,
-                type=request.type,
-                name=request.name,
-                custom=request.custom,
-                inputs=_unwrap(raw),
-                secret_inputs={k for k, v in raw.items() if _contains_secret(v)},
-                parent=request.parent,
-                provider=request.provider,
-                dependencies=list(request.dependencies),
-                protect=bool(request.protect),
-                retain_on_delete=bool(request.retainOnDelete),
-                delete_before_replace=bool(request.deleteBeforeReplace),
-                replace_on_changes=list(request.replaceOnChanges),
-                ignore_changes=list(request.ignoreChanges),
-            ))
+            self.run.resources.append(
+                Registration(
+                    urn=response.urn,
+                    type=request.type,
+                    name=request.name,
+                    custom=request.custom,
+                    inputs=_unwrap(raw),
+                    secret_inputs={k for k, v in raw.items() if _contains_secret(v)},
+                    parent=request.parent,
+                    provider=request.provider,
+                    dependencies=list(request.dependencies),
+                    protect=bool(request.protect),
+                    retain_on_delete=bool(request.retainOnDelete),
+                    delete_before_replace=bool(request.deleteBeforeReplace),
+                    replace_on_changes=list(request.replaceOnChanges),
+                    ignore_changes=list(request.ignoreChanges),
+                )
+            )
         return response
 
     def RegisterResourceOutputs(self, request):
@@ -408,11 +430,17 @@ atexit.register(_close_event_loop)
 # Evaluations already made, by everything that decides their outcome (the stack, its resolved
 # config, which keys are secret, the program's directory, preview or not). Off (None) unless a
 # caller that evaluates the same stack many times, such as the test suite, switches it on.
-MEMO: Optional[dict[str, ProgramRun]] = None
+MEMO: dict[str, ProgramRun] | None = None
 
 
-def run_program(stack: str, overrides: Optional[Mapping[str, Any]] = None, *, preview: bool = False,
-                root: Path = REPO, secrets: Optional[Mapping[str, str]] = None) -> ProgramRun:
+def run_program(
+    stack: str,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    preview: bool = False,
+    root: Path = REPO,
+    secrets: Mapping[str, str] | None = None,
+) -> ProgramRun:
     """Evaluate `__main__.py` for `stack`; any error the program raises is kept in `.error`. With
     MEMO on, a repeat returns a copy of the first run (the error object itself is shared)."""
     config, secret_keys = stack_config(stack, overrides, root, secrets)
@@ -422,8 +450,14 @@ def run_program(stack: str, overrides: Optional[Mapping[str, Any]] = None, *, pr
     if key not in MEMO:
         MEMO[key] = _evaluate(stack, config, secret_keys, root, preview)
     first = MEMO[key]
-    return dataclasses.replace(first, **{f.name: copy.deepcopy(getattr(first, f.name))
-                                         for f in dataclasses.fields(first) if f.name not in ("stack", "error")})
+    return dataclasses.replace(
+        first,
+        **{
+            f.name: copy.deepcopy(getattr(first, f.name))
+            for f in dataclasses.fields(first)
+            if f.name not in ("stack", "error")
+        },
+    )
 
 
 def _evaluate(stack: str, config: dict[str, str], secret_keys: list[str], root: Path, preview: bool) -> ProgramRun:

@@ -21,19 +21,23 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Optional
+from typing import Any
 
-from render.prometheus import NODE_JOB_PREFIX, Kpis, kpis_for
+from model.kpis import Kpis, kpis_for
 from render.haproxy import API_BACKEND
+from render.prometheus import NODE_JOB_PREFIX
 
 VALIDATORS = f'job="{NODE_JOB_PREFIX}validator"'
 NODES = f'job=~"{NODE_JOB_PREFIX}.*"'
 
 
 EXIT_USAGE = 64  # like sysexits' EX_USAGE; distinct from every verdict
-EXIT_CODES_HELP = ("exit codes: 0 healthy or passed, 1 failed, 2 degraded (smoke), "
-                   f"{EXIT_USAGE} could not run (bad arguments or unusable input)")
+EXIT_CODES_HELP = (
+    "exit codes: 0 healthy or passed, 1 failed, 2 degraded (smoke), "
+    f"{EXIT_USAGE} could not run (bad arguments or unusable input)"
+)
 # The outputs every tool reads; a stack that was never deployed has none of them.
 REQUIRED_OUTPUTS = ("nodes", "endpoints", "faultBudget")
 
@@ -106,7 +110,7 @@ def run_tool(tool: str, body) -> int:
         return EXIT_CLOSED_PIPE
 
 
-def load_outputs(stack: Optional[str], outputs_file: Optional[str]) -> dict[str, Any]:
+def load_outputs(stack: str | None, outputs_file: str | None) -> dict[str, Any]:
     """`pulumi stack output --json --show-secrets` of the stack, or that JSON saved in a file.
 
     Raises UsageError, naming the problem, when they cannot be read or are not a deployed
@@ -121,10 +125,13 @@ def load_outputs(stack: Optional[str], outputs_file: Optional[str]) -> dict[str,
             raise UsageError(f"cannot read {outputs_file}: {e.strerror or e}") from None
     else:
         if not shutil.which("pulumi"):
-            raise UsageError("the pulumi CLI is not on PATH; pass --outputs FILE with the output of "
-                             "`pulumi stack output --json --show-secrets -s STACK`")
-        done = subprocess.run(["pulumi", "stack", "output", "--json", "--show-secrets", "--stack", stack],
-                              capture_output=True, text=True)
+            raise UsageError(
+                "the pulumi CLI is not on PATH; pass --outputs FILE with the output of "
+                "`pulumi stack output --json --show-secrets -s STACK`"
+            )
+        done = subprocess.run(
+            ["pulumi", "stack", "output", "--json", "--show-secrets", "--stack", stack], capture_output=True, text=True
+        )
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or ["no message"])[-1]
             raise UsageError(f"pulumi stack output failed for {stack}: {last}")
@@ -158,8 +165,12 @@ def colour(text: str, status: str) -> str:
     return f"\033[{codes[status]}m{text}\033[0m"
 
 
-def poll(condition: Callable[[], Any], timeout: float, interval: float = 0.25,
-         tolerate: tuple[type[BaseException], ...] = (OpsError,)) -> tuple[Any, float]:
+def poll(
+    condition: Callable[[], Any],
+    timeout: float,
+    interval: float = 0.25,
+    tolerate: tuple[type[BaseException], ...] = (OpsError,),
+) -> tuple[Any, float]:
     """(the first truthy value of condition(), seconds it took); (None, seconds) after timeout.
 
     An exception of a `tolerate` type counts as "not yet" (a service still starting).
@@ -197,8 +208,10 @@ class Prometheus:
         try:
             data = json.loads(body) if body else {}
         except ValueError:
-            raise OpsError(f"{self.url} answered {status} with something that is not JSON "
-                           f"({body[:60].strip()!r}...): is it Prometheus?") from None
+            raise OpsError(
+                f"{self.url} answered {status} with something that is not JSON "
+                f"({body[:60].strip()!r}...): is it Prometheus?"
+            ) from None
         if not isinstance(data, dict) or status != 200 or data.get("status") != "success":
             reason = data.get("error") if isinstance(data, dict) else None
             raise OpsError(f"Prometheus query {promql!r} failed ({status}): {reason or body[:200]}")
@@ -208,7 +221,7 @@ class Prometheus:
         """label value -> sample value, for an instant vector."""
         return {r["metric"].get(by, ""): float(r["value"][1]) for r in self.query(promql)}
 
-    def scalar(self, promql: str) -> Optional[float]:
+    def scalar(self, promql: str) -> float | None:
         result = self.query(promql)
         return float(result[0]["value"][1]) if result else None
 
@@ -221,8 +234,11 @@ def haproxy_servers(stats_url: str, timeout: float = 5.0) -> dict[str, str]:
     rows = csv.DictReader(io.StringIO(body.lstrip("# ")))
     if not {"pxname", "svname", "status"} <= set(rows.fieldnames or ()):
         raise OpsError(f"{stats_url} did not answer with HAProxy's stats CSV ({body[:60].strip()!r}...)")
-    return {r["svname"]: r["status"] for r in rows
-            if r["pxname"] == API_BACKEND and r["svname"] not in ("FRONTEND", "BACKEND")}
+    return {
+        r["svname"]: r["status"]
+        for r in rows
+        if r["pxname"] == API_BACKEND and r["svname"] not in ("FRONTEND", "BACKEND")
+    }
 
 
 @dataclass
@@ -270,8 +286,8 @@ def validators_down(prometheus: Prometheus, outputs: dict[str, Any]) -> list[str
 def hashes_agree(prometheus: Prometheus) -> tuple[bool, str]:
     """One state hash per checkpoint among the validators Prometheus currently sees."""
     per_checkpoint = prometheus.values(
-        f"count by (checkpoint) (count by (checkpoint, hash) (consensus_state_hash_info{{{VALIDATORS}}}))",
-        "checkpoint")
+        f"count by (checkpoint) (count by (checkpoint, hash) (consensus_state_hash_info{{{VALIDATORS}}}))", "checkpoint"
+    )
     if not per_checkpoint:
         return False, "no validator reports a state hash"
     split = {cp: int(n) for cp, n in per_checkpoint.items() if n > 1}

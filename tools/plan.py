@@ -36,16 +36,17 @@ import re
 import subprocess
 import sys
 import urllib.parse
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any
 
 import yaml
 
+from model.clouds import CLOUDS
 from model.config import GROUP_NAMES
 from tools import replace_paths
 from tools.fills import fills_for
-from model.clouds import CLOUDS
 from tools.mockrun import REPO, PathError, ProgramRun, parse_path, run_program, stack_names
 from tools.ops import EXIT_USAGE, ToolParser, UsageError, run_tool, write_file
 
@@ -54,6 +55,7 @@ ACTIONS = ("create", "replace", "update", "delete")
 
 
 # ---------------------------------------------------------------- snapshots
+
 
 def _masked(secret: str) -> str:
     """`[secret:<fingerprint>]`: 8 hex digits of SHA-256, so that a diff sees a changed password
@@ -115,24 +117,26 @@ def snapshot(run: ProgramRun) -> dict[str, Any]:
     secrets = sorted(forms.items(), key=lambda item: len(item[0]), reverse=True)
     resources = []
     for r in sorted(run.resources, key=lambda r: r.urn):
-        resources.append({
-            "urn": r.urn,
-            "type": r.type,
-            "name": r.name,
-            "custom": r.custom,
-            "parent": r.parent,
-            "provider": _provider_urn(r.provider),
-            "dependencies": sorted(set(r.dependencies)),
-            "options": {
-                "protect": r.protect,
-                "retainOnDelete": r.retain_on_delete,
-                "deleteBeforeReplace": r.delete_before_replace,
-                "replaceOnChanges": sorted(r.replace_on_changes),
-                "ignoreChanges": sorted(r.ignore_changes),
-            },
-            "inputs": _mask(r.inputs, secrets),
-            "secretInputs": sorted(r.secret_inputs),
-        })
+        resources.append(
+            {
+                "urn": r.urn,
+                "type": r.type,
+                "name": r.name,
+                "custom": r.custom,
+                "parent": r.parent,
+                "provider": _provider_urn(r.provider),
+                "dependencies": sorted(set(r.dependencies)),
+                "options": {
+                    "protect": r.protect,
+                    "retainOnDelete": r.retain_on_delete,
+                    "deleteBeforeReplace": r.delete_before_replace,
+                    "replaceOnChanges": sorted(r.replace_on_changes),
+                    "ignoreChanges": sorted(r.ignore_changes),
+                },
+                "inputs": _mask(r.inputs, secrets),
+                "secretInputs": sorted(r.secret_inputs),
+            }
+        )
     return {"stack": run.stack, "resources": resources, "outputs": _mask(run.outputs, secrets)}
 
 
@@ -140,13 +144,15 @@ def dumps(snap: Mapping[str, Any]) -> str:
     return json.dumps(snap, indent=1, sort_keys=True) + "\n"
 
 
-def stack_snapshot(stack: str, overrides: Optional[Mapping[str, Any]] = None,
-                   secrets: Optional[Mapping[str, str]] = None) -> dict[str, Any]:
+def stack_snapshot(
+    stack: str, overrides: Mapping[str, Any] | None = None, secrets: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """`secrets`: values set as with `pulumi config set --secret KEY VALUE`."""
     return snapshot(run_program(stack, overrides, secrets=secrets))
 
 
 # ---------------------------------------------------------------- diff
+
 
 @dataclass
 class Change:
@@ -171,10 +177,10 @@ class Layout:
     """Where the logical nodes run, from a snapshot's `nodes` and `faultBudget` outputs."""
 
     nodes: dict[str, tuple[str, int]]  # container -> (group, logical nodes in it)
-    fault_budget: Optional[int]
+    fault_budget: int | None
 
     @classmethod
-    def of(cls, snap: Mapping[str, Any]) -> "Layout":
+    def of(cls, snap: Mapping[str, Any]) -> Layout:
         outputs = snap.get("outputs", {})
         nodes: dict[str, tuple[str, int]] = {}
         for node in (outputs.get("nodes") or {}).values():
@@ -194,8 +200,12 @@ class Plan:
 
     def host_restarts(self) -> list[Change]:
         """Changes that stop or replace the machine the cluster runs on."""
-        return [c for c in self.changes if c.type in HOST_RESTARTS and (
-            c.action in ("replace", "delete") or set(c.keys) & set(HOST_RESTARTS[c.type]))]
+        return [
+            c
+            for c in self.changes
+            if c.type in HOST_RESTARTS
+            and (c.action in ("replace", "delete") or set(c.keys) & set(HOST_RESTARTS[c.type]))
+        ]
 
     def most_down(self) -> dict[str, int]:
         """group -> the most of its logical nodes that the node containers' replacements take down
@@ -214,19 +224,24 @@ class Plan:
         """What an operator asks first: how many nodes are down at once, against f."""
         lines = []
         most_down = self.most_down()
-        for group, down in sorted(most_down.items(), key=lambda item: GROUP_NAMES.index(item[0])
-                                  if item[0] in GROUP_NAMES else len(GROUP_NAMES)):
+        for group, down in sorted(
+            most_down.items(),
+            key=lambda item: GROUP_NAMES.index(item[0]) if item[0] in GROUP_NAMES else len(GROUP_NAMES),
+        ):
             budget = f" (f = {self.layout.fault_budget})" if group == "validator" else ""
             lines.append(f"at most {down} of {self.layout.total(group)} {group} nodes down at once{budget}")
         restarts = self.host_restarts()
         if restarts:
             validators = self.layout.total("validator")
             what = ", ".join(f"{c.name} ({c.action}: {', '.join(c.keys) or 'the machine'})" for c in restarts)
-            lines.append(f"the whole host restarts: all {validators} validator nodes down at once, every other "
-                         f"node too ({what})")
+            lines.append(
+                f"the whole host restarts: all {validators} validator nodes down at once, every other node too ({what})"
+            )
             if most_down:
-                lines.append("WARNING: the host restart rides along with node container replacements; the waves "
-                             "give no protection then: apply the two changes in separate `pulumi up` runs")
+                lines.append(
+                    "WARNING: the host restart rides along with node container replacements; the waves "
+                    "give no protection then: apply the two changes in separate `pulumi up` runs"
+                )
         return lines
 
     def of(self, action: str) -> list[Change]:
@@ -235,7 +250,7 @@ class Plan:
     def counts(self) -> dict[str, int]:
         return {a: len(self.of(a)) for a in ACTIONS} | {"same": self.unchanged}
 
-    def names(self, action: str, type_token: Optional[str] = None) -> set[str]:
+    def names(self, action: str, type_token: str | None = None) -> set[str]:
         return {c.name for c in self.of(action) if type_token is None or c.type == type_token}
 
     def waves(self) -> list[list[str]]:
@@ -249,9 +264,14 @@ class Plan:
         return [w for w in out if w]
 
     def to_json(self) -> dict[str, Any]:
-        return {"counts": self.counts(), "waves": self.waves(), "mostNodesDown": self.most_down(),
-                "faultBudget": self.layout.fault_budget, "hostRestarts": [c.name for c in self.host_restarts()],
-                "changes": [c.__dict__ for c in sorted(self.changes, key=lambda c: (ACTIONS.index(c.action), c.urn))]}
+        return {
+            "counts": self.counts(),
+            "waves": self.waves(),
+            "mostNodesDown": self.most_down(),
+            "faultBudget": self.layout.fault_budget,
+            "hostRestarts": [c.name for c in self.host_restarts()],
+            "changes": [c.__dict__ for c in sorted(self.changes, key=lambda c: (ACTIONS.index(c.action), c.urn))],
+        }
 
 
 def _changed_paths(old: Any, new: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -269,7 +289,7 @@ def _changed_paths(old: Any, new: Any, path: tuple[str, ...] = ()) -> list[tuple
         if len(old) != len(new):
             return [path]
         out = []
-        for a, b in zip(old, new):
+        for a, b in zip(old, new, strict=False):
             out += _changed_paths(a, b, path + ("*",))
         return out
     return [] if old == new else [path]
@@ -278,18 +298,21 @@ def _changed_paths(old: Any, new: Any, path: tuple[str, ...] = ()) -> list[tuple
 _SECRET_TOKEN = re.compile(r"\[secret:[0-9a-f]{8}\]")
 
 
-def _decide(old: dict, new: dict, rules: Mapping[str, list[tuple[str, ...]]]) -> Optional[Change]:
+def _decide(old: dict, new: dict, rules: Mapping[str, list[tuple[str, ...]]]) -> Change | None:
     ignored = [tuple(p.split(".")) for p in new["options"].get("ignoreChanges", [])]
-    paths = [p for p in _changed_paths(old["inputs"], new["inputs"])
-             if not any(replace_paths.prefix_matches(i, p) for i in ignored)]
+    paths = [
+        p
+        for p in _changed_paths(old["inputs"], new["inputs"])
+        if not any(replace_paths.prefix_matches(i, p) for i in ignored)
+    ]
     provider_changed = old["provider"] != new["provider"]
     if not paths and not provider_changed:
         return None
     flagged = rules.get(new["type"], [])
     replace_on = new["options"]["replaceOnChanges"]
-    replace_keys = sorted({p[0] for p in paths
-                           if replace_paths.forces_replace(flagged, p)
-                           or "*" in replace_on or p[0] in replace_on})
+    replace_keys = sorted(
+        {p[0] for p in paths if replace_paths.forces_replace(flagged, p) or "*" in replace_on or p[0] in replace_on}
+    )
     if provider_changed:
         replace_keys.append("(provider)")
     keys = sorted({p[0] for p in paths})
@@ -297,18 +320,26 @@ def _decide(old: dict, new: dict, rules: Mapping[str, list[tuple[str, ...]]]) ->
     note = ""
     if action == "replace":
         opts = old["options"]
-        note = ("PROTECTED: the engine refuses to replace it and `pulumi up` fails; nothing is lost"
-                if opts.get("protect") else
-                "RETAINED: the old one stays on the host, out of the stack, and a new empty one is created"
-                if opts.get("retainOnDelete") else
-                "delete before replace" if new["options"]["deleteBeforeReplace"] else "")
-    secret = any(_SECRET_TOKEN.findall(json.dumps(old["inputs"].get(k))) != _SECRET_TOKEN.findall(
-        json.dumps(new["inputs"].get(k))) for k in keys)
+        note = (
+            "PROTECTED: the engine refuses to replace it and `pulumi up` fails; nothing is lost"
+            if opts.get("protect")
+            else "RETAINED: the old one stays on the host, out of the stack, and a new empty one is created"
+            if opts.get("retainOnDelete")
+            else "delete before replace"
+            if new["options"]["deleteBeforeReplace"]
+            else ""
+        )
+    secret = any(
+        _SECRET_TOKEN.findall(json.dumps(old["inputs"].get(k)))
+        != _SECRET_TOKEN.findall(json.dumps(new["inputs"].get(k)))
+        for k in keys
+    )
     return Change(new["urn"], new["type"], new["name"], action, keys, replace_keys, note, secret=secret)
 
 
-def diff(old: Mapping[str, Any], new: Mapping[str, Any],
-         rules: Optional[Mapping[str, list[tuple[str, ...]]]] = None) -> Plan:
+def diff(
+    old: Mapping[str, Any], new: Mapping[str, Any], rules: Mapping[str, list[tuple[str, ...]]] | None = None
+) -> Plan:
     """The plan that takes the graph `old` to `new` (custom resources; components do nothing)."""
     rules = rules if rules is not None else replace_paths.load()
     before = {r["urn"]: r for r in old["resources"] if r["custom"]}
@@ -327,8 +358,13 @@ def diff(old: Mapping[str, Any], new: Mapping[str, Any],
     for urn, r in before.items():
         if urn not in after:
             opts = r["options"]
-            note = ("refused while protected: lift `protect` first" if opts["protect"]
-                    else "retained on the host, out of the stack" if opts["retainOnDelete"] else "")
+            note = (
+                "refused while protected: lift `protect` first"
+                if opts["protect"]
+                else "retained on the host, out of the stack"
+                if opts["retainOnDelete"]
+                else ""
+            )
             changes.append(Change(urn, r["type"], r["name"], "delete", note=note))
     _assign_waves(changes, after)
     return Plan(changes, unchanged, Layout.of(new))
@@ -383,13 +419,18 @@ def render(plan: Plan, title: str) -> str:
 
 # ---------------------------------------------------------------- summary
 
+
 def summary(snap: Mapping[str, Any]) -> str:
     """What a stack deploys, readable in a terminal: resources per group and type, the node
     containers' rollout waves, and the capacity plan."""
     custom = [r for r in snap["resources"] if r["custom"] and not r["type"].startswith("pulumi:providers:")]
     by_group: dict[str, dict[str, int]] = {}
     for r in custom:
-        group = "(stack)" if r["parent"].split("::")[-2].endswith("pulumi:pulumi:Stack") else r["parent"].rsplit("::", 1)[-1]
+        group = (
+            "(stack)"
+            if r["parent"].split("::")[-2].endswith("pulumi:pulumi:Stack")
+            else r["parent"].rsplit("::", 1)[-1]
+        )
         kinds = by_group.setdefault(group, {})
         kind = r["type"].split(":")[-1]
         kinds[kind] = kinds.get(kind, 0) + 1
@@ -411,15 +452,22 @@ def summary(snap: Mapping[str, Any]) -> str:
             lines.append(f"  {group:<10} {len(waves)} waves: " + " | ".join(waves))
     capacity = snap.get("outputs", {}).get("capacity", {})
     if capacity:
-        host = (f"{capacity.get('hostCpus')} CPUs, {capacity.get('hostMemoryMb')} MB" if capacity.get("hostCpus")
-                else "not known before deploy (local daemon)")
-        lines += ["", f"capacity: {capacity.get('containers')} containers limited to {capacity.get('containerCpus')} "
-                      f"CPUs and {capacity.get('containerMemoryMb')} MB; host {host}; overcommit "
-                      f"cpu {capacity.get('cpuOvercommit')}, memory {capacity.get('memoryOvercommit')}"]
+        host = (
+            f"{capacity.get('hostCpus')} CPUs, {capacity.get('hostMemoryMb')} MB"
+            if capacity.get("hostCpus")
+            else "not known before deploy (local daemon)"
+        )
+        lines += [
+            "",
+            f"capacity: {capacity.get('containers')} containers limited to {capacity.get('containerCpus')} "
+            f"CPUs and {capacity.get('containerMemoryMb')} MB; host {host}; overcommit "
+            f"cpu {capacity.get('cpuOvercommit')}, memory {capacity.get('memoryOvercommit')}",
+        ]
     return "\n".join(lines) + "\n"
 
 
 # ---------------------------------------------------------------- CLI
+
 
 def _parse_set(items: list[str]) -> dict[str, Any]:
     overrides = {}
@@ -462,15 +510,19 @@ def _resolve_other(other: str, stack: str) -> tuple[dict[str, Any], str]:
             raise UsageError(f"--diff {other}: {run.error}")
         return snapshot(run), f"stack {other}"
     try:
-        committed = subprocess.run(["git", "-C", str(REPO), "show", f"{other}:snapshots/{stack}.json"],
-                                   capture_output=True, text=True)
+        committed = subprocess.run(
+            ["git", "-C", str(REPO), "show", f"{other}:snapshots/{stack}.json"], capture_output=True, text=True
+        )
     except FileNotFoundError:
-        raise UsageError(f"--diff {other!r}: not a snapshot file or a stack, and git (to read a ref) is not "
-                         "installed") from None
+        raise UsageError(
+            f"--diff {other!r}: not a snapshot file or a stack, and git (to read a ref) is not installed"
+        ) from None
     if committed.returncode == 0:
         return json.loads(committed.stdout), f"git {other}"
-    raise UsageError(f"--diff {other!r}: not a snapshot file, a stack ({', '.join(stack_names())}) "
-                     f"or a git ref with snapshots/{stack}.json")
+    raise UsageError(
+        f"--diff {other!r}: not a snapshot file, a stack ({', '.join(stack_names())}) "
+        f"or a git ref with snapshots/{stack}.json"
+    )
 
 
 def committed_snapshot_of(stack: str) -> dict[str, Any]:
@@ -485,22 +537,39 @@ def update_snapshots() -> list[str]:
     return stack_names()
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    parser = ToolParser(prog="python -m tools.plan", description=__doc__.split("\n\n")[0],
-                        epilog="exit codes: 0 done, 1 the stack's config is invalid, "
-                               f"{EXIT_USAGE} bad arguments or input")
+def main(argv: list[str] | None = None) -> int:
+    parser = ToolParser(
+        prog="python -m tools.plan",
+        description=__doc__.split("\n\n")[0],
+        epilog=f"exit codes: 0 done, 1 the stack's config is invalid, {EXIT_USAGE} bad arguments or input",
+    )
     parser.add_argument("stack", nargs="?", help="stack name (Pulumi.<stack>.yaml)")
-    parser.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
-                        help="a config change to plan, as with `pulumi config set --path` (repeatable)")
-    parser.add_argument("--set-secret", action="append", default=[], metavar="KEY=VALUE",
-                        help="a secret's new value, as with `pulumi config set --secret` (a rotation); kept in "
-                             "memory and masked, never written (repeatable)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="a config change to plan, as with `pulumi config set --path` (repeatable)",
+    )
+    parser.add_argument(
+        "--set-secret",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a secret's new value, as with `pulumi config set --secret` (a rotation); kept in "
+        "memory and masked, never written (repeatable)",
+    )
     parser.add_argument("--diff", metavar="OTHER", help="plan going from OTHER (snapshot file, stack or git ref)")
     parser.add_argument("--out", metavar="FILE", help="write the snapshot JSON here")
     parser.add_argument("--json", action="store_true", help="print the snapshot (or with --diff, the plan) as JSON")
-    parser.add_argument("--example-fills", action="store_true",
-                        help="fill the stack's PLACEHOLDERs with tools/fills.py's example values (as the snapshots are)")
-    parser.add_argument("--update-snapshots", action="store_true", help="rewrite snapshots/<stack>.json for every stack")
+    parser.add_argument(
+        "--example-fills",
+        action="store_true",
+        help="fill the stack's PLACEHOLDERs with tools/fills.py's example values (as the snapshots are)",
+    )
+    parser.add_argument(
+        "--update-snapshots", action="store_true", help="rewrite snapshots/<stack>.json for every stack"
+    )
     args = parser.parse_args(argv)
     if args.update_snapshots:
         print("updated: " + ", ".join(f"snapshots/{s}.json" for s in update_snapshots()))

@@ -10,8 +10,9 @@ A path is a tuple of property names, with "*" for any array index: ("ports", "*"
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 TABLE = Path(__file__).with_name("docker_replace_paths.json")
 # The cloud providers' (and random's, command's) flags for the types this program uses.
@@ -43,7 +44,7 @@ def _walk_type(schema: dict, spec: dict, path: tuple[str, ...], out: set[str], s
         _walk_type(schema, spec["additionalProperties"], path + ("*",), out, seen)
     ref = spec.get("$ref", "")
     if ref.startswith("#/types/") and ref not in seen:
-        target = schema["types"][ref[len("#/types/"):]]
+        target = schema["types"][ref[len("#/types/") :]]
         _walk(schema, target.get("properties", {}), path, out, seen + (ref,))
 
 
@@ -63,7 +64,7 @@ def load() -> dict[str, list[tuple[str, ...]]]:
 def prefix_matches(flagged: Sequence[str], path: Sequence[str]) -> bool:
     if len(flagged) > len(path):
         return False
-    return all(f == "*" or f == p for f, p in zip(flagged, path))
+    return all(f == "*" or f == p for f, p in zip(flagged, path, strict=False))
 
 
 def forces_replace(flagged: Iterable[tuple[str, ...]], changed: Sequence[str]) -> bool:

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import subprocess
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any
 
 from model.services import DATABASE
 from tools.ops import Check, OpsError, UsageError
@@ -39,8 +40,9 @@ SELECT coalesce(string_agg(format('SELECT %L, count(*) FROM %I.%I', n.nspname ||
 
 # How the drill finds its own pg_restore session (application_name, set through libpq's PGAPPNAME).
 RESTORE_APP = "aurigraph-restore-drill"
-WAITING_ON_A_LOCK = (f"SELECT pid FROM pg_stat_activity WHERE application_name = '{RESTORE_APP}' "
-                     "AND wait_event_type = 'Lock'")
+WAITING_ON_A_LOCK = (
+    f"SELECT pid FROM pg_stat_activity WHERE application_name = '{RESTORE_APP}' AND wait_event_type = 'Lock'"
+)
 
 
 @dataclass(frozen=True)
@@ -54,22 +56,20 @@ class DockerExec:
     """Commands in the stack's containers: the backup container, and the database container as
     its `postgres` user (the superuser, on the local socket)."""
 
-    def __init__(self, docker_host: Optional[str], backup_container: str, database_container: str):
+    def __init__(self, docker_host: str | None, backup_container: str, database_container: str):
         self.docker = ["docker"] + (["-H", docker_host] if docker_host else [])
         self.backup_container, self.database_container = backup_container, database_container
 
-    def backup(self, *argv: str, env: Optional[Mapping[str, str]] = None
-               ) -> tuple[list[str], Optional[Mapping[str, str]]]:
+    def backup(self, *argv: str, env: Mapping[str, str] | None = None) -> tuple[list[str], Mapping[str, str] | None]:
         flags = [f for k, v in sorted((env or {}).items()) for f in ("-e", f"{k}={v}")]
         return [*self.docker, "exec", *flags, self.backup_container, *argv], None
 
-    def database(self, *argv: str, env: Optional[Mapping[str, str]] = None
-                 ) -> tuple[list[str], Optional[Mapping[str, str]]]:
+    def database(self, *argv: str, env: Mapping[str, str] | None = None) -> tuple[list[str], Mapping[str, str] | None]:
         flags = [f for k, v in sorted((env or {}).items()) for f in ("-e", f"{k}={v}")]
         return [*self.docker, "exec", "-i", "-u", "postgres", *flags, self.database_container, *argv], None
 
 
-def _run(command: tuple[list[str], Optional[Mapping[str, str]]], what: str) -> str:
+def _run(command: tuple[list[str], Mapping[str, str] | None], what: str) -> str:
     argv, env = command
     try:
         done = subprocess.run(argv, capture_output=True, text=True, env=env)
@@ -95,8 +95,10 @@ def list_backups(runtime) -> list[Backup]:
 
 
 def _psql(runtime, sql: str, what: str) -> str:
-    return _run(runtime.database("psql", "-X", "-q", "-At", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-d", DATABASE,
-                                 "-c", sql), what)
+    return _run(
+        runtime.database("psql", "-X", "-q", "-At", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-d", DATABASE, "-c", sql),
+        what,
+    )
 
 
 def row_counts(runtime) -> dict[str, int]:
@@ -111,7 +113,7 @@ class LockWatch:
 
     def __init__(self, runtime, limit: float):
         self.runtime, self.limit = runtime, limit
-        self.waiting_since: Optional[float] = None
+        self.waiting_since: float | None = None
         self.cancelled = False
 
     def __call__(self) -> None:
@@ -133,8 +135,9 @@ def _pipe(source, sink, what: str, watch: LockWatch) -> None:
     except OSError as e:
         raise OpsError(f"{what}: cannot run {src_argv[0]}: {e.strerror or e}") from None
     try:
-        consumer = subprocess.Popen(dst_argv, stdin=producer.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    text=True, env=dst_env)
+        consumer = subprocess.Popen(
+            dst_argv, stdin=producer.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dst_env
+        )
     except OSError as e:
         producer.kill()
         raise OpsError(f"{what}: cannot run {dst_argv[0]}: {e.strerror or e}") from None
@@ -150,19 +153,23 @@ def _pipe(source, sink, what: str, watch: LockWatch) -> None:
     producer_status = producer.wait()
     # pg_restore's own failure first: when it stops reading, the reader dies of a broken pipe.
     if consumer.returncode != 0:
-        why = (f"it waited more than {watch.limit:g} s for a table lock (a node holding it?) and was cancelled"
-               if watch.cancelled else _last_line(consumer_err))
+        why = (
+            f"it waited more than {watch.limit:g} s for a table lock (a node holding it?) and was cancelled"
+            if watch.cancelled
+            else _last_line(consumer_err)
+        )
         raise OpsError(f"{what}: pg_restore failed, nothing was changed (one transaction): {why}")
     if producer_status != 0:
         raise OpsError(f"{what}: reading the backup failed: {_last_line(producer_err)}")
 
 
-def restore(runtime, backup_id: Optional[str], lock_timeout: float) -> tuple[list[Check], dict[str, Any]]:
+def restore(runtime, backup_id: str | None, lock_timeout: float) -> tuple[list[Check], dict[str, Any]]:
     backups = list_backups(runtime)
     report: dict[str, Any] = {"backups": [b.__dict__ for b in backups]}
     if not backups:
-        return [Check("backups", "fail", "no verified backup is kept yet (see the postgres-backup container's log)")], \
-            report
+        return [
+            Check("backups", "fail", "no verified backup is kept yet (see the postgres-backup container's log)")
+        ], report
     ids = [b.id for b in backups]
     chosen = backup_id or ids[0]
     if chosen not in ids:
@@ -170,37 +177,58 @@ def restore(runtime, backup_id: Optional[str], lock_timeout: float) -> tuple[lis
     checks = [Check("backups", "pass", f"{len(backups)} kept, newest {ids[0]}; restoring {chosen}")]
     before = row_counts(runtime)
     # Kept one more than there are, so this backup prunes none: the chosen one may be the oldest.
-    safety = _run(runtime.backup("aurigraph-backup", "once", env={"AURIGRAPH_BACKUP_KEEP": str(len(backups) + 1)}),
-                  "the backup before restoring").strip().splitlines()[-1]
+    safety = (
+        _run(
+            runtime.backup("aurigraph-backup", "once", env={"AURIGRAPH_BACKUP_KEEP": str(len(backups) + 1)}),
+            "the backup before restoring",
+        )
+        .strip()
+        .splitlines()[-1]
+    )
     checks.append(Check("backup first", "pass", f"{safety}: restore it to undo this drill"))
     report.update(restored=chosen, backupBefore=safety)
-    _pipe(runtime.backup("aurigraph-backup", "cat", chosen),
-          runtime.database("pg_restore", "--clean", "--if-exists", "--single-transaction", "--exit-on-error",
-                           "--dbname", DATABASE, env={"PGAPPNAME": RESTORE_APP}),
-          f"restoring {chosen}", LockWatch(runtime, lock_timeout))
+    _pipe(
+        runtime.backup("aurigraph-backup", "cat", chosen),
+        runtime.database(
+            "pg_restore",
+            "--clean",
+            "--if-exists",
+            "--single-transaction",
+            "--exit-on-error",
+            "--dbname",
+            DATABASE,
+            env={"PGAPPNAME": RESTORE_APP},
+        ),
+        f"restoring {chosen}",
+        LockWatch(runtime, lock_timeout),
+    )
     after = row_counts(runtime)
     tables = sorted(set(before) | set(after))
     report["tables"] = {t: {"before": before.get(t), "after": after.get(t)} for t in tables}
     checks.append(Check("restore", "pass", f"{chosen} restored into {DATABASE}: {len(after)} tables"))
-    checks += [Check(f"rows {t}", "pass", f"{_count(before.get(t))} before, {_count(after.get(t))} after")
-               for t in tables]
+    checks += [
+        Check(f"rows {t}", "pass", f"{_count(before.get(t))} before, {_count(after.get(t))} after") for t in tables
+    ]
     return checks, report
 
 
-def _count(n: Optional[int]) -> str:
+def _count(n: int | None) -> str:
     return "no table" if n is None else str(n)
 
 
 def runtime_for(outputs: Mapping[str, Any]) -> DockerExec:
     backup = outputs.get("backup")
     if not isinstance(backup, dict) or not backup.get("container") or not backup.get("database"):
-        raise UsageError("the stack has no backup output: backups are off (backup.enabled false) or it was "
-                         "deployed before backups existed; run `pulumi up` first")
+        raise UsageError(
+            "the stack has no backup output: backups are off (backup.enabled false) or it was "
+            "deployed before backups existed; run `pulumi up` first"
+        )
     return DockerExec(outputs.get("host", {}).get("dockerHost"), backup["container"], backup["database"])
 
 
 def print_backups(backups: Sequence[Backup]) -> str:
     lines = [f"{'BACKUP':<32}{'BYTES':>14}  FINISHED (UTC)"]
-    lines += [f"{b.id:<32}{b.bytes:>14}  {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(b.finished))}"
-              for b in backups]
+    lines += [
+        f"{b.id:<32}{b.bytes:>14}  {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(b.finished))}" for b in backups
+    ]
     return "\n".join(lines) + "\n"

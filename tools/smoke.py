@@ -18,7 +18,8 @@ On a remote host the admin ports are on loopback: open the SSH tunnel of the REA
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from tools import ops
 from tools.ops import NODES, VALIDATORS, Check, OpsError, Prometheus
@@ -30,20 +31,37 @@ def check_nodes(prometheus: Prometheus, outputs: dict[str, Any]) -> list[Check]:
     up = prometheus.values(f"up{{{NODES}}}", "node")
     inventory = outputs["nodes"]
     down = sorted(n for n in inventory if up.get(n) != 1.0)
-    checks = [Check("nodes up", "pass" if not down else "warn",
-                    f"{len(inventory) - len(down)}/{len(inventory)} logical nodes up"
-                    + (f"; down: {', '.join(down)}" if down else ""))]
+    checks = [
+        Check(
+            "nodes up",
+            "pass" if not down else "warn",
+            f"{len(inventory) - len(down)}/{len(inventory)} logical nodes up"
+            + (f"; down: {', '.join(down)}" if down else ""),
+        )
+    ]
     validators = ops.validator_nodes(outputs)
     f = outputs["faultBudget"]
     vdown = [n for n in validators if n in down]
     if len(vdown) > f:
-        checks.append(Check("validator quorum", "fail",
-                            f"quorum lost: {len(vdown)} of {len(validators)} validators down, more than f = {f}"))
+        checks.append(
+            Check(
+                "validator quorum",
+                "fail",
+                f"quorum lost: {len(vdown)} of {len(validators)} validators down, more than f = {f}",
+            )
+        )
     elif vdown:
-        checks.append(Check("validator quorum", "warn",
-                            f"degraded but quorate: {len(vdown)} of {len(validators)} validators down, within f = {f}"))
+        checks.append(
+            Check(
+                "validator quorum",
+                "warn",
+                f"degraded but quorate: {len(vdown)} of {len(validators)} validators down, within f = {f}",
+            )
+        )
     else:
-        checks.append(Check("validator quorum", "pass", f"{len(validators)} of {len(validators)} validators up (f = {f})"))
+        checks.append(
+            Check("validator quorum", "pass", f"{len(validators)} of {len(validators)} validators up (f = {f})")
+        )
     return checks
 
 
@@ -53,8 +71,11 @@ def check_haproxy(outputs: dict[str, Any]) -> Check:
     if not up:
         return Check("haproxy backends", "fail", f"no API backend server is UP ({len(servers)} configured)")
     down = sorted(set(servers) - set(up))
-    return Check("haproxy backends", "warn" if down else "pass",
-                 f"{len(up)}/{len(servers)} API servers UP" + (f"; not UP: {', '.join(down)}" if down else ""))
+    return Check(
+        "haproxy backends",
+        "warn" if down else "pass",
+        f"{len(up)}/{len(servers)} API servers UP" + (f"; not UP: {', '.join(down)}" if down else ""),
+    )
 
 
 def check_api(outputs: dict[str, Any]) -> list[Check]:
@@ -77,19 +98,25 @@ def check_consensus(prometheus: Prometheus) -> list[Check]:
     if len(leaders) == 1:
         leader = Check("consensus leader", "pass", f"{leaders[0]}")
     else:
-        leader = Check("consensus leader", "fail", "no leader" if not leaders else f"{len(leaders)} leaders: "
-                       + ", ".join(leaders))
+        leader = Check(
+            "consensus leader", "fail", "no leader" if not leaders else f"{len(leaders)} leaders: " + ", ".join(leaders)
+        )
     terms = prometheus.values(f"consensus_term{{{VALIDATORS}}}", "node")
     distinct = sorted(set(terms.values()))
-    term = Check("consensus term", "pass" if len(distinct) == 1 else "fail",
-                 f"all {len(terms)} validators on term {int(distinct[0])}" if len(distinct) == 1
-                 else f"validators disagree on the term: {', '.join(f'{n}={int(t)}' for n, t in sorted(terms.items()))}")
+    term = Check(
+        "consensus term",
+        "pass" if len(distinct) == 1 else "fail",
+        f"all {len(terms)} validators on term {int(distinct[0])}"
+        if len(distinct) == 1
+        else f"validators disagree on the term: {', '.join(f'{n}={int(t)}' for n, t in sorted(terms.items()))}",
+    )
     agree, detail = ops.hashes_agree(prometheus)
     return [leader, term, Check("state hashes", "pass" if agree else "fail", detail)]
 
 
-def _graded(name: str, value: Optional[float], unit: str, target: float, threshold: float,
-            worse: Callable[[float, float], bool]) -> Check:
+def _graded(
+    name: str, value: float | None, unit: str, target: float, threshold: float, worse: Callable[[float, float], bool]
+) -> Check:
     if value is None:
         return Check(name, "fail", "no data")
     shown = f"{value:,.0f}{unit}"
@@ -105,12 +132,23 @@ def check_performance(prometheus: Prometheus, outputs: dict[str, Any]) -> list[C
     below = lambda value, limit: value < limit  # noqa: E731
     above = lambda value, limit: value > limit  # noqa: E731
     return [
-        _graded("tps", prometheus.scalar(f"sum(transaction_rate{{{VALIDATORS}}})"), "", k.tps_target, k.tps_min,
-                below),
-        _graded("p95 latency", prometheus.scalar(f'max(finality_latency_ms{{{NODES},quantile="0.95"}})'), " ms",
-                k.p95_target_ms, k.p95_ms, above),
-        _graded("p99 latency", prometheus.scalar(f'max(finality_latency_ms{{{NODES},quantile="0.99"}})'), " ms",
-                k.p99_target_ms, k.p99_ms, above),
+        _graded("tps", prometheus.scalar(f"sum(transaction_rate{{{VALIDATORS}}})"), "", k.tps_target, k.tps_min, below),
+        _graded(
+            "p95 latency",
+            prometheus.scalar(f'max(finality_latency_ms{{{NODES},quantile="0.95"}})'),
+            " ms",
+            k.p95_target_ms,
+            k.p95_ms,
+            above,
+        ),
+        _graded(
+            "p99 latency",
+            prometheus.scalar(f'max(finality_latency_ms{{{NODES},quantile="0.99"}})'),
+            " ms",
+            k.p99_target_ms,
+            k.p99_ms,
+            above,
+        ),
     ]
 
 
@@ -132,7 +170,7 @@ def run_checks(outputs: dict[str, Any]) -> list[Check]:
     return checks
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = ops.ToolParser(prog="python -m tools.smoke", description=__doc__.split("\n\n")[0])
     ops.add_source_arguments(parser)
     args = parser.parse_args(argv)
@@ -143,9 +181,14 @@ def _smoke(args) -> int:
     outputs = ops.load_outputs(args.stack, args.outputs)
     checks = run_checks(outputs)
     verdict, code = ops.overall(checks)
-    title = (f"smoke: {args.stack or args.outputs} (density {outputs.get('density')}, "
-             f"{len(outputs['nodes'])} logical nodes, f = {outputs['faultBudget']})")
-    print(ops.as_json(title, checks, verdict) if args.json else ops.render(title, checks, verdict), end="" if not args.json else "\n")
+    title = (
+        f"smoke: {args.stack or args.outputs} (density {outputs.get('density')}, "
+        f"{len(outputs['nodes'])} logical nodes, f = {outputs['faultBudget']})"
+    )
+    print(
+        ops.as_json(title, checks, verdict) if args.json else ops.render(title, checks, verdict),
+        end="" if not args.json else "\n",
+    )
     return code
 
 

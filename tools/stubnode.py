@@ -32,7 +32,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Optional
 
 from model.topology import HEALTH_PATH, METRICS_PATH, LogicalNode, Topology, bft_fault_budget
 
@@ -58,11 +57,11 @@ class Fleet:
     election_timeout: float = 1.0
     nodes: dict[str, NodeState] = field(default_factory=dict)
     running: dict[str, bool] = field(default_factory=dict)
-    leader: Optional[str] = None
+    leader: str | None = None
     term: int = 1
     elections: int = 0
     height: int = 0
-    leaderless_since: Optional[float] = None
+    leaderless_since: float | None = None
     lock: threading.RLock = field(default_factory=threading.RLock)
     servers: list[ThreadingHTTPServer] = field(default_factory=list)
 
@@ -112,9 +111,14 @@ class Fleet:
     # -- what a node answers --------------------------------------------------------------
     def consensus_status(self, name: str) -> dict:
         with self.lock:
-            return {"node": name, "term": self.term, "leader": self.leader,
-                    "role": "leader" if name == self.leader else "follower",
-                    "quorum": self.quorate(), "stateHash": self.state_hash(name)}
+            return {
+                "node": name,
+                "term": self.term,
+                "leader": self.leader,
+                "role": "leader" if name == self.leader else "follower",
+                "quorum": self.quorate(),
+                "stateHash": self.state_hash(name),
+            }
 
     def metrics(self, name: str) -> str:
         state = self.nodes[name]
@@ -150,8 +154,14 @@ class Fleet:
                 self.running[parts[1]] = parts[2] == "start"
             elif parts[:1] == ["nodes"] and len(parts) == 3 and parts[1] in self.nodes:
                 state, action = self.nodes[parts[1]], parts[2]
-                flags = {"unhealthy": ("healthy", False), "healthy": ("healthy", True), "slow": ("slow", True),
-                         "fast": ("slow", False), "diverge": ("diverged", True), "converge": ("diverged", False)}
+                flags = {
+                    "unhealthy": ("healthy", False),
+                    "healthy": ("healthy", True),
+                    "slow": ("slow", True),
+                    "fast": ("slow", False),
+                    "diverge": ("diverged", True),
+                    "converge": ("diverged", False),
+                }
                 if action not in flags:
                     raise KeyError(action)
                 setattr(state, *flags[action])
@@ -247,11 +257,16 @@ def _node_handler(fleet: Fleet, name: str):
             elif path == METRICS_PATH:
                 self.reply(200, fleet.metrics(name), "text/plain; version=0.0.4")
             elif path == "/api/v11/info":
-                self.reply(200, json.dumps({"node": name, "group": node.group, "container": node.container,
-                                            "version": "stub"}))
+                self.reply(
+                    200, json.dumps({"node": name, "group": node.group, "container": node.container, "version": "stub"})
+                )
             elif path == "/api/v11/stats":
-                self.reply(200, json.dumps({"node": name, "tps": TPS_PER_VALIDATOR if fleet.leader else 0,
-                                            "p95Ms": LATENCY_MS["0.95"]}))
+                self.reply(
+                    200,
+                    json.dumps(
+                        {"node": name, "tps": TPS_PER_VALIDATOR if fleet.leader else 0, "p95Ms": LATENCY_MS["0.95"]}
+                    ),
+                )
             elif path == "/api/v11/consensus/status":
                 self.reply(200, json.dumps(fleet.consensus_status(name)))
             else:
@@ -279,7 +294,7 @@ def _control_handler(fleet: Fleet):
     return ControlHandler
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     from model.topology import build_topology
     from tools.mockrun import stack_settings
 

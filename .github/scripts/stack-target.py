@@ -16,6 +16,8 @@ if not path.exists():
 config = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
 target = config.get("aurigraph-cluster:target", "local")
 if target == "local":
-    sys.exit(f"stack {stack} has target local: CI would deploy onto the runner's own Docker daemon; "
-             "deploy it from the machine that runs it, or give it an ssh or cloud target")
+    sys.exit(
+        f"stack {stack} has target local: CI would deploy onto the runner's own Docker daemon; "
+        "deploy it from the machine that runs it, or give it an ssh or cloud target"
+    )
 print(f"target={target}")

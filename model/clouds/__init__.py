@@ -7,8 +7,8 @@ host module there, both registered by name, and a `Pulumi.<cloud>-option-b.yaml`
 
 from __future__ import annotations
 
-from .spec import CloudSpec, Size
 from . import aws, azure, gcp
+from .spec import CloudSpec, Size
 
 CLOUDS: dict[str, CloudSpec] = {module.CLOUD.name: module.CLOUD for module in (aws, azure, gcp)}
 

@@ -15,9 +15,15 @@ CLOUD = CloudSpec(
     max_data_disk_gb=16_384,
     image_pattern=r"ami-[0-9a-f]{8}([0-9a-f]{9})?",
     example_image="ami-0123456789abcdef0",
-    catalog=(("m6i.2xlarge", 8, 32768), ("m6i.4xlarge", 16, 65536), ("m6i.8xlarge", 32, 131072),
-             ("m6i.12xlarge", 48, 196608), ("m6i.16xlarge", 64, 262144), ("m6i.24xlarge", 96, 393216),
-             ("m6i.32xlarge", 128, 524288)),
+    catalog=(
+        ("m6i.2xlarge", 8, 32768),
+        ("m6i.4xlarge", 16, 65536),
+        ("m6i.8xlarge", 32, 131072),
+        ("m6i.12xlarge", 48, 196608),
+        ("m6i.16xlarge", 64, 262144),
+        ("m6i.24xlarge", 96, 393216),
+        ("m6i.32xlarge", 128, 524288),
+    ),
     provider_keys={"aws:region": "region"},
     machine_type="aws:ec2/instance:Instance",
     # terraform-provider-aws internal/service/ec2/ec2_instance.go, resourceInstanceUpdate: a new
@@ -32,6 +38,11 @@ CLOUD = CloudSpec(
         "aws:iam/instanceProfile:InstanceProfile": {"name": "{name}"},
         "aws:s3/bucket:Bucket": {"bucket": "{bucketPrefix}mock", "arn": "arn:aws:s3:::{bucketPrefix}mock"},
     },
-    mock_calls={"aws:ec2/getAmi:getAmi": {"id": "ami-0debian12mock", "name": "debian-12-amd64-20260101-mock",
-                                          "architecture": "x86_64"}},
+    mock_calls={
+        "aws:ec2/getAmi:getAmi": {
+            "id": "ami-0debian12mock",
+            "name": "debian-12-amd64-20260101-mock",
+            "architecture": "x86_64",
+        }
+    },
 )

@@ -13,9 +13,14 @@ CLOUD = CloudSpec(
     max_data_disk_gb=32_767,
     image_pattern=r"[0-9]+\.[0-9]+\.[0-9]+",
     example_image="0.20250101.1234",
-    catalog=(("Standard_D8s_v5", 8, 32768), ("Standard_D16s_v5", 16, 65536), ("Standard_D32s_v5", 32, 131072),
-             ("Standard_D48s_v5", 48, 196608), ("Standard_D64s_v5", 64, 262144),
-             ("Standard_D96s_v5", 96, 393216)),
+    catalog=(
+        ("Standard_D8s_v5", 8, 32768),
+        ("Standard_D16s_v5", 16, 65536),
+        ("Standard_D32s_v5", 32, 131072),
+        ("Standard_D48s_v5", 48, 196608),
+        ("Standard_D64s_v5", 64, 262144),
+        ("Standard_D96s_v5", 96, 393216),
+    ),
     provider_keys={"azure-native:location": "region"},
     machine_type="azure-native:compute:VirtualMachine",
     # Resizing a virtual machine (hardwareProfile.vmSize) restarts it.

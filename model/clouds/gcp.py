@@ -18,9 +18,16 @@ CLOUD = CloudSpec(
     max_data_disk_gb=65_536,
     image_pattern=r"(projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/global/images/)?[a-z]([-a-z0-9]{0,61}[a-z0-9])?",
     example_image="projects/debian-cloud/global/images/debian-12-bookworm-v20250101",
-    catalog=(("n2-standard-8", 8, 32768), ("n2-standard-16", 16, 65536), ("n2-standard-32", 32, 131072),
-             ("n2-standard-48", 48, 196608), ("n2-standard-64", 64, 262144), ("n2-standard-80", 80, 327680),
-             ("n2-standard-96", 96, 393216), ("n2-standard-128", 128, 524288)),
+    catalog=(
+        ("n2-standard-8", 8, 32768),
+        ("n2-standard-16", 16, 65536),
+        ("n2-standard-32", 32, 131072),
+        ("n2-standard-48", 48, 196608),
+        ("n2-standard-64", 64, 262144),
+        ("n2-standard-80", 80, 327680),
+        ("n2-standard-96", 96, 393216),
+        ("n2-standard-128", 128, 524288),
+    ),
     requires_zone=True,
     requires_project=True,
     provider_keys={"gcp:region": "region", "gcp:project": "project"},
@@ -34,7 +41,11 @@ CLOUD = CloudSpec(
         "gcp:compute/disk:Disk": {"name": "{name}"},
         "gcp:compute/resourcePolicy:ResourcePolicy": {"name": "{name}"},
     },
-    mock_calls={"gcp:compute/getImage:getImage": {
-        "selfLink": "https://www.googleapis.com/compute/v1/projects/debian-cloud/global/images/debian-12-mock",
-        "name": "debian-12-mock", "family": "debian-12"}},
+    mock_calls={
+        "gcp:compute/getImage:getImage": {
+            "selfLink": "https://www.googleapis.com/compute/v1/projects/debian-cloud/global/images/debian-12-mock",
+            "name": "debian-12-mock",
+            "family": "debian-12",
+        }
+    },
 )

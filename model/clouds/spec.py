@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional
+from typing import Any
 
 # (size name, vCPUs, memory MB), smallest first.
 Size = tuple[str, int, int]
@@ -44,9 +45,9 @@ class CloudSpec:
     def zone_ok(self, region: str, zone: str) -> bool:
         return re.fullmatch(self.zone_pattern(region), zone) is not None
 
-    def size_of(self, name: str) -> Optional[tuple[int, int]]:
+    def size_of(self, name: str) -> tuple[int, int] | None:
         return next(((cpus, memory) for size, cpus, memory in self.catalog if size == name), None)
 
-    def smallest_fitting(self, fits: Callable[[int, int], bool]) -> Optional[Size]:
+    def smallest_fitting(self, fits: Callable[[int, int], bool]) -> Size | None:
         """The first size for which `fits(cpus, memory_mb)` holds."""
         return next((entry for entry in self.catalog if fits(entry[1], entry[2])), None)

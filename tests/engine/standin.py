@@ -40,15 +40,16 @@ import collections
 import copy
 import fnmatch
 import hashlib
-import re
 import json
 import os
+import re
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from concurrent import futures
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import grpc
 from google.protobuf import any_pb2, empty_pb2, struct_pb2
@@ -77,6 +78,8 @@ def plugin_versions() -> dict[str, str]:
         meta = json.loads((Path(spec.submodule_search_locations[0]) / "pulumi-plugin.json").read_text())
         out[meta["name"]] = meta["version"]
     return out
+
+
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # the engine's marker for a value not known in preview
 
 
@@ -96,7 +99,7 @@ def computed_outputs(token: str, urn: str, inputs: dict[str, Any]) -> dict[str, 
     if token == "random:index/randomPassword:RandomPassword":
         alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
         n = int(inputs.get("length") or 16)
-        out["result"] = "".join(alphabet[int(h[(2 * i) % 64:(2 * i) % 64 + 2], 16) % len(alphabet)] for i in range(n))
+        out["result"] = "".join(alphabet[int(h[(2 * i) % 64 : (2 * i) % 64 + 2], 16) % len(alphabet)] for i in range(n))
         out["bcryptHash"] = "$2a$10$" + h[:53]
     elif token == "random:index/randomBytes:RandomBytes":
         raw = bytes.fromhex(h)[: int(inputs.get("length") or 32)]
@@ -144,11 +147,18 @@ def computed_outputs(token: str, urn: str, inputs: dict[str, Any]) -> dict[str, 
 
 
 INVOKES: dict[str, dict[str, Any]] = {
-    "aws:ec2/getAmi:getAmi": {"id": "ami-0standin0debian12", "imageId": "ami-0standin0debian12",
-                              "name": "debian-12-amd64-20240101-0000", "architecture": "x86_64"},
-    "gcp:compute/getImage:getImage": {"id": "projects/debian-cloud/global/images/debian-12-standin",
-                                      "name": "debian-12-standin", "family": "debian-12",
-                                      "selfLink": "https://compute.example/projects/debian-cloud/global/images/debian-12-standin"},
+    "aws:ec2/getAmi:getAmi": {
+        "id": "ami-0standin0debian12",
+        "imageId": "ami-0standin0debian12",
+        "name": "debian-12-amd64-20240101-0000",
+        "architecture": "x86_64",
+    },
+    "gcp:compute/getImage:getImage": {
+        "id": "projects/debian-cloud/global/images/debian-12-standin",
+        "name": "debian-12-standin",
+        "family": "debian-12",
+        "selfLink": "https://compute.example/projects/debian-cloud/global/images/debian-12-standin",
+    },
 }
 
 
@@ -173,7 +183,7 @@ def _changed_paths(old: Any, new: Any, prefix: tuple[str, ...] = ()) -> Iterable
             else:
                 yield from _changed_paths(old[key], new[key], prefix + (key,))
     elif isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
-        for i, (a, b) in enumerate(zip(old, new)):
+        for i, (a, b) in enumerate(zip(old, new, strict=False)):
             yield from _changed_paths(a, b, prefix + (str(i),))
     elif old != new:
         yield prefix, "UPDATE"
@@ -181,8 +191,7 @@ def _changed_paths(old: Any, new: Any, prefix: tuple[str, ...] = ()) -> Iterable
 
 def _flagged(flags: list[tuple[str, ...]], path: tuple[str, ...]) -> bool:
     generic = tuple("*" if p.isdigit() else p for p in path)
-    return any(replace_paths.prefix_matches(f, generic) or replace_paths.prefix_matches(generic, f)
-               for f in flags)
+    return any(replace_paths.prefix_matches(f, generic) or replace_paths.prefix_matches(generic, f) for f in flags)
 
 
 def _dotted(path: tuple[str, ...]) -> str:
@@ -301,6 +310,7 @@ def state_as_inputs(token: str, state: dict[str, Any], old_inputs: dict[str, Any
 
 # ------------------------------------------------------------------ validation (schemas/constraints.json)
 
+
 def load_constraints() -> dict[str, dict[str, dict[str, Any]]]:
     table = json.loads((HERE / "schemas" / "constraints.json").read_text())
     return {token: rules for token, rules in table.items() if not token.startswith("_")}
@@ -335,8 +345,10 @@ def _violation(name: str, value: Any, rule: dict[str, Any]) -> str:
     if "pattern" in rule and not re.search(rule["pattern"], value):
         return f"invalid value for {name} (expected to match regular expression {rule['pattern']!r}), got {value!r}"
     if len(value) > rule.get("maxLength", len(value)) or len(value) < rule.get("minLength", 0):
-        return (f"expected length of {name} to be in the range ({rule.get('minLength', 0)} - "
-                f"{rule.get('maxLength', 'any')}), got {value!r}")
+        return (
+            f"expected length of {name} to be in the range ({rule.get('minLength', 0)} - "
+            f"{rule.get('maxLength', 'any')}), got {value!r}"
+        )
     return ""
 
 
@@ -347,8 +359,9 @@ def check_failures(token: str, inputs: dict[str, Any]) -> list[tuple[str, str]]:
         for value in _values_at(inputs, path.split(".")):
             if isinstance(value, dict) and ("keys" in rule or "values" in rule):
                 for key, item in value.items():
-                    reason = (_violation(f"{path} key", key, rule.get("keys", {}))
-                              or _violation(f"{path}[{key}]", item, rule.get("values", {})))
+                    reason = _violation(f"{path} key", key, rule.get("keys", {})) or _violation(
+                        f"{path}[{key}]", item, rule.get("values", {})
+                    )
                     if reason:
                         failures.append((path, reason))
             elif "free" not in rule:
@@ -359,6 +372,7 @@ def check_failures(token: str, inputs: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 # ------------------------------------------------------------------ failures on demand
+
 
 class _Status(collections.namedtuple("_Status", ("code", "details", "trailing_metadata")), grpc.Status):
     pass
@@ -381,19 +395,25 @@ def _unhealthy(context, rid: str, state: dict[str, Any]) -> None:
     detail = any_pb2.Any()
     detail.Pack(provider_pb2.ErrorResourceInitFailed(id=rid, properties=_struct(state), reasons=[message]))
     status = status_pb2.Status(code=grpc.StatusCode.UNKNOWN.value[0], message=message, details=[detail])
-    context.abort_with_status(_Status(grpc.StatusCode.UNKNOWN, message,
-                                      (("grpc-status-details-bin", status.SerializeToString()),)))
+    context.abort_with_status(
+        _Status(grpc.StatusCode.UNKNOWN, message, (("grpc-status-details-bin", status.SerializeToString()),))
+    )
 
 
 def _update_refused(token: str, olds: dict[str, Any], news: dict[str, Any]) -> str:
     """Updates the real provider refuses at apply time."""
-    if (token == "gcp:compute/instance:Instance" and olds.get("machineType") != news.get("machineType")
-            and not news.get("allowStoppingForUpdate")):
+    if (
+        token == "gcp:compute/instance:Instance"
+        and olds.get("machineType") != news.get("machineType")
+        and not news.get("allowStoppingForUpdate")
+    ):
         # terraform-provider-google, compute instance update: a started instance must be stopped.
-        return ("Changing the machine_type, min_cpu_platform, service_account, enable_display, shielded_instance_config, "
-                "scheduling.node_affinities or network_interface.[#d].(network/subnetwork/subnetwork_project) or "
-                "advanced_machine_features on a started instance requires stopping it. To acknowledge this, please "
-                "set allow_stopping_for_update = true in your config.")
+        return (
+            "Changing the machine_type, min_cpu_platform, service_account, enable_display, shielded_instance_config, "
+            "scheduling.node_affinities or network_interface.[#d].(network/subnetwork/subnetwork_project) or "
+            "advanced_machine_features on a started instance requires stopping it. To acknowledge this, please "
+            "set allow_stopping_for_update = true in your config."
+        )
     return ""
 
 
@@ -416,13 +436,15 @@ class StandIn(provider_pb2_grpc.ResourceProviderServicer):
         changed = list(_changed_paths(_dict(request.old_inputs), _dict(request.news)))
         return provider_pb2.DiffResponse(
             changes=provider_pb2.DiffResponse.DIFF_SOME if changed else provider_pb2.DiffResponse.DIFF_NONE,
-            diffs=sorted({p[0][0] for p in changed if p[0]}))
+            diffs=sorted({p[0][0] for p in changed if p[0]}),
+        )
 
     def Configure(self, request, context):
         # Secrets are stripped before they reach this process and re-marked on the outputs by
         # the engine (its annotateSecrets), as for any provider that does not accept secrets.
-        return provider_pb2.ConfigureResponse(acceptSecrets=False, supportsPreview=True,
-                                              acceptResources=False, acceptOutputs=False)
+        return provider_pb2.ConfigureResponse(
+            acceptSecrets=False, supportsPreview=True, acceptResources=False, acceptOutputs=False
+        )
 
     def Cancel(self, request, context):
         return empty_pb2.Empty()
@@ -432,14 +454,18 @@ class StandIn(provider_pb2_grpc.ResourceProviderServicer):
         # changed since the last run, e.g. a distribution that published a newer image.
         answers = {**INVOKES, **json.loads(os.environ.get("AURIGRAPH_STANDIN_INVOKES") or "{}")}
         if request.tok not in answers:
-            context.abort(grpc.StatusCode.UNIMPLEMENTED, f"stand-in {self.provider}: no canned answer for {request.tok}")
+            context.abort(
+                grpc.StatusCode.UNIMPLEMENTED, f"stand-in {self.provider}: no canned answer for {request.tok}"
+            )
         return provider_pb2.InvokeResponse(**{"return": _struct(answers[request.tok])})
 
     # --- resources ---
     def Check(self, request, context):
         failures = check_failures(_token(request.urn), _dict(request.news))
-        return provider_pb2.CheckResponse(inputs=request.news, failures=[
-            provider_pb2.CheckFailure(property=prop, reason=reason) for prop, reason in failures])
+        return provider_pb2.CheckResponse(
+            inputs=request.news,
+            failures=[provider_pb2.CheckFailure(property=prop, reason=reason) for prop, reason in failures],
+        )
 
     def Diff(self, request, context):
         token = _token(request.urn)
@@ -459,11 +485,16 @@ class StandIn(provider_pb2_grpc.ResourceProviderServicer):
             if _flagged(flags, path):
                 replaces.add(path[0])
                 kind += "_REPLACE"
-            detailed[_dotted(path)] = provider_pb2.PropertyDiff(kind=getattr(provider_pb2.PropertyDiff, kind),
-                                                                inputDiff=True)
+            detailed[_dotted(path)] = provider_pb2.PropertyDiff(
+                kind=getattr(provider_pb2.PropertyDiff, kind), inputDiff=True
+            )
         return provider_pb2.DiffResponse(
-            replaces=sorted(replaces), diffs=sorted(changed), detailedDiff=detailed, hasDetailedDiff=True,
-            changes=provider_pb2.DiffResponse.DIFF_SOME if detailed else provider_pb2.DiffResponse.DIFF_NONE)
+            replaces=sorted(replaces),
+            diffs=sorted(changed),
+            detailedDiff=detailed,
+            hasDetailedDiff=True,
+            changes=provider_pb2.DiffResponse.DIFF_SOME if detailed else provider_pb2.DiffResponse.DIFF_NONE,
+        )
 
     def Create(self, request, context):
         inputs = _dict(request.properties)
@@ -492,8 +523,9 @@ class StandIn(provider_pb2_grpc.ResourceProviderServicer):
         if request.preview:
             return provider_pb2.UpdateResponse(properties=request.news)
         _operate("update", request.urn)
-        return provider_pb2.UpdateResponse(properties=_struct(read_back(token, {**news, **computed_outputs(
-            token, request.urn, news)})))
+        return provider_pb2.UpdateResponse(
+            properties=_struct(read_back(token, {**news, **computed_outputs(token, request.urn, news)}))
+        )
 
     def Delete(self, request, context):
         _operate("delete", request.urn)
@@ -505,8 +537,9 @@ def main() -> None:
         print("\n".join(f"{name} {version}" for name, version in plugin_versions().items()))
         return
     provider = sys.argv[1]
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=32),
-                         options=[("grpc.max_receive_message_length", 400 * 1024 * 1024)])
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=32), options=[("grpc.max_receive_message_length", 400 * 1024 * 1024)]
+    )
     provider_pb2_grpc.add_ResourceProviderServicer_to_server(StandIn(provider), server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()

@@ -21,7 +21,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 import yaml
@@ -32,8 +32,15 @@ from cryptography.x509.oid import NameOID
 
 KUBE = Path(__file__).resolve().parent
 BIN = KUBE / "bin"
-BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok",
-            "pulumi-resource-kubernetes", "kwok-stages.yaml")
+BINARIES = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kwok",
+    "pulumi-resource-kubernetes",
+    "kwok-stages.yaml",
+)
 ZONE_KEY = "topology.kubernetes.io/zone"
 FAKE_NODE = "kwok.x-k8s.io/node"
 
@@ -67,25 +74,40 @@ def _pem_cert(cert: x509.Certificate) -> bytes:
 
 
 def _pem_key(key) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
-def _certificate(subject: str, key, issuer_key=None, issuer: Optional[x509.Certificate] = None,
-                 ca: bool = False) -> x509.Certificate:
-    now = datetime.datetime.now(datetime.timezone.utc)
+def _certificate(
+    subject: str, key, issuer_key=None, issuer: x509.Certificate | None = None, ca: bool = False
+) -> x509.Certificate:
+    now = datetime.datetime.now(datetime.UTC)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
-    builder = (x509.CertificateBuilder().subject_name(name)
-               .issuer_name(issuer.subject if issuer else name)
-               .public_key(key.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(now - datetime.timedelta(minutes=5))
-               .not_valid_after(now + datetime.timedelta(days=1))
-               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer.subject if issuer else name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
     if not ca:
         import ipaddress
-        builder = builder.add_extension(x509.SubjectAlternativeName([
-            x509.DNSName("localhost"), x509.DNSName("kubernetes"), x509.DNSName("kubernetes.default.svc"),
-            x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName(
+                [
+                    x509.DNSName("localhost"),
+                    x509.DNSName("kubernetes"),
+                    x509.DNSName("kubernetes.default.svc"),
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                ]
+            ),
+            critical=False,
+        )
     return builder.sign(issuer_key or key, hashes.SHA256())
 
 
@@ -109,59 +131,128 @@ class ControlPlane:
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     # ------------------------------------------------------------ start and stop
-    def start(self) -> "ControlPlane":
+    def start(self) -> ControlPlane:
         bin_dir = kube_bin()
         self.root.mkdir(parents=True, exist_ok=True)
         self.token = os.urandom(16).hex()
         self._pki()
         etcd_port, peer_port, self.api_port = free_port(), free_port(), free_port()
         self.server = f"https://127.0.0.1:{self.api_port}"
-        self._spawn("etcd", [str(bin_dir / "etcd"), "--name", "test", "--data-dir", str(self.root / "etcd"),
-                             "--listen-client-urls", f"http://127.0.0.1:{etcd_port}",
-                             "--advertise-client-urls", f"http://127.0.0.1:{etcd_port}",
-                             "--listen-peer-urls", f"http://127.0.0.1:{peer_port}",
-                             "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer_port}",
-                             "--initial-cluster", f"test=http://127.0.0.1:{peer_port}",
-                             "--unsafe-no-fsync", "--log-level", "warn"])
+        self._spawn(
+            "etcd",
+            [
+                str(bin_dir / "etcd"),
+                "--name",
+                "test",
+                "--data-dir",
+                str(self.root / "etcd"),
+                "--listen-client-urls",
+                f"http://127.0.0.1:{etcd_port}",
+                "--advertise-client-urls",
+                f"http://127.0.0.1:{etcd_port}",
+                "--listen-peer-urls",
+                f"http://127.0.0.1:{peer_port}",
+                "--initial-advertise-peer-urls",
+                f"http://127.0.0.1:{peer_port}",
+                "--initial-cluster",
+                f"test=http://127.0.0.1:{peer_port}",
+                "--unsafe-no-fsync",
+                "--log-level",
+                "warn",
+            ],
+        )
         pki = self.root / "pki"
         (pki / "tokens.csv").write_text(f"{self.token},admin,admin,system:masters\n")
-        self._spawn("kube-apiserver", [
-            str(bin_dir / "kube-apiserver"), "--etcd-servers", f"http://127.0.0.1:{etcd_port}",
-            "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1",
-            "--secure-port", str(self.api_port), "--cert-dir", str(pki),
-            "--tls-cert-file", str(pki / "server.crt"), "--tls-private-key-file", str(pki / "server.key"),
-            "--client-ca-file", str(pki / "ca.crt"), "--token-auth-file", str(pki / "tokens.csv"),
-            "--authorization-mode", "Node,RBAC",
-            "--service-account-issuer", "https://kubernetes.default.svc",
-            "--service-account-key-file", str(pki / "sa.pub"),
-            "--service-account-signing-key-file", str(pki / "sa.key"),
-            "--service-cluster-ip-range", "10.96.0.0/16", "--endpoint-reconciler-type", "none",
-            "--allow-privileged=true", "--enable-priority-and-fairness=false"])
+        self._spawn(
+            "kube-apiserver",
+            [
+                str(bin_dir / "kube-apiserver"),
+                "--etcd-servers",
+                f"http://127.0.0.1:{etcd_port}",
+                "--bind-address",
+                "127.0.0.1",
+                "--advertise-address",
+                "127.0.0.1",
+                "--secure-port",
+                str(self.api_port),
+                "--cert-dir",
+                str(pki),
+                "--tls-cert-file",
+                str(pki / "server.crt"),
+                "--tls-private-key-file",
+                str(pki / "server.key"),
+                "--client-ca-file",
+                str(pki / "ca.crt"),
+                "--token-auth-file",
+                str(pki / "tokens.csv"),
+                "--authorization-mode",
+                "Node,RBAC",
+                "--service-account-issuer",
+                "https://kubernetes.default.svc",
+                "--service-account-key-file",
+                str(pki / "sa.pub"),
+                "--service-account-signing-key-file",
+                str(pki / "sa.key"),
+                "--service-cluster-ip-range",
+                "10.96.0.0/16",
+                "--endpoint-reconciler-type",
+                "none",
+                "--allow-privileged=true",
+                "--enable-priority-and-fairness=false",
+            ],
+        )
         self._wait("the API server", lambda: self.api("GET", "/readyz", raw=True) == "ok", 90)
         self.kubeconfig = self.root / "kubeconfig"
         self.kubeconfig.write_text(self.kubeconfig_text())
         common = ["--kubeconfig", str(self.kubeconfig), "--leader-elect=false", "--bind-address", "127.0.0.1"]
-        self._spawn("kube-controller-manager", [
-            str(bin_dir / "kube-controller-manager"), *common, "--secure-port", str(free_port()),
-            "--service-account-private-key-file", str(pki / "sa.key"), "--root-ca-file", str(pki / "ca.crt"),
-            "--use-service-account-credentials=false", "--controllers", "*"])
+        self._spawn(
+            "kube-controller-manager",
+            [
+                str(bin_dir / "kube-controller-manager"),
+                *common,
+                "--secure-port",
+                str(free_port()),
+                "--service-account-private-key-file",
+                str(pki / "sa.key"),
+                "--root-ca-file",
+                str(pki / "ca.crt"),
+                "--use-service-account-credentials=false",
+                "--controllers",
+                "*",
+            ],
+        )
         self._spawn("kube-scheduler", [str(bin_dir / "kube-scheduler"), *common, "--secure-port", str(free_port())])
-        self._spawn("kwok", [
-            str(bin_dir / "kwok"), "--kubeconfig", str(self.kubeconfig), "--config", str(self._stages()),
-            "--manage-all-nodes=false", f"--manage-nodes-with-annotation-selector={FAKE_NODE}=fake",
-            "--node-ip", "127.0.0.1", "--cidr", "10.244.0.0/16",
-            "--server-address", f"127.0.0.1:{free_port()}"])
+        self._spawn(
+            "kwok",
+            [
+                str(bin_dir / "kwok"),
+                "--kubeconfig",
+                str(self.kubeconfig),
+                "--config",
+                str(self._stages()),
+                "--manage-all-nodes=false",
+                f"--manage-nodes-with-annotation-selector={FAKE_NODE}=fake",
+                "--node-ip",
+                "127.0.0.1",
+                "--cidr",
+                "10.244.0.0/16",
+                "--server-address",
+                f"127.0.0.1:{free_port()}",
+            ],
+        )
         for zone in self.zones.names:
             for i in range(1, self.zones.per_zone + 1):
                 self.add_node(f"{zone}-node-{i}", zone)
-        self._wait("the fake nodes", lambda: len(self.ready_nodes()) == len(self.zones.names) * self.zones.per_zone,
-                   60)
-        self._wait("the default service account",
-                   lambda: self._exists("/api/v1/namespaces/default/serviceaccounts/default"), 60)
+        self._wait("the fake nodes", lambda: len(self.ready_nodes()) == len(self.zones.names) * self.zones.per_zone, 60)
+        self._wait(
+            "the default service account",
+            lambda: self._exists("/api/v1/namespaces/default/serviceaccounts/default"),
+            60,
+        )
         return self
 
     def stop(self) -> None:
-        for name, proc in reversed(list(self.processes.items())):
+        for _name, proc in reversed(list(self.processes.items())):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
         deadline = time.time() + 20
@@ -174,7 +265,7 @@ class ControlPlane:
         for proc in self.processes.values():
             proc.stdout and proc.stdout.close()
 
-    def __enter__(self) -> "ControlPlane":
+    def __enter__(self) -> ControlPlane:
         try:
             return self.start()
         except BaseException:
@@ -190,8 +281,9 @@ class ControlPlane:
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         log = open(self.root / f"{name}.log", "wb")
-        self.processes[name] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                                start_new_session=True)
+        self.processes[name] = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
         log.close()
 
     def _wait(self, what: str, ready, seconds: float) -> None:
@@ -199,8 +291,9 @@ class ControlPlane:
         while time.time() < deadline:
             dead = [n for n, p in self.processes.items() if p.poll() is not None]
             if dead:
-                raise RuntimeError(f"{dead[0]} exited while waiting for {what}: "
-                                   f"{(self.root / f'{dead[0]}.log').read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"{dead[0]} exited while waiting for {what}: {(self.root / f'{dead[0]}.log').read_text()[-2000:]}"
+                )
             try:
                 if ready():
                     return
@@ -222,18 +315,34 @@ class ControlPlane:
         (pki / "server.crt").write_bytes(_pem_cert(server))
         (pki / "server.key").write_bytes(_pem_key(server_key))
         (pki / "sa.key").write_bytes(_pem_key(sa_key))
-        (pki / "sa.pub").write_bytes(sa_key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+        (pki / "sa.pub").write_bytes(
+            sa_key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
         self.ca_pem = _pem_cert(ca)
 
     def kubeconfig_text(self) -> str:
         import base64
-        return yaml.safe_dump({
-            "apiVersion": "v1", "kind": "Config", "current-context": "test",
-            "clusters": [{"name": "test", "cluster": {
-                "server": self.server, "certificate-authority-data": base64.b64encode(self.ca_pem).decode()}}],
-            "users": [{"name": "admin", "user": {"token": self.token}}],
-            "contexts": [{"name": "test", "context": {"cluster": "test", "user": "admin"}}]})
+
+        return yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "test",
+                "clusters": [
+                    {
+                        "name": "test",
+                        "cluster": {
+                            "server": self.server,
+                            "certificate-authority-data": base64.b64encode(self.ca_pem).decode(),
+                        },
+                    }
+                ],
+                "users": [{"name": "admin", "user": {"token": self.token}}],
+                "contexts": [{"name": "test", "context": {"cluster": "test", "user": "admin"}}],
+            }
+        )
 
     def _stages(self) -> Path:
         """kwok's stages, with the pod-ready stage delayed by `ready_delay` seconds."""
@@ -246,12 +355,27 @@ class ControlPlane:
         return path
 
     # ------------------------------------------------------------ the API
-    def api(self, method: str, path: str, body: Optional[dict] = None, *, raw: bool = False,
-            content_type: str = "application/json") -> Any:
+    def api(
+        self,
+        method: str,
+        path: str,
+        body: dict | None = None,
+        *,
+        raw: bool = False,
+        content_type: str = "application/json",
+    ) -> Any:
         context = ssl.create_default_context(cadata=self.ca_pem.decode())
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.server + path, data=data, method=method, headers={
-            "Authorization": f"Bearer {self.token}", "Content-Type": content_type, "Accept": "application/json"})
+        request = urllib.request.Request(
+            self.server + path,
+            data=data,
+            method=method,
+            headers={
+                "Authorization": f"Bearer {self.token}",
+                "Content-Type": content_type,
+                "Accept": "application/json",
+            },
+        )
         try:
             with urllib.request.urlopen(request, context=context, timeout=30) as response:
                 text = response.read().decode()
@@ -275,17 +399,31 @@ class ControlPlane:
 
     def add_node(self, name: str, zone: str) -> None:
         z = self.zones
-        self.api("POST", "/api/v1/nodes", {
-            "apiVersion": "v1", "kind": "Node",
-            "metadata": {"name": name, "annotations": {FAKE_NODE: "fake"},
-                         "labels": {ZONE_KEY: zone, "kubernetes.io/hostname": name, "type": "kwok"}},
-            "status": {"allocatable": {"cpu": z.cpu, "memory": z.memory, "pods": z.pods},
-                       "capacity": {"cpu": z.cpu, "memory": z.memory, "pods": z.pods}}})
+        self.api(
+            "POST",
+            "/api/v1/nodes",
+            {
+                "apiVersion": "v1",
+                "kind": "Node",
+                "metadata": {
+                    "name": name,
+                    "annotations": {FAKE_NODE: "fake"},
+                    "labels": {ZONE_KEY: zone, "kubernetes.io/hostname": name, "type": "kwok"},
+                },
+                "status": {
+                    "allocatable": {"cpu": z.cpu, "memory": z.memory, "pods": z.pods},
+                    "capacity": {"cpu": z.cpu, "memory": z.memory, "pods": z.pods},
+                },
+            },
+        )
 
     def ready_nodes(self) -> list[str]:
         nodes = self.api("GET", "/api/v1/nodes")["items"]
-        return [n["metadata"]["name"] for n in nodes
-                if any(c["type"] == "Ready" and c["status"] == "True" for c in n.get("status", {}).get("conditions", []))]
+        return [
+            n["metadata"]["name"]
+            for n in nodes
+            if any(c["type"] == "Ready" and c["status"] == "True" for c in n.get("status", {}).get("conditions", []))
+        ]
 
     def pods(self, namespace: str, selector: str = "") -> list[dict]:
         query = f"?labelSelector={urllib.request.quote(selector)}" if selector else ""
@@ -293,13 +431,17 @@ class ControlPlane:
 
     def evict(self, namespace: str, pod: str) -> None:
         """The Eviction API, as `kubectl drain` calls it; ApiError 429 when a budget refuses."""
-        self.api("POST", f"/api/v1/namespaces/{namespace}/pods/{pod}/eviction", {
-            "apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": pod, "namespace": namespace}})
+        self.api(
+            "POST",
+            f"/api/v1/namespaces/{namespace}/pods/{pod}/eviction",
+            {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": pod, "namespace": namespace}},
+        )
 
 
 def is_ready(pod: dict) -> bool:
-    return (pod.get("metadata", {}).get("deletionTimestamp") is None
-            and any(c["type"] == "Ready" and c["status"] == "True" for c in pod.get("status", {}).get("conditions", [])))
+    return pod.get("metadata", {}).get("deletionTimestamp") is None and any(
+        c["type"] == "Ready" and c["status"] == "True" for c in pod.get("status", {}).get("conditions", [])
+    )
 
 
 def alive(pid: int) -> bool:

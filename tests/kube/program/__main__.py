@@ -10,7 +10,8 @@ import pulumi_kubernetes as k8s
 replicas = pulumi.Config().get_int("replicas") or 3
 labels = {"app": "tier"}
 namespace = k8s.core.v1.Namespace(
-    "tier", metadata={"name": "tier", "labels": {"pod-security.kubernetes.io/enforce": "restricted"}})
+    "tier", metadata={"name": "tier", "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}
+)
 restricted = {
     "allowPrivilegeEscalation": False,
     "capabilities": {"drop": ["ALL"]},
@@ -26,13 +27,16 @@ k8s.apps.v1.StatefulSet(
         "selector": {"matchLabels": labels},
         "template": {
             "metadata": {"labels": labels},
-            "spec": {"securityContext": {"runAsUser": 10001},
-                     "containers": [{"name": "node", "image": "aurigraph/v11-native:11.0.0",
-                                     "securityContext": restricted}]},
+            "spec": {
+                "securityContext": {"runAsUser": 10001},
+                "containers": [{"name": "node", "image": "aurigraph/v11-native:11.0.0", "securityContext": restricted}],
+            },
         },
-    })
+    },
+)
 k8s.policy.v1.PodDisruptionBudget(
     "nodes",
     metadata={"name": "nodes", "namespace": namespace.metadata["name"]},
-    spec={"maxUnavailable": 1, "selector": {"matchLabels": labels}})
+    spec={"maxUnavailable": 1, "selector": {"matchLabels": labels}},
+)
 pulumi.export("namespace", namespace.metadata["name"])
