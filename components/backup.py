@@ -22,6 +22,9 @@ BACKUP = service("postgres-backup")
 UPLOADER = service("backup-uploader")
 POSTGRES = service("postgres")
 STATUS_PATH = "/status"
+if BACKUP.data_path is None:
+    raise RuntimeError("the registry gives postgres-backup no data path")  # model/services.py
+BACKUP_DIR: str = BACKUP.data_path
 PGPASS = "/etc/aurigraph/pgpass"
 UPLOAD_PATH = "/usr/local/bin/aurigraph-backup-upload"
 
@@ -60,13 +63,14 @@ class Backup(pulumi.ComponentResource):
         status = docker.ContainerVolumeArgs(volume_name=self.status_volume, container_path=STATUS_PATH)
         backups = c.service_volume(f"{name}-data", BACKUP, placement, self)
         schedule = {
-            "AURIGRAPH_BACKUP_DIR": BACKUP.data_path,
+            "AURIGRAPH_BACKUP_DIR": BACKUP_DIR,
             "AURIGRAPH_BACKUP_STATUS_DIR": STATUS_PATH,
             "AURIGRAPH_BACKUP_INTERVAL": str(b.interval_seconds),
         }
-        pgpass = pulumi.Output.secret(
-            pulumi.Output.from_input(args.password).apply(lambda pw: pgpass_line(POSTGRES.name, POSTGRES.port, pw))
+        line: pulumi.Output[str] = pulumi.Output.from_input(args.password).apply(
+            lambda pw: pgpass_line(POSTGRES.name, POSTGRES.port, pw)
         )
+        pgpass: pulumi.Output[str] = pulumi.Output.secret(line)
         self.container = c.service_container(
             name,
             BACKUP,

@@ -95,15 +95,15 @@ class AurigraphCluster(pulumi.ComponentResource):
         self.database = Database(
             "postgres", DatabaseArgs(placement, secrets.db_password, backup="postgres-backup" in runs), opts=child
         )
+        # The database makes the backup role's password exactly when the backup runs.
+        backup_password = self.database.backup_password
         self.backup = (
             Backup(
                 "postgres-backup",
-                BackupArgs(
-                    placement, backup, self.database.backup_password, self.database.container, bucket=host.backup_bucket
-                ),
+                BackupArgs(placement, backup, backup_password, self.database.container, bucket=host.backup_bucket),
                 opts=child,
             )
-            if "postgres-backup" in runs
+            if backup_password is not None
             else None
         )
         self.cache = Cache("redis", CacheArgs(placement, settings.cache, secrets.redis_password), opts=child)

@@ -11,10 +11,11 @@ Field names are snake_case; the config keys are their camelCase aliases.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 from pydantic.alias_generators import to_camel
+from pydantic.fields import FieldInfo
 
 from .clouds import CLOUDS
 from .services import PUBLISHED, SERVICES
@@ -43,7 +44,7 @@ from .types import (
     SshPublicKey,
     Text,
     Zone,
-    duration_ms,
+    valid_ms,
 )
 
 GROUP_NAMES = ("validator", "business", "slim")
@@ -74,9 +75,9 @@ class GroupPreset:
 
 
 # The spec's per-container resources, the same for both options.
-_VALIDATOR = dict(cpus=12.0, memory_mb=384)
-_BUSINESS = dict(cpus=11.0, memory_mb=320)
-_SLIM = dict(cpus=6.0, memory_mb=192)
+_VALIDATOR: dict[str, Any] = dict(cpus=12.0, memory_mb=384)
+_BUSINESS: dict[str, Any] = dict(cpus=11.0, memory_mb=320)
+_SLIM: dict[str, Any] = dict(cpus=6.0, memory_mb=192)
 
 PRESETS: dict[str, dict[str, GroupPreset]] = {
     "option-b": {
@@ -112,6 +113,11 @@ def _per_density(values: dict[str, Any]) -> str:
 
 def _tuned(name: str, description: str) -> Any:
     return unset(_per_density({d: TUNING_PRESETS[d][name] for d in TUNING_PRESETS}), description)
+
+
+def extra(field: FieldInfo) -> dict[str, Any]:
+    """A field's json_schema_extra (`shown`, `secret`), {} when it has none."""
+    return field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
 
 
 def unset(shown: str, description: str, **extra: Any) -> Any:
@@ -227,7 +233,7 @@ def _users_of(image_key: str) -> str:
 
 
 # Derived from the service registry: one key per published port and per service image.
-PortsConfig = _from_registry(
+PortsConfig: type[ConfigModel] = _from_registry(
     "PortsConfig",
     "Host ports of the published services; two services on one port is an error.",
     {
@@ -240,7 +246,7 @@ PortsConfig = _from_registry(
         for p in PUBLISHED
     },
 )
-ServiceImagesConfig = _from_registry(
+ServiceImagesConfig: type[ConfigModel] = _from_registry(
     "ServiceImagesConfig",
     "Overrides of the pinned service images (for a private registry mirror), each pinned to a tag or digest.",
     {
@@ -303,12 +309,12 @@ class BackupConfig(ConfigModel):
 
     @property
     def interval_seconds(self) -> int:
-        return duration_ms(self.interval) // 1000
+        return valid_ms(self.interval) // 1000
 
     @property
     def max_age_seconds(self) -> int:
         """When the newest verified backup counts as too old (the alert's threshold)."""
-        return duration_ms(self.max_age) // 1000 if self.max_age else 2 * self.interval_seconds + 3600
+        return valid_ms(self.max_age) // 1000 if self.max_age else 2 * self.interval_seconds + 3600
 
 
 class SshConfig(ConfigModel):
@@ -368,6 +374,15 @@ class CapacityConfig(ConfigModel):
     memory_overcommit: Number(0.1, 10) = Field(1.0, description="summed memory limits / host memory")
 
 
+# Pydantic validates against the registry-built models; a type checker, which cannot see a model
+# built at run time, knows them as the ConfigModel they are built on.
+if TYPE_CHECKING:
+    _Ports = ConfigModel
+    _Images = ConfigModel
+else:
+    _Ports, _Images = PortsConfig, ServiceImagesConfig
+
+
 class StackConfig(ConfigModel):
     """Every key in the `aurigraph-cluster:` namespace."""
 
@@ -404,10 +419,10 @@ class StackConfig(ConfigModel):
     )
     groups: GroupsConfig = Field(default_factory=GroupsConfig)
     tuning: TuningConfig = Field(default_factory=TuningConfig)
-    ports: PortsConfig = Field(default_factory=PortsConfig)
+    ports: _Ports = Field(default_factory=PortsConfig)
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
-    service_images: ServiceImagesConfig = Field(default_factory=ServiceImagesConfig)
+    service_images: _Images = Field(default_factory=ServiceImagesConfig)
     ssh: SshConfig | None = unset("none", "target ssh only: the existing server")
     vm: VmConfig | None = unset("none", "targets aws, azure and gcp only: the VM this program creates")
     capacity: CapacityConfig = Field(default_factory=CapacityConfig)
@@ -438,7 +453,7 @@ OBJECT_KEYS = (
     "alerting",
     "backup",
 )
-SECRET_KEYS = tuple(f.alias for f in StackConfig.model_fields.values() if (f.json_schema_extra or {}).get("secret"))
+SECRET_KEYS = tuple(str(f.alias) for f in StackConfig.model_fields.values() if extra(f).get("secret"))
 TOP_LEVEL_KEYS = tuple(f.alias for f in StackConfig.model_fields.values() if f.alias not in SECRET_KEYS)
 
 
@@ -461,4 +476,4 @@ def model_of(annotation: Any) -> type[BaseModel] | None:
 
 
 def keys_of(model: type[BaseModel]) -> tuple[str, ...]:
-    return tuple(f.alias for f in model.model_fields.values())
+    return tuple(f.alias or name for name, f in model.model_fields.items())

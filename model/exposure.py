@@ -24,7 +24,7 @@ _SIX_TO_FOUR = ipaddress.ip_network("2002::/16")
 def _as_ipv4(network: Network) -> ipaddress.IPv4Network | None:
     """The IPv4 range an IPv6 range stands for, if it embeds IPv4 (None if it does not)."""
     if network.version == 4:
-        return network  # type: ignore[return-value]
+        return network
     for prefix in _IPV4_IN_IPV6:
         if network.subnet_of(prefix):  # type: ignore[arg-type]
             start = int(network.network_address) - int(prefix.network_address)
@@ -49,7 +49,7 @@ def coverage(networks: Iterable[Network]) -> tuple[int, int]:
         if embedded is not None:
             v4.append(embedded)
         if n.version == 6:
-            v6.append(n)  # type: ignore[arg-type]
+            v6.append(n)
     return (
         sum(n.num_addresses for n in ipaddress.collapse_addresses(v4)),
         sum(n.num_addresses for n in ipaddress.collapse_addresses(v6)),

@@ -84,7 +84,7 @@ class CapacityPlan:
             "hostCpus": self.host_cpus,
             "hostMemoryMb": self.host_memory_mb,
         }
-        if self.host_cpus:
+        if self.host_cpus and self.host_memory_mb:
             out["cpuRatio"] = round(self.container_cpus / (self.host_cpus - HOST_RESERVE_CPUS), 2)
             out["memoryRatio"] = round(self.container_memory_mb / (self.host_memory_mb - HOST_RESERVE_MB), 2)
         return out
@@ -156,6 +156,8 @@ def _container_limits(settings: Settings, topology: Topology) -> CapacityPlan:
 
 def _vm_size(settings: Settings, plan: CapacityPlan, problems: list[Problem]) -> VmSize | None:
     vm, cloud = settings.vm, CLOUDS[settings.target]
+    if vm is None:  # a cloud target without vm is refused before the plan
+        return None
     if vm.size is None:
         chosen = cloud.smallest_fitting(plan.fits)
         if chosen is None:

@@ -23,7 +23,7 @@ from typing import Annotated, Any
 from pydantic import PlainValidator
 from pydantic_core import PydanticCustomError
 
-from .exposure import too_broad, unreachable_from_a_container
+from .exposure import Network, too_broad, unreachable_from_a_container
 from .readback import docker_cpus
 
 PLACEHOLDER = "PLACEHOLDER"
@@ -234,8 +234,16 @@ def duration_ms(value: str) -> int | None:
     return sum(int(match.group(u)) * ms for u, ms in _UNITS if match.group(u))
 
 
+def valid_ms(value: str) -> int:
+    """A duration already known to be valid (a bound written here, a validated value), in ms."""
+    ms = duration_ms(value)
+    if ms is None:
+        raise ValueError(f"not a duration: {value!r}")
+    return ms
+
+
 def Duration(minimum: str, maximum: str) -> Any:
-    lo, hi = duration_ms(minimum), duration_ms(maximum)
+    lo, hi = valid_ms(minimum), valid_ms(maximum)
 
     def convert(value: Any) -> str | None:
         ms = duration_ms(value) if text(value, 32) else None
@@ -251,14 +259,15 @@ def _cidrs(allow_world: bool) -> Callable[[Any], tuple[str, ...] | None]:
     def convert(value: Any) -> tuple[str, ...] | None:
         if not isinstance(value, list) or not value or len(value) > 100:
             return None
-        networks = []
+        networks: list[Network] = []
         for item in value:
             try:
-                networks.append(ipaddress.ip_network(item, strict=True) if text(item, 64) else None)
+                network = ipaddress.ip_network(item, strict=True) if text(item, 64) else None
             except ValueError:
-                networks.append(None)
-            if networks[-1] is None:
+                network = None
+            if network is None:
                 raise Refusal(f"expected CIDRs such as 203.0.113.0/24 with no host bits set, got {show(item)}")
+            networks.append(network)
         why = "" if allow_world else too_broad(networks)
         if why:
             raise Refusal(

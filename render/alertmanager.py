@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from model.types import duration_ms
+from model.types import valid_ms
 
 from .prometheus import EXPLAINED_BY_QUORUM, QUORUM_ALERT
 
@@ -73,7 +73,7 @@ def explained_wait(group_wait: str, scrape_interval: str, evaluation_interval: s
     quorum alert that explains them to fire and inhibit them. Nodes that fail together are seen
     down up to a scrape apart, and each alert turns firing at a rule evaluation, so the quorum
     alert can follow a node's own by a scrape and two evaluations."""
-    ms = duration_ms(group_wait) + duration_ms(scrape_interval) + 2 * duration_ms(evaluation_interval)
+    ms = valid_ms(group_wait) + valid_ms(scrape_interval) + 2 * valid_ms(evaluation_interval)
     return f"{ms}ms"
 
 

@@ -323,7 +323,9 @@ def test_policy_pack_blocks_public_admin_uis_on_a_cloud_vm(project):
 def _readme_block(heading: str) -> str:
     text = (REPO / "README.md").read_text()
     section = text.split(f"## {heading}\n", 1)[1]
-    return re.search(r"```sh\n(.*?)```", section, re.S).group(1)
+    match = re.search(r"```sh\n(.*?)```", section, re.S)
+    assert match, f"no sh block under ## {heading}"
+    return match.group(1)
 
 
 def test_readme_quick_start_verbatim(tmp_path):

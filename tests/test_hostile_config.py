@@ -6,6 +6,7 @@ meaning, cloud consistency, SSH trust, and the error line itself."""
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,7 @@ AWS = ("aws-option-b", FILLS["aws"])
 AZURE = ("azure-option-b", FILLS["azure"])
 GCP = ("gcp-option-b", FILLS["gcp"])
 SSH = ("ssh-option-b", FILLS["ssh"])
-LOCAL = ("option-b", {})
+LOCAL: tuple[str, dict[str, Any]] = ("option-b", {})
 
 
 def _key(kind: bytes, *fields: bytes) -> str:

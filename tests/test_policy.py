@@ -14,6 +14,7 @@ from tests.helpers import CONTAINER, REPO, VOLUME
 
 sys.path.insert(0, str(REPO / "policy"))
 spec = importlib.util.spec_from_file_location("policy_rules", REPO / "policy" / "rules.py")
+assert spec is not None and spec.loader is not None
 rules = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(rules)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -92,7 +93,7 @@ def alert_cases(density: str) -> list[tuple[str, str, list[dict], str, list[dict
             for i in range(1, 21)
         ]
 
-    cases = [
+    cases: list[tuple[str, list[dict], list[dict], str, dict[str, Any]]] = [
         (
             "AurigraphTpsLow",
             one(f"transaction_rate{{{V}}}", f"{s['tps'] - 50_000}x20"),

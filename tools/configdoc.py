@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from model.config import SECRET_KEYS, StackConfig, model_of
+from model.config import SECRET_KEYS, GroupConfig, StackConfig, extra, model_of
 from model.services import SERVICES
 from model.settings import FEATURES
 from model.types import Rule
@@ -46,7 +46,7 @@ def _rule(field: FieldInfo) -> Rule | None:
 
 
 def _shown_default(field: FieldInfo) -> str:
-    shown = (field.json_schema_extra or {}).get("shown") if isinstance(field.json_schema_extra, dict) else None
+    shown = extra(field).get("shown")
     if shown:
         return shown
     if field.is_required():
@@ -70,10 +70,10 @@ def _rows(model: type[BaseModel], prefix: str) -> Iterator[tuple[str, str, str, 
         if inner is not None:
             yield from _rows(inner, f"{key}.")
     if model.__name__ == "GroupsConfig":
-        yield from _rows(model_of(model.model_fields["validator"].annotation), "groups.<group>.")
+        yield from _rows(GroupConfig, "groups.<group>.")
 
 
-def _doc(model: type) -> str:
+def _doc(model: type | None) -> str:
     """A model's docstring as one line (a table cell, a YAML description)."""
     return " ".join((model.__doc__ or "").split())
 
@@ -117,6 +117,8 @@ def _declaration(field: FieldInfo) -> dict[str, Any]:
         keys = "; ".join(f"{f.alias} ({_shown_default(f).strip('`')})" for f in inner.model_fields.values())
         description = f"{_doc(inner)} An object with: {keys}. See the README's config reference."
         return {"type": "object", "default": {}, "description": description}
+    if rule is None:
+        raise TypeError(f"config field {field.alias} has neither a leaf type nor a model")
     decl: dict[str, Any] = {"type": rule.kind, "description": field.description}
     if not field.is_required():
         decl["default"] = field.default

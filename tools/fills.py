@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -22,7 +23,7 @@ TEST_SSH_KEY = (
 )
 OPERATOR_CIDR = "198.51.100.0/24"  # TEST-NET-2
 VM_FILLS = {"vm.sshPublicKey": TEST_SSH_KEY, "vm.adminCidrs": [OPERATOR_CIDR]}
-FILLS = {
+FILLS: dict[str, dict[str, Any]] = {
     "ssh": {"ssh.cpus": 64, "ssh.memoryMb": 262144},
     "aws": VM_FILLS,
     "azure": VM_FILLS,
@@ -30,7 +31,7 @@ FILLS = {
 }
 
 
-def fills_for(stack: str, root: Path = REPO) -> dict:
+def fills_for(stack: str, root: Path = REPO) -> dict[str, Any]:
     """Config paths -> example values for the stack's placeholders ({} when it has none)."""
     text = (root / f"Pulumi.{stack}.yaml").read_text()
     if "PLACEHOLDER" not in text:

@@ -147,6 +147,7 @@ def _has(container: Any, slot: str | int) -> bool:
 
 def _put(container: Any, slot: str | int, value: Any, path: str) -> None:
     if isinstance(container, list):
+        assert isinstance(slot, int)  # parse_path gives list slots as ints
         if slot > len(container):
             raise PathError(f"config path {path!r}: index {slot} is past the end of a list of {len(container)}")
         if slot == len(container):
@@ -337,6 +338,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
         return next((dict(c.mock_calls[args.token]) for c in CLOUDS.values() if args.token in c.mock_calls), {})
 
 
+def _run_main(root: Path) -> None:
+    runpy.run_path(str(root / "__main__.py"), run_name="__main__")
+
+
 def _filled(template: Any, name: str, inputs: Mapping[str, Any]) -> Any:
     """A mock output template with `{name}` and `{<input>}` filled in (an absent input is empty)."""
     if isinstance(template, dict):
@@ -477,7 +482,7 @@ def _evaluate(stack: str, config: dict[str, str], secret_keys: list[str], root: 
     if root_str not in sys.path:
         sys.path.insert(0, root_str)
     try:
-        sdk.sync_await(run_in_stack(lambda: runpy.run_path(str(root / "__main__.py"), run_name="__main__")))
+        sdk.sync_await(run_in_stack(lambda: _run_main(root)))
     except Exception as exc:  # the program's own error, kept for the caller to assert on
         run.error = exc
     return run

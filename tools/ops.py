@@ -124,6 +124,8 @@ def load_outputs(stack: str | None, outputs_file: str | None) -> dict[str, Any]:
         except OSError as e:
             raise UsageError(f"cannot read {outputs_file}: {e.strerror or e}") from None
     else:
+        if stack is None:
+            raise UsageError("name a stack (--stack NAME) or pass --outputs FILE")
         if not shutil.which("pulumi"):
             raise UsageError(
                 "the pulumi CLI is not on PATH; pass --outputs FILE with the output of "
@@ -138,7 +140,7 @@ def load_outputs(stack: str | None, outputs_file: str | None) -> dict[str, Any]:
         text = done.stdout
     try:
         outputs = json.loads(text)
-    except ValueError as e:
+    except json.JSONDecodeError as e:
         raise UsageError(f"{source} is not JSON ({e.msg} at line {e.lineno})") from None
     if not isinstance(outputs, dict):
         raise UsageError(f"{source} is not a JSON object of stack outputs")

@@ -436,8 +436,8 @@ def summary(snap: Mapping[str, Any]) -> str:
         kinds[kind] = kinds.get(kind, 0) + 1
     lines = [f"stack {snap['stack']}: {len(custom)} resources", "", f"{'component':<16} resources"]
     for group in sorted(by_group):
-        kinds = ", ".join(f"{n} {k}" for k, n in sorted(by_group[group].items()))
-        lines.append(f"{group:<16} {kinds}")
+        counted = ", ".join(f"{n} {k}" for k, n in sorted(by_group[group].items()))
+        lines.append(f"{group:<16} {counted}")
     containers = {r["urn"]: r for r in custom if r["type"] == "docker:index/container:Container"}
     changes = [Change(urn, r["type"], r["name"], "replace") for urn, r in containers.items()]
     _assign_waves(changes, {r["urn"]: r for r in snap["resources"]})

@@ -134,6 +134,7 @@ def _pipe(source, sink, what: str, watch: LockWatch) -> None:
         producer = subprocess.Popen(src_argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=src_env)
     except OSError as e:
         raise OpsError(f"{what}: cannot run {src_argv[0]}: {e.strerror or e}") from None
+    assert producer.stdout is not None and producer.stderr is not None  # both are PIPEs
     try:
         consumer = subprocess.Popen(
             dst_argv, stdin=producer.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dst_env

@@ -156,7 +156,7 @@ def wait_for_docker(
     user: str,
     host_key: pulumi.Input[str],
     parent: pulumi.Resource,
-    machine: pulumi.Resource,
+    machine: pulumi.CustomResource,
 ) -> command.remote.Command:
     """Blocks until cloud-init has finished on the VM and `docker info` answers on the data disk.
 
@@ -199,7 +199,7 @@ class VmHost(pulumi.ComponentResource):
         )
         self.register_outputs({"address": self.address, "size": args.size})
 
-    def build(self, name: str, args: VmHostArgs) -> tuple[pulumi.Resource, pulumi.Output[str]]:
+    def build(self, name: str, args: VmHostArgs) -> tuple[pulumi.CustomResource, pulumi.Output[str]]:
         """The cloud's resources; returns the machine and its public address."""
         raise NotImplementedError
 

@@ -196,7 +196,7 @@ def backup_bucket(
 class AwsHost(VmHost):
     cloud = CLOUDS["aws"]
 
-    def build(self, name: str, args: VmHostArgs) -> tuple[pulumi.Resource, pulumi.Output[str]]:
+    def build(self, name: str, args: VmHostArgs) -> tuple[pulumi.CustomResource, pulumi.Output[str]]:
         vm, stack = args.vm, args.stack
         tags = {"Name": f"aurigraph-{stack}", "aurigraph:stack": stack}
         child = pulumi.ResourceOptions(parent=self)

@@ -50,7 +50,8 @@ def disk_backup(
         opts=child,
     )
     every = "P1D" if backup.snapshot_every_hours == 24 else f"PT{backup.snapshot_every_hours}H"
-    policy = dataprotection.BackupPolicy(
+    # The SDK's types take its *ArgsDict TypedDicts; a plain dict literal is what it serialises.
+    policy = dataprotection.BackupPolicy(  # type: ignore[call-overload]
         f"{name}-snapshots",
         resource_group_name=group.name,
         vault_name=vault.name,
@@ -96,11 +97,11 @@ def disk_backup(
     grants = [
         authorization.RoleAssignment(
             f"{name}-backup-{suffix}",
-            principal_id=vault.identity.apply(lambda i: i.principal_id),
+            principal_id=vault.identity.apply(lambda i: i.principal_id if i else ""),
             principal_type="ServicePrincipal",
             scope=scope,
-            role_definition_id=subscription.apply(
-                lambda sub, r=role: f"{sub}/providers/Microsoft.Authorization/roleDefinitions/{r}"
+            role_definition_id=pulumi.Output.concat(
+                subscription, "/providers/Microsoft.Authorization/roleDefinitions/", role
             ),
             opts=child,
         )
@@ -146,7 +147,7 @@ def disk_backup(
 class AzureHost(VmHost):
     cloud = CLOUDS["azure"]
 
-    def build(self, name: str, args: VmHostArgs) -> tuple[pulumi.Resource, pulumi.Output[str]]:
+    def build(self, name: str, args: VmHostArgs) -> tuple[pulumi.CustomResource, pulumi.Output[str]]:
         vm, stack = args.vm, args.stack
         tags = {"aurigraph-stack": stack}
         child = pulumi.ResourceOptions(parent=self)
@@ -209,7 +210,8 @@ class AzureHost(VmHost):
         custom_data = user_data(args, self.host_key, DATA_DEVICE).apply(
             lambda text: base64.b64encode(text.encode()).decode()
         )
-        self.instance = compute.VirtualMachine(
+        # The SDK's types take its *ArgsDict TypedDicts; a plain dict literal is what it serialises.
+        self.instance = compute.VirtualMachine(  # type: ignore[call-overload]
             f"{name}-vm",
             resource_group_name=group.name,
             location=vm.region,
@@ -245,7 +247,8 @@ class AzureHost(VmHost):
             network_profile={"network_interfaces": [{"id": nic.id, "primary": True}]},
             opts=self.machine_options(),
         )
-        return self.instance, public_ip.ip_address
+        # A static address: known once created (the SDK types it optional).
+        return self.instance, public_ip.ip_address.apply(lambda ip: ip or "")
 
 
 create = AzureHost.create

@@ -18,7 +18,7 @@ TAG = "aurigraph"
 class GcpHost(VmHost):
     cloud = CLOUDS["gcp"]
 
-    def build(self, name: str, args: VmHostArgs) -> tuple[pulumi.Resource, pulumi.Output[str]]:
+    def build(self, name: str, args: VmHostArgs) -> tuple[pulumi.CustomResource, pulumi.Output[str]]:
         vm, stack = args.vm, args.stack
         labels = {"aurigraph-stack": gcp_label_value(stack)}
         child = pulumi.ResourceOptions(parent=self)

@@ -16,6 +16,8 @@ from . import Host, remote_docker, ssh_url
 
 def create(settings: Settings, plan: Plan) -> Host:
     ssh = settings.ssh
+    if ssh is None:  # parse_settings refuses target ssh without it
+        raise ValueError("target ssh needs the ssh settings")
     trust = known_hosts_options(ssh.host_key) if ssh.host_key else ["-o", "StrictHostKeyChecking=yes"]
     provider = remote_docker("docker-ssh", ssh.host, ssh.user, ssh.port, trust + list(ssh.ssh_opts))
     return Host(provider=provider, address=ssh.host, docker_host=ssh_url(ssh.user, ssh.host, ssh.port))

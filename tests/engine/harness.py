@@ -15,5 +15,5 @@ def engine_cli() -> str:
     if path is None:
         if os.environ.get("CI") == "true":
             pytest.fail(f"engine tests need the real Pulumi CLI in CI: {missing}")
-        pytest.skip(missing)
+        pytest.skip(str(missing))
     return path

@@ -75,6 +75,8 @@ def plugin_versions() -> dict[str, str]:
     out = {}
     for sdk in SDKS:
         spec = importlib.util.find_spec(sdk)
+        if spec is None or not spec.submodule_search_locations:
+            raise SystemExit(f"standin: the {sdk} SDK is not installed (requirements.txt)")
         meta = json.loads((Path(spec.submodule_search_locations[0]) / "pulumi-plugin.json").read_text())
         out[meta["name"]] = meta["version"]
     return out

@@ -18,6 +18,7 @@ import ssl
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -426,7 +427,7 @@ class ControlPlane:
         ]
 
     def pods(self, namespace: str, selector: str = "") -> list[dict]:
-        query = f"?labelSelector={urllib.request.quote(selector)}" if selector else ""
+        query = f"?labelSelector={urllib.parse.quote(selector)}" if selector else ""
         return self.api("GET", f"/api/v1/namespaces/{namespace}/pods{query}")["items"]
 
     def evict(self, namespace: str, pod: str) -> None:
