@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from model.clouds import CLOUDS, CloudSpec
+
 REPO = Path(__file__).resolve().parent.parent
 
 # A well-formed ed25519 public key whose "private half" never existed (32 bytes of 0..31).
@@ -23,11 +25,21 @@ TEST_SSH_KEY = (
 )
 OPERATOR_CIDR = "198.51.100.0/24"  # TEST-NET-2
 VM_FILLS = {"vm.sshPublicKey": TEST_SSH_KEY, "vm.adminCidrs": [OPERATOR_CIDR]}
+EXAMPLE_PROJECT = "aurigraph-test"
+
+
+def _cloud_fills(cloud: CloudSpec) -> dict[str, Any]:
+    """A VM stack's fills; a cloud that needs a project gets one, in vm.project and in the
+    provider key that must agree with it."""
+    if not cloud.requires_project:
+        return dict(VM_FILLS)
+    project = {key: EXAMPLE_PROJECT for key, vm_key in cloud.provider_keys.items() if vm_key == "project"}
+    return {**VM_FILLS, "vm.project": EXAMPLE_PROJECT, **project}
+
+
 FILLS: dict[str, dict[str, Any]] = {
     "ssh": {"ssh.cpus": 64, "ssh.memoryMb": 262144},
-    "aws": VM_FILLS,
-    "azure": VM_FILLS,
-    "gcp": {**VM_FILLS, "vm.project": "aurigraph-test", "gcp:project": "aurigraph-test"},
+    **{name: _cloud_fills(cloud) for name, cloud in CLOUDS.items()},
 }
 
 

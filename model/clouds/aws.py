@@ -24,6 +24,7 @@ CLOUD = CloudSpec(
         ("m6i.24xlarge", 96, 393216),
         ("m6i.32xlarge", 128, 524288),
     ),
+    sdk="pulumi_aws",
     provider_keys={"aws:region": "region"},
     machine_type="aws:ec2/instance:Instance",
     # terraform-provider-aws internal/service/ec2/ec2_instance.go, resourceInstanceUpdate: a new

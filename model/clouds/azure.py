@@ -21,6 +21,7 @@ CLOUD = CloudSpec(
         ("Standard_D64s_v5", 64, 262144),
         ("Standard_D96s_v5", 96, 393216),
     ),
+    sdk="pulumi_azure_native",
     provider_keys={"azure-native:location": "region"},
     machine_type="azure-native:compute:VirtualMachine",
     # Resizing a virtual machine (hardwareProfile.vmSize) restarts it.

@@ -30,6 +30,7 @@ CLOUD = CloudSpec(
     ),
     requires_zone=True,
     requires_project=True,
+    sdk="pulumi_gcp",
     provider_keys={"gcp:region": "region", "gcp:project": "project"},
     machine_type="gcp:compute/instance:Instance",
     # terraform-provider-google compute_instance: machine_type on a started instance requires

@@ -25,6 +25,8 @@ class CloudSpec:
     example_image: str
     requires_zone: bool = False
     requires_project: bool = False
+    # The Pulumi SDK the cloud's host module imports (requirements.txt pins it).
+    sdk: str = ""
     # The provider's own config keys that must agree with vm.<key>: {"aws:region": "region"}.
     provider_keys: Mapping[str, str] = field(default_factory=dict)
     # The VM resource: its Pulumi type, its input holding the boot image (ignored unless vm.image

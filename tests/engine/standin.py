@@ -61,11 +61,13 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 sys.path.insert(0, str(REPO))
 from model import readback  # noqa: E402  (the program's side of the read-back rules)
+from model.clouds import CLOUDS  # noqa: E402  (each cloud's SDK)
 from tools import replace_paths  # noqa: E402  (the plan tool's reading of the same schema flags)
 
 # The SDK package of each provider this program uses: the stand-in takes the plugin name and
-# version from its pulumi-plugin.json, as the language host reports them to the CLI.
-SDKS = ("pulumi_docker", "pulumi_random", "pulumi_command", "pulumi_aws", "pulumi_azure_native", "pulumi_gcp")
+# version from its pulumi-plugin.json, as the language host reports them to the CLI. The
+# providers every stack uses, then each cloud's (model/clouds: CloudSpec.sdk).
+SDKS = ("pulumi_docker", "pulumi_random", "pulumi_command", *(cloud.sdk for cloud in CLOUDS.values()))
 
 
 def plugin_versions() -> dict[str, str]:
