@@ -32,3 +32,18 @@ def require_tool(name: str) -> str:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{name} is required in CI and is not installed (.ci/run installs it)")
     pytest.skip(f"{name} not installed")
+
+
+def service_totals(stack: str) -> tuple[int, float, int]:
+    """(containers, CPUs, memory MB) of the services the stack runs, from the registry."""
+    from model.services import deployed
+    from tools.fills import fills_for
+    from tools.mockrun import stack_settings
+
+    settings = stack_settings(stack, fills_for(stack))
+    services = deployed(settings.features)
+    return (
+        len(services),
+        sum(s.cpus for s in services),
+        sum(s.memory_limit(settings.cache.max_memory_mb) for s in services),
+    )

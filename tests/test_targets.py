@@ -12,7 +12,7 @@ from model.clouds import CLOUDS
 from model.settings import ConfigError
 from render.cloud_init import DATA_DISK_SCRIPT, render_cloud_init
 from render.host_key import host_key_pair
-from tests.helpers import CONTAINER, require_tool
+from tests.helpers import CONTAINER, require_tool, service_totals
 from tests.test_policy import rules as policy_rules
 from tests.test_policy import violations
 from tools.fills import FILLS, OPERATOR_CIDR, TEST_SSH_KEY, fills_for
@@ -40,7 +40,8 @@ def test_every_container_is_on_the_targets_ssh_docker_provider(stack_run, stack)
     (provider,) = run.of_type("pulumi:providers:docker")
     assert provider.inputs["host"].startswith("ssh://")
     containers = run.of_type(CONTAINER)
-    assert len(containers) == {"option-b": 26, "option-c": 30}[stack.split("-", 1)[1]]
+    nodes = {"option-b": 14, "option-c": 18}[stack.split("-", 1)[1]]
+    assert len(containers) == nodes + service_totals(stack)[0]
     for reg in docker_resources(run):
         assert reg.provider.startswith(provider.urn + "::"), reg.urn
 
@@ -174,9 +175,9 @@ def test_the_vm_size_comes_from_the_capacity_plan_unless_given(stack_run, stack,
 
 def test_the_capacity_plan_is_an_output_on_every_target(stack_run):
     plan = stack_run("option-b").outputs["capacity"]
-    # 4 x 12 + 4 x 11 + 6 x 6 = 128 node CPUs, plus 8 for the services (the backup container's 0.5
-    # included; the S3 uploader runs only with backup.bucket).
-    assert plan["containerCpus"] == 136 and plan["hostCpus"] is None
+    # 4 x 12 + 4 x 11 + 6 x 6 = 128 node CPUs, plus the services option-b runs (the S3 uploader
+    # runs only with backup.bucket).
+    assert plan["containerCpus"] == 128 + service_totals("option-b")[1] and plan["hostCpus"] is None
 
 
 @pytest.mark.parametrize("stack", [*CLOUD_STACKS, "ssh-option-b"])

@@ -6,6 +6,7 @@ import pytest
 
 from model.planning import largest_safe_unavailable, worst_case_down
 from model.topology import bft_fault_budget, build_topology, spread
+from tests.helpers import service_totals
 from tools.mockrun import stack_plan
 from tools.mockrun import stack_settings as settings_for
 
@@ -85,9 +86,14 @@ def test_validator_peers_name_every_validator_by_container_dns_name():
 
 def test_capacity_plan_counts_the_specs_node_limits_plus_the_services():
     plan = stack_plan("option-b").capacity
-    # Nodes: 4 x 12 + 4 x 11 + 6 x 6 = 128 CPUs; 4 x 384 + 4 x 320 + 6 x 192 = 3968 MB.
-    # Services: 8 CPUs and 4416 MB (Redis 256 MB of maxmemory + 128; the backup container 0.5 CPU, 256 MB).
-    assert (plan.containers, plan.container_cpus, plan.container_memory_mb) == (26, 136.0, 8384)
+    # Nodes: the spec's 14 containers, 4 x 12 + 4 x 11 + 6 x 6 = 128 CPUs and 4 x 384 + 4 x 320 +
+    # 6 x 192 = 3968 MB; then every service option-b runs, as the registry limits it.
+    containers, cpus, memory = service_totals("option-b")
+    assert (plan.containers, plan.container_cpus, plan.container_memory_mb) == (
+        14 + containers,
+        128 + cpus,
+        3968 + memory,
+    )
     assert plan.largest_container_cpus == 12 and plan.host_cpus is None
 
 

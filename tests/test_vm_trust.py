@@ -33,12 +33,11 @@ def ssh_opts(provider) -> list[str]:
 
 def cloud_init(run, cloud: str) -> dict:
     (vm,) = run.of_type(MACHINE[cloud])
-    text = {
-        "aws": lambda: vm.inputs["userData"],
-        "azure": lambda: base64.b64decode(vm.inputs["osProfile"]["customData"]).decode(),
-        "gcp": lambda: vm.inputs["metadata"]["user-data"],
-    }[cloud]()
-    return yaml.safe_load(text)
+    spec = CLOUD_SPECS[cloud]
+    text = vm.inputs
+    for part in spec.user_data_input.split("."):
+        text = text[part]
+    return yaml.safe_load(base64.b64decode(text).decode() if spec.user_data_base64 else text)
 
 
 @pytest.mark.parametrize("stack, cloud", CLOUDS.items())

@@ -29,6 +29,7 @@ CLOUD = CloudSpec(
     machine_type="aws:ec2/instance:Instance",
     # terraform-provider-aws internal/service/ec2/ec2_instance.go, resourceInstanceUpdate: a new
     # instance_type, or user_data, is applied by stopping the instance and starting it again.
+    user_data_input="userData",
     restart_inputs=("instanceType", "userData"),
     image_input="ami",
     # Addresses from TEST-NET-3 (RFC 5737), which never routes.

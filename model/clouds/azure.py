@@ -25,6 +25,8 @@ CLOUD = CloudSpec(
     provider_keys={"azure-native:location": "region"},
     machine_type="azure-native:compute:VirtualMachine",
     # Resizing a virtual machine (hardwareProfile.vmSize) restarts it.
+    user_data_input="osProfile.customData",
+    user_data_base64=True,
     restart_inputs=("hardwareProfile",),
     image_input="storageProfile.imageReference",
     mock_outputs={

@@ -35,6 +35,7 @@ CLOUD = CloudSpec(
     machine_type="gcp:compute/instance:Instance",
     # terraform-provider-google compute_instance: machine_type on a started instance requires
     # stopping it (allow_stopping_for_update, which the program sets).
+    user_data_input="metadata.user-data",
     restart_inputs=("machineType",),
     image_input="bootDisk.initializeParams.image",
     mock_outputs={

@@ -34,6 +34,10 @@ class CloudSpec:
     # so: every node goes down at once).
     machine_type: str = ""
     image_input: str = ""
+    # The input that carries cloud-init to the VM (dots into objects), and whether the cloud
+    # wants it base64-encoded there.
+    user_data_input: str = ""
+    user_data_base64: bool = False
     restart_inputs: tuple[str, ...] = ()
     # What the mocks (tools/mockrun.py) answer for this cloud: computed outputs the program reads,
     # by resource type, each value a template filled from the resource's name and inputs
