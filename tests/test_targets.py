@@ -12,13 +12,19 @@ from model.clouds import CLOUDS
 from model.settings import ConfigError
 from render.cloud_init import DATA_DISK_SCRIPT, render_cloud_init
 from render.host_key import host_key_pair
-from tests.helpers import CONTAINER, require_tool, service_totals
+from tests.helpers import CONTAINER, REPO, require_tool, service_totals
 from tests.test_policy import rules as policy_rules
 from tests.test_policy import violations
 from tools.fills import FILLS, OPERATOR_CIDR, TEST_SSH_KEY, fills_for
-from tools.mockrun import run_program
+from tools.mockrun import run_program, stack_names
 
-CLOUD_STACKS = {"aws-option-b": "aws", "aws-option-c": "aws", "azure-option-b": "azure", "gcp-option-b": "gcp"}
+# Every stack file whose target is a cloud, with that cloud.
+CLOUD_STACKS = {
+    stack: target
+    for stack in stack_names()
+    if (target := yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())["config"].get("aurigraph-cluster:target"))
+    in CLOUDS
+}
 READY = "command:remote:Command"
 MACHINE = {name: cloud.machine_type for name, cloud in CLOUDS.items()}
 # The VM's public address: the one TEST-NET-3 address each cloud's mocks give.
