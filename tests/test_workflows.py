@@ -154,6 +154,8 @@ def test_deploy_applies_only_the_plan_its_approvers_saw():
     # The reviewers of the stack's own environment approve the apply, after the preview ran.
     assert apply["with"]["environment"] == "${{ matrix.stack }}"
     assert apply["strategy"]["max-parallel"] == 1
+    # GitHub's `shell: bash` is bash -eo pipefail: the preview's failure is not hidden by its tee.
+    assert load("stack.yml")["defaults"] == {"run": {"shell": "bash"}}
     saved = step("plan", run="pulumi preview")["run"]
     assert "--save-plan plan.json" in saved and "GITHUB_STEP_SUMMARY" in saved
     upload, download = step("plan", uses="actions/upload-artifact@"), step("apply", uses="actions/download-artifact@")
