@@ -17,6 +17,17 @@ CONTAINER = "docker:index/container:Container"
 VOLUME = "docker:index/volume:Volume"
 NETWORK = "docker:index/network:Network"
 DOCKER_PROVIDER = "pulumi:providers:docker"
+# Eight ranges covering all of IPv4 but 0.0.0.0/8: far too broad, though they never add up to /0.
+ALL_IPV4_BUT_0_8 = (
+    "1.0.0.0/8",
+    "2.0.0.0/7",
+    "4.0.0.0/6",
+    "8.0.0.0/5",
+    "16.0.0.0/4",
+    "32.0.0.0/3",
+    "64.0.0.0/2",
+    "128.0.0.0/1",
+)
 
 
 def env(reg) -> dict[str, str]:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from model.settings import ConfigError
+from tests.helpers import ALL_IPV4_BUT_0_8
 from tools.fills import FILLS, TEST_SSH_KEY
 from tools.mockrun import NULL, run_program, stack_settings
 
@@ -116,18 +117,7 @@ NETWORK = [
     (
         "all of IPv4 but 0/8",
         AWS,
-        {
-            "vm.adminCidrs": [
-                "1.0.0.0/8",
-                "2.0.0.0/7",
-                "4.0.0.0/6",
-                "8.0.0.0/5",
-                "16.0.0.0/4",
-                "32.0.0.0/3",
-                "64.0.0.0/2",
-                "128.0.0.0/1",
-            ]
-        },
+        {"vm.adminCidrs": list(ALL_IPV4_BUT_0_8)},
         "vm.adminCidrs",
     ),
     ("half of IPv4", GCP, {"vm.adminCidrs": ["0.0.0.0/1"]}, "vm.adminCidrs"),

@@ -10,7 +10,7 @@ import sys
 import pytest
 from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions, ResourceValidationArgs
 
-from tests.helpers import CONTAINER, REPO, VOLUME
+from tests.helpers import ALL_IPV4_BUT_0_8, CONTAINER, REPO, VOLUME
 
 sys.path.insert(0, str(REPO / "policy"))
 spec = importlib.util.spec_from_file_location("policy_rules", REPO / "policy" / "rules.py")
@@ -163,16 +163,7 @@ WORLD_SSH = [
                     "fromPort": 22,
                     "toPort": 22,
                     "protocol": "tcp",
-                    "cidrBlocks": [
-                        "1.0.0.0/8",
-                        "2.0.0.0/7",
-                        "4.0.0.0/6",
-                        "8.0.0.0/5",
-                        "16.0.0.0/4",
-                        "32.0.0.0/3",
-                        "64.0.0.0/2",
-                        "128.0.0.0/1",
-                    ],
+                    "cidrBlocks": list(ALL_IPV4_BUT_0_8),
                 }
             ]
         },
