@@ -22,40 +22,71 @@ except ConfigError as error:
 for warning in plan.warnings:
     pulumi.log.warn(warning)
 
-host = create_host(settings, plan)
-cluster = AurigraphCluster(
-    "aurigraph",
-    ClusterArgs(settings=settings, topology=topology, max_unavailable=plan.max_unavailable, host=host),
-    opts=pulumi.ResourceOptions(providers=[host.provider]),
-)
 
-pulumi.export("nodes", cluster.nodes)
-pulumi.export("endpoints", cluster.endpoints)
-pulumi.export("counts", topology.counts())
-pulumi.export("validatorPeers", topology.validator_peers)
-pulumi.export("faultBudget", topology.fault_budget)
-pulumi.export("capacity", plan.capacity.as_output())
-pulumi.export(
-    "host",
-    {
-        "target": settings.target,
-        "address": host.address,
-        **({"dockerHost": host.docker_host} if host.docker_host is not None else {}),
-        **({"size": plan.vm_size.size} if plan.vm_size else {}),
-    },
-)
-pulumi.export("density", settings.density)
-pulumi.export("protectData", settings.protect_data)
-# What the restore drill (tools.drill restore) works with; None with backup.enabled false.
-pulumi.export(
-    "backup",
-    {
-        "container": cluster.backup.container.name,
-        "database": cluster.database.container.name,
-        "interval": settings.backup.interval,
-        "keep": settings.backup.keep,
-        **({"bucket": host.backup_bucket.url} if host.backup_bucket else {}),
-    }
-    if cluster.backup
-    else None,
-)
+def deploy_docker() -> None:
+    """The Docker targets: a host (local, ssh or a cloud VM) and the cluster on its daemon."""
+    host = create_host(settings, plan)
+    cluster = AurigraphCluster(
+        "aurigraph",
+        ClusterArgs(settings=settings, topology=topology, max_unavailable=plan.max_unavailable, host=host),
+        opts=pulumi.ResourceOptions(providers=[host.provider]),
+    )
+    export_common(cluster.nodes, cluster.endpoints)
+    pulumi.export(
+        "host",
+        {
+            "target": settings.target,
+            "address": host.address,
+            **({"dockerHost": host.docker_host} if host.docker_host is not None else {}),
+            **({"size": plan.vm_size.size} if plan.vm_size else {}),
+        },
+    )
+    # What the restore drill (tools.drill restore) works with; None with backup.enabled false.
+    pulumi.export(
+        "backup",
+        {
+            "container": cluster.backup.container.name,
+            "database": cluster.database.container.name,
+            "interval": settings.backup.interval,
+            "keep": settings.backup.keep,
+            **({"bucket": host.backup_bucket.url} if host.backup_bucket else {}),
+        }
+        if cluster.backup
+        else None,
+    )
+
+
+def deploy_kubernetes() -> None:
+    """Target kubernetes: the cluster the provider's config (or KUBECONFIG) names."""
+    from components.kube.cluster import KubeCluster, KubeClusterArgs
+
+    assert settings.kubernetes is not None and plan.zone_loss is not None
+    cluster = KubeCluster("aurigraph", KubeClusterArgs(settings=settings, topology=topology, plan=plan))
+    export_common(cluster.nodes, cluster.endpoints)
+    pulumi.export(
+        "kubernetes",
+        {
+            "namespace": settings.kubernetes.namespace,
+            "zones": settings.kubernetes.zones,
+            "worstZoneLoss": plan.zone_loss,
+            "disruptionBudgets": plan.max_unavailable,
+            "backupSchedule": cluster.backup.spec.schedule if cluster.backup else None,
+        },
+    )
+
+
+def export_common(nodes: pulumi.Output, endpoints: pulumi.Output) -> None:
+    pulumi.export("nodes", nodes)
+    pulumi.export("endpoints", endpoints)
+    pulumi.export("counts", topology.counts())
+    pulumi.export("validatorPeers", topology.validator_peers)
+    pulumi.export("faultBudget", topology.fault_budget)
+    pulumi.export("capacity", plan.capacity.as_output())
+    pulumi.export("density", settings.density)
+    pulumi.export("protectData", settings.protect_data)
+
+
+if settings.target == "kubernetes":
+    deploy_kubernetes()
+else:
+    deploy_docker()

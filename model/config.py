@@ -18,6 +18,7 @@ from pydantic.alias_generators import to_camel
 from pydantic.fields import FieldInfo
 
 from .clouds import CLOUDS
+from .kube import DNS_LABEL, DNS_SUBDOMAIN, LabelKey, Labels, Tolerations
 from .services import PUBLISHED, SERVICES
 from .types import (
     EMAIL,
@@ -49,9 +50,11 @@ from .types import (
 
 GROUP_NAMES = ("validator", "business", "slim")
 DENSITIES = ("option-b", "option-c", "custom")
-# Where the cluster runs: the two targets of an existing Docker host, then every registered cloud
-# (components/hosts/<target>.py builds each).
-TARGETS = ("local", "ssh", *CLOUDS)
+# Where the cluster runs: the Docker targets (an existing Docker host, then every registered cloud;
+# components/hosts/<target>.py builds each), and a Kubernetes cluster (components/kube).
+DOCKER_TARGETS = ("local", "ssh", *CLOUDS)
+TARGETS = (*DOCKER_TARGETS, "kubernetes")
+ZONE_LABEL = "topology.kubernetes.io/zone"
 MAX_CONTAINERS_PER_GROUP = 500
 MAX_NODES_PER_GROUP = 26 * MAX_CONTAINERS_PER_GROUP
 REDIS_POLICIES = (
@@ -367,6 +370,35 @@ class VmConfig(ConfigModel):
     missing_hint: ClassVar[str] = "a VM needs vm.region, vm.sshPublicKey and vm.adminCidrs"
 
 
+class KubernetesConfig(ConfigModel):
+    """target kubernetes: where in the cluster (the provider's kubernetes:kubeconfig and
+    kubernetes:context, else KUBECONFIG) the pods go, and how they are spread."""
+
+    namespace: Text(DNS_LABEL, "a namespace name such as aurigraph", 63) = Field(
+        "aurigraph", description="the namespace this program creates (restricted Pod Security Standard)"
+    )
+    storage_class: Text(DNS_SUBDOMAIN, "a storage class such as gp3", 253) = unset(
+        "the cluster's default", "the storage class of every data claim"
+    )
+    data_gb: Int(1, 65536) = Field(20, description="size of each data claim (one per node container and service), GB")
+    zone_key: LabelKey = Field(ZONE_LABEL, description="the node label that names a node's zone")
+    zones: Int(1, 64) = Field(
+        3,
+        description="zones the validators spread over: a validator pod waits (Pending) rather than crowd into "
+        "fewer; the plan's worst zone loss assumes this many",
+    )
+    node_selector: Labels = Field({}, description="labels every pod's node must have")
+    tolerations: Tolerations = Field((), description="taints every pod tolerates, as key[=value][:Effect]")
+    api_service_type: Choice("ClusterIP", "LoadBalancer") = Field(
+        "ClusterIP", description="the API Service's type; the admin UIs are always ClusterIP (kubectl port-forward)"
+    )
+    api_cidrs: Cidrs(allow_world=False, guards="the validators' API is") = unset(
+        "none",
+        "with apiServiceType LoadBalancer (required): who may call the API (loadBalancerSourceRanges); "
+        "never the whole internet",
+    )
+
+
 class CapacityConfig(ConfigModel):
     """Summed container limits against the host's capacity; above these ratios is a config error."""
 
@@ -389,8 +421,8 @@ class StackConfig(ConfigModel):
     target: Choice(*TARGETS) = Field(
         "local",
         description="Where the cluster runs: local (the Docker daemon at DOCKER_HOST, else the local "
-        "socket), ssh (an existing server, see ssh), or aws, azure, gcp (a VM this program "
-        "creates, see vm).",
+        "socket), ssh (an existing server, see ssh), aws, azure, gcp (a VM this program "
+        "creates, see vm), or kubernetes (a cluster, see kubernetes).",
     )
     density: Choice(*DENSITIES) = Field(
         description="Node layout preset: option-b (51 nodes: 20 validator, 16 business, 15 slim), option-c (65 "
@@ -425,6 +457,7 @@ class StackConfig(ConfigModel):
     service_images: _Images = Field(default_factory=ServiceImagesConfig)
     ssh: SshConfig | None = unset("none", "target ssh only: the existing server")
     vm: VmConfig | None = unset("none", "targets aws, azure and gcp only: the VM this program creates")
+    kubernetes: KubernetesConfig | None = unset("defaults", "target kubernetes only: namespace, storage and zones")
     capacity: CapacityConfig = Field(default_factory=CapacityConfig)
     alerting: AlertingConfig = Field(default_factory=AlertingConfig)
     backup: BackupConfig = Field(default_factory=BackupConfig)
@@ -449,6 +482,7 @@ OBJECT_KEYS = (
     "serviceImages",
     "ssh",
     "vm",
+    "kubernetes",
     "capacity",
     "alerting",
     "backup",

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .clouds import CLOUDS
+from .kube import on_kubernetes, worst_zone_loss
 from .problems import ConfigError, Problem
 from .services import deployed
 from .settings import Settings
@@ -104,6 +105,8 @@ class Plan:
     capacity: CapacityPlan
     vm_size: VmSize | None
     warnings: tuple[str, ...]
+    # target kubernetes: group -> logical nodes the worst single zone holds (model/kube.py).
+    zone_loss: dict[str, int] | None = None
 
     def wave_predecessor(self, group: str, ordinal: int) -> int | None:
         return wave_predecessor(ordinal, self.max_unavailable[group])
@@ -143,7 +146,9 @@ def _rollout(settings: Settings, problems: list[Problem], warnings: list[str]) -
 
 def _container_limits(settings: Settings, topology: Topology) -> CapacityPlan:
     limits = [(c.cpus, c.memory_mb) for c in topology.containers]
-    limits += [(s.cpus, s.memory_limit(settings.cache.max_memory_mb)) for s in deployed(settings.features)]
+    services = deployed(settings.features)
+    services = on_kubernetes(services) if settings.kubernetes else services
+    limits += [(s.cpus, s.memory_limit(settings.cache.max_memory_mb)) for s in services]
     return CapacityPlan(
         containers=len(limits),
         container_cpus=round(sum(c for c, _ in limits), 2),
@@ -234,10 +239,40 @@ def _check_host(
     return plan
 
 
+def _zone_loss(settings: Settings, problems: list[Problem], warnings: list[str]) -> dict[str, int] | None:
+    """Target kubernetes: what losing the zone that holds the most of each group takes down. A
+    validator loss above f costs quorum: a warning, and a protectData stack refuses it."""
+    if settings.kubernetes is None:
+        return None
+    zones = settings.kubernetes.zones
+    loss = {g.name: worst_zone_loss(spread(g.nodes, g.containers), zones) for g in settings.groups}
+    validators = settings.group("validator")
+    f = bft_fault_budget(validators.nodes)
+    if loss["validator"] > f:
+        why = (
+            f"losing one of {zones} zones could take {loss['validator']} validator nodes down, above the BFT fault "
+            f"budget f = {f}: the validators would lose quorum"
+        )
+        # No zone may hold more than f validator nodes, so fewer than ceil(n / f) zones never do.
+        least = -(-validators.nodes // f) if f else validators.nodes + 1
+        fix = (
+            f"spread the validators over at least {least} zones (kubernetes.zones; the cluster must have them)"
+            if zones < least
+            else "spread the validators over more zones (kubernetes.zones; the cluster must have them) or over "
+            "more, smaller containers (groups.validator.containers)"
+        )
+        if settings.protect_data:
+            problems.append(Problem("kubernetes.zones", f"{why}; {fix}, or set protectData false to accept it"))
+        else:
+            warnings.append(f"kubernetes.zones: {why}; {fix}")
+    return loss
+
+
 def make_plan(settings: Settings, topology: Topology) -> Plan:
     problems: list[Problem] = []
     warnings: list[str] = []
     max_unavailable = _rollout(settings, problems, warnings)
+    zone_loss = _zone_loss(settings, problems, warnings)
     capacity = _container_limits(settings, topology)
     vm_size = None
     if settings.ssh is not None:
@@ -250,4 +285,4 @@ def make_plan(settings: Settings, topology: Topology) -> Plan:
             capacity = _check_host(capacity, vm_size.cpus, vm_size.memory_mb, "vm.size", "vm.size", problems)
     if problems:
         raise ConfigError(settings.stack, problems)
-    return Plan(max_unavailable, capacity, vm_size, tuple(warnings))
+    return Plan(max_unavailable, capacity, vm_size, tuple(warnings), zone_loss)

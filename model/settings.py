@@ -21,12 +21,14 @@ from pydantic import ValidationError
 
 from .clouds import CLOUDS
 from .config import (
+    DOCKER_TARGETS,
     OBJECT_KEYS,
     SECRET_KEYS,
     AlertingConfig,
     BackupConfig,
     CacheConfig,
     CapacityConfig,
+    KubernetesConfig,
     MonitoringConfig,
     SshConfig,
     StackConfig,
@@ -37,6 +39,7 @@ from .config import (
 )
 from .exposure import bind_problem
 from .groups import Group, merge_groups, merge_tuning, with_caches
+from .kube import schedule_problem
 from .names import docker_name_problem
 from .problems import ConfigError, Problem
 from .types import PLACEHOLDER, show
@@ -79,6 +82,7 @@ class Settings:
     secrets: Secrets = Secrets()
     ssh: SshConfig | None = None
     vm: VmConfig | None = None
+    kubernetes: KubernetesConfig | None = None
 
     def group(self, name: str) -> Group:
         return next(g for g in self.groups if g.name == name)
@@ -105,9 +109,13 @@ FEATURES: dict[str, Feature] = {
 
 # ------------------------------------------------------------------ reading the raw values
 
+# Keys that say where a Docker host publishes its ports; a Kubernetes stack publishes none (its
+# admin UIs are ClusterIP Services, its API Service follows kubernetes.apiServiceType).
+KUBERNETES_REFUSES = ("adminBindAddress", "apiBindAddress", "ports")
+
 
 def _decode(raw: Mapping[str, Any], problems: list[Problem]) -> dict[str, Any]:
-    """Objects arrive JSON-encoded; null means absent. An empty ssh or vm object means the section is absent, and a
+    """Objects arrive JSON-encoded; null means absent. An empty ssh, vm or kubernetes object means the section is absent, and a
     section the target does not use is refused (and not validated further)."""
     # A top-level `key: null` reaches the program as the text "null" (the CLI hands values over as
     # strings): as if the key were absent, as a null inside an object is (model/config.py).
@@ -128,13 +136,24 @@ def _decode(raw: Mapping[str, Any], problems: list[Problem]) -> dict[str, Any]:
                 )
                 del values[key]
     target = values.get("target", "local")
-    for key, targets, says in (("ssh", ("ssh",), "target: ssh"), ("vm", tuple(CLOUDS), "target aws, azure or gcp")):
+    for key, targets, says in (
+        ("ssh", ("ssh",), "target: ssh"),
+        ("vm", tuple(CLOUDS), "target aws, azure or gcp"),
+        ("kubernetes", ("kubernetes",), "target: kubernetes"),
+        *((key, DOCKER_TARGETS, "a Docker target") for key in KUBERNETES_REFUSES if _changed(values, key)),
+    ):
         if values.get(key) == {}:
             del values[key]
         elif key in values and target not in targets and isinstance(target, str) and target.isprintable():
             problems.append(Problem(key, f"only used with {says} (this stack's target is {target}); remove it"))
             del values[key]
     return values
+
+
+def _changed(values: Mapping[str, Any], key: str) -> bool:
+    """Whether `key` differs from its default (Pulumi.yaml's defaults reach the program as values)."""
+    field = next(f for f in StackConfig.model_fields.values() if f.alias == key)
+    return values.get(key) not in (None, {} if field.default_factory else field.default)
 
 
 def _path_text(path: tuple[Any, ...]) -> str:
@@ -237,7 +256,10 @@ def _ports(config: StackConfig, problems: list[Problem]) -> dict[str, int]:
 
 def _exposure(config: StackConfig, problems: list[Problem]) -> None:
     """What the bind addresses publish, judged by meaning on the stack's target: only the cloud
-    VMs have a firewall this program configures (the admin UIs then reach only vm.adminCidrs)."""
+    VMs have a firewall this program configures (the admin UIs then reach only vm.adminCidrs).
+    On kubernetes nothing is bound to a host; the API Service's exposure is `_kubernetes`'s."""
+    if config.target == "kubernetes":
+        return
     firewalled = config.target in CLOUDS
     for key, address, public_ok in (
         ("adminBindAddress", config.admin_bind_address, False),
@@ -304,6 +326,28 @@ def _target(config: StackConfig, provider_config: Mapping[str, Any], problems: l
         )
     if vm.project is not None and not cloud.requires_project:
         problems.append(Problem("vm.project", "only used with target gcp; remove it"))
+
+
+def _kubernetes(config: StackConfig, problems: list[Problem]) -> None:
+    """The API Service's exposure comes together with its CIDRs; backups keep a cron schedule."""
+    if config.target != "kubernetes":
+        return
+    k = config.kubernetes or KubernetesConfig()
+    if k.api_service_type == "LoadBalancer" and k.api_cidrs is None:
+        problems.append(
+            Problem(
+                "kubernetes.apiCidrs",
+                "missing; apiServiceType LoadBalancer needs the CIDRs that may call the API "
+                "(its loadBalancerSourceRanges), never the whole internet",
+            )
+        )
+    if k.api_service_type != "LoadBalancer" and k.api_cidrs is not None:
+        problems.append(
+            Problem("kubernetes.apiCidrs", "only used with kubernetes.apiServiceType LoadBalancer; remove it")
+        )
+    if config.backup.enabled:
+        problem = schedule_problem(config.backup.interval, config.backup.interval_seconds)
+        problems.extend([problem] if problem else [])
 
 
 def _alerting(config: StackConfig, problems: list[Problem]) -> None:
@@ -410,6 +454,7 @@ def parse_settings(
     ports = _ports(config, problems)
     _target(config, provider_config, problems)
     _exposure(config, problems)
+    _kubernetes(config, problems)
     if docker_name_problem(stack):
         problems.append(Problem("(stack name)", docker_name_problem(stack)))
     secrets = _secrets(config, secret_keys, problems, stack)
@@ -440,4 +485,5 @@ def parse_settings(
         secrets=secrets,
         ssh=config.ssh,
         vm=vm,
+        kubernetes=(config.kubernetes or KubernetesConfig()) if config.target == "kubernetes" else None,
     )

@@ -255,7 +255,7 @@ def Duration(minimum: str, maximum: str) -> Any:
 # ------------------------------------------------------------------ networks
 
 
-def _cidrs(allow_world: bool) -> Callable[[Any], tuple[str, ...] | None]:
+def _cidrs(allow_world: bool, guards: str) -> Callable[[Any], tuple[str, ...] | None]:
     def convert(value: Any) -> tuple[str, ...] | None:
         if not isinstance(value, list) or not value or len(value) > 100:
             return None
@@ -271,7 +271,7 @@ def _cidrs(allow_world: bool) -> Callable[[Any], tuple[str, ...] | None]:
         why = "" if allow_world else too_broad(networks)
         if why:
             raise Refusal(
-                "expected operator CIDRs, never the whole internet (SSH and admin ports are behind "
+                f"expected operator CIDRs, never the whole internet ({guards} behind "
                 f"this list), got {show(value)}: {why}"
             )
         return tuple(str(n) for n in networks)
@@ -279,8 +279,11 @@ def _cidrs(allow_world: bool) -> Callable[[Any], tuple[str, ...] | None]:
     return convert
 
 
-def Cidrs(allow_world: bool) -> Any:
-    return leaf(tuple[str, ...], 'a non-empty list of CIDRs such as ["203.0.113.0/24"]', "array", _cidrs(allow_world))
+def Cidrs(allow_world: bool, guards: str = "SSH and admin ports are") -> Any:
+    """`guards`: what the list lets in, said when it is refused as the whole internet."""
+    return leaf(
+        tuple[str, ...], 'a non-empty list of CIDRs such as ["203.0.113.0/24"]', "array", _cidrs(allow_world, guards)
+    )
 
 
 # ------------------------------------------------------------------ SSH

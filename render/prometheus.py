@@ -6,13 +6,13 @@ accept.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import yaml
 
 from model.kpis import Kpis, kpis_for
-from model.services import SERVICES, service
+from model.services import SERVICES, ServiceSpec, service
 from model.topology import METRICS_PATH, LogicalNode, Topology
 
 from . import backup
@@ -49,16 +49,20 @@ class ScrapeTarget:
 
 # Infrastructure scrape targets, by container name on the cluster network (Prometheus itself
 # at localhost), from the service registry.
-SCRAPE_TARGETS = tuple(
-    ScrapeTarget(
-        s.metrics.job,
-        f"{'localhost' if s.name == 'prometheus' else s.name}:{s.metrics.port}",
-        s.metrics.prefixes,
-        s.metrics.path,
+def scrape_targets(services: Iterable[ServiceSpec] = SERVICES) -> tuple[ScrapeTarget, ...]:
+    return tuple(
+        ScrapeTarget(
+            s.metrics.job,
+            f"{'localhost' if s.name == 'prometheus' else s.name}:{s.metrics.port}",
+            s.metrics.prefixes,
+            s.metrics.path,
+        )
+        for s in services
+        if s.metrics is not None
     )
-    for s in SERVICES
-    if s.metrics is not None
-)
+
+
+SCRAPE_TARGETS = scrape_targets()
 
 
 def node_job(group: str) -> str:

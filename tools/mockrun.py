@@ -46,6 +46,12 @@ def stack_names(root: Path = REPO) -> list[str]:
     return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
 
 
+def stack_target(stack: str, root: Path = REPO) -> str:
+    """The stack file's target (Pulumi.yaml's default, local, when it sets none)."""
+    config = yaml.safe_load((root / f"Pulumi.{stack}.yaml").read_text()).get("config") or {}
+    return str(config.get(f"{PROJECT}:target", "local"))
+
+
 def deployable_stacks(root: Path = REPO) -> list[str]:
     """Stacks that evaluate as committed: those whose file has no PLACEHOLDER left to fill."""
     return [s for s in stack_names(root) if "PLACEHOLDER" not in (root / f"Pulumi.{s}.yaml").read_text()]
@@ -323,6 +329,12 @@ class RecordingMocks(pulumi.runtime.Mocks):
                     if isinstance(value, dict) and isinstance(state.get(key), dict)
                     else state.get(key, value)
                 )
+        if args.typ.startswith("kubernetes:") and not (state.get("metadata") or {}).get("name"):
+            # The provider names an object left without a name `<resource name>-<8 random
+            # characters>`, anew when it replaces it; here the characters follow the inputs, so a
+            # replaced ConfigMap or Secret gets a new name as it does for real.
+            suffix = hashlib.sha256(json.dumps(args.inputs, sort_keys=True, default=str).encode()).hexdigest()[:8]
+            state["metadata"] = {**(state.get("metadata") or {}), "name": f"{args.name}-{suffix}"}
         if args.typ == "random:index/randomBytes:RandomBytes":
             raw = hashlib.sha256(args.name.encode()).digest()[: int(args.inputs.get("length", 32))]
             state["base64"], state["hex"] = base64.b64encode(raw).decode(), raw.hex()

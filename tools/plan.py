@@ -172,6 +172,10 @@ class Change:
 HOST_RESTARTS: dict[str, tuple[str, ...]] = {c.machine_type: c.restart_inputs for c in CLOUDS.values()}
 
 
+# What runs a node container: a Docker container, or on Kubernetes its one-pod StatefulSet.
+NODE_WORKLOADS = ("docker:index/container:Container", "kubernetes:apps/v1:StatefulSet")
+
+
 @dataclass(frozen=True)
 class Layout:
     """Where the logical nodes run, from a snapshot's `nodes` and `faultBudget` outputs."""
@@ -212,7 +216,7 @@ class Plan:
         at once: the replaced containers of one wave run together, waves one after another."""
         per_wave: dict[tuple[str, int], int] = {}
         for c in self.of("replace"):
-            if c.type == "docker:index/container:Container" and c.name in self.layout.nodes:
+            if c.type in NODE_WORKLOADS and c.name in self.layout.nodes:
                 group, count = self.layout.nodes[c.name]
                 per_wave[(group, c.wave)] = per_wave.get((group, c.wave), 0) + count
         out: dict[str, int] = {}
@@ -438,7 +442,7 @@ def summary(snap: Mapping[str, Any]) -> str:
     for group in sorted(by_group):
         counted = ", ".join(f"{n} {k}" for k, n in sorted(by_group[group].items()))
         lines.append(f"{group:<16} {counted}")
-    containers = {r["urn"]: r for r in custom if r["type"] == "docker:index/container:Container"}
+    containers = {r["urn"]: r for r in custom if r["type"] in NODE_WORKLOADS}
     changes = [Change(urn, r["type"], r["name"], "replace") for urn, r in containers.items()]
     _assign_waves(changes, {r["urn"]: r for r in snap["resources"]})
     groups: dict[str, dict[int, list[str]]] = {}
@@ -450,11 +454,15 @@ def summary(snap: Mapping[str, Any]) -> str:
         if group in groups:
             waves = [", ".join(sorted(groups[group][w])) for w in sorted(groups[group])]
             lines.append(f"  {group:<10} {len(waves)} waves: " + " | ".join(waves))
-    capacity = snap.get("outputs", {}).get("capacity", {})
+    outputs = snap.get("outputs", {})
+    lines += kubernetes_lines(outputs)
+    capacity = outputs.get("capacity", {})
     if capacity:
         host = (
             f"{capacity.get('hostCpus')} CPUs, {capacity.get('hostMemoryMb')} MB"
             if capacity.get("hostCpus")
+            else "the cluster's nodes (requests are the limits over the overcommit ratios)"
+            if outputs.get("kubernetes")
             else "not known before deploy (local daemon)"
         )
         lines += [
@@ -464,6 +472,23 @@ def summary(snap: Mapping[str, Any]) -> str:
             f"cpu {capacity.get('cpuOvercommit')}, memory {capacity.get('memoryOvercommit')}",
         ]
     return "\n".join(lines) + "\n"
+
+
+def kubernetes_lines(outputs: Mapping[str, Any]) -> list[str]:
+    """Target kubernetes: the disruption budgets, and what the worst single zone's loss takes down."""
+    k = outputs.get("kubernetes")
+    if not k:
+        return []
+    budgets = ", ".join(f"{g} {k['disruptionBudgets'][g]}" for g in GROUP_NAMES if g in k["disruptionBudgets"])
+    loss = k["worstZoneLoss"]
+    f = outputs.get("faultBudget")
+    verdict = "within f" if loss["validator"] <= f else "ABOVE f: one zone's loss costs the validators their quorum"
+    return [
+        "",
+        f"disruption budgets (pods evicted at once, at most): {budgets}",
+        f"worst single-zone loss over {k['zones']} zones: {loss['validator']} validator nodes (f = {f}, {verdict}); "
+        + ", ".join(f"{g} {loss[g]}" for g in GROUP_NAMES if g in loss and g != "validator"),
+    ]
 
 
 # ---------------------------------------------------------------- CLI

@@ -53,11 +53,46 @@ def cloud_table() -> dict[str, dict[str, list[str]]]:
     return {k: v for k, v in json.loads(CLOUD_TABLE.read_text()).items() if not k.startswith("_")}
 
 
+# pulumi-kubernetes replaces rather than updates on these paths, for the kinds this program uses
+# (provider/pkg/provider/diff.go, forceNewProperties, at the pinned provider): a name or namespace
+# of any object; a ConfigMap's and Secret's data (they are immutable unless the provider is told
+# otherwise, so an auto-named one gets a new name); a claim's access modes, selector and storage
+# class; a StatefulSet's selector, service name, claim templates and pod management; a Service's
+# cluster IP. The StatefulSets' `replace_on_changes=["spec"]` (components/kube/pods.py) adds the rest.
+_METADATA = ["metadata.name", "metadata.namespace"]
+KUBERNETES: dict[str, list[str]] = {
+    f"kubernetes:{token}": _METADATA + paths
+    for token, paths in {
+        "core/v1:ConfigMap": ["binaryData", "data"],
+        "core/v1:Secret": ["data", "stringData", "type"],
+        "core/v1:Namespace": [],
+        "core/v1:PersistentVolumeClaim": [
+            "spec.accessModes",
+            "spec.selector",
+            "spec.storageClassName",
+            "spec.volumeName",
+        ],
+        "core/v1:Service": ["spec.clusterIP"],
+        "apps/v1:StatefulSet": [
+            "spec.podManagementPolicy",
+            "spec.revisionHistoryLimit",
+            "spec.selector",
+            "spec.serviceName",
+            "spec.volumeClaimTemplates",
+        ],
+        "policy/v1:PodDisruptionBudget": [],
+        "networking.k8s.io/v1:NetworkPolicy": [],
+        "batch/v1:CronJob": [],
+    }.items()
+}
+
+
 def load() -> dict[str, list[tuple[str, ...]]]:
     """type token -> flagged paths, every provider this program uses."""
     table = json.loads(TABLE.read_text())
     for tokens in cloud_table().values():
         table.update(tokens)
+    table.update(KUBERNETES)
     return {token: [tuple(p.split(".")) for p in paths] for token, paths in table.items()}
 
 

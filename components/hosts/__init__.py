@@ -1,7 +1,7 @@
 """Docker hosts: every target gives the same `Host`, a docker provider plus where it is reached.
 
 The cluster components never ask which target they are on. `HOSTS` maps each target of
-model.config.TARGETS to the module that builds it; each module has
+model.config.DOCKER_TARGETS to the module that builds it; each module has
 `create(settings, plan) -> Host`. Cloud modules are imported only when their target is used
 (their SDKs are large); each defines a `VmHost` subclass, which shares the VM's tail.
 """
@@ -20,7 +20,7 @@ import pulumi_docker as docker
 import pulumi_random as random
 
 from model.clouds import CloudSpec
-from model.config import TARGETS, BackupConfig, VmConfig
+from model.config import DOCKER_TARGETS, BackupConfig, VmConfig
 from model.planning import Plan
 from model.services import PUBLISHED
 from model.settings import VM_SSH_PORT, Settings
@@ -29,7 +29,7 @@ from render.host_key import host_key_pair, known_hosts_options
 
 from ..backup import Bucket
 
-HOSTS: dict[str, str] = {target: f"{__name__}.{target}" for target in TARGETS}
+HOSTS: dict[str, str] = {target: f"{__name__}.{target}" for target in DOCKER_TARGETS}
 
 KEEPALIVE = ("-o", "ServerAliveInterval=30")
 

@@ -418,6 +418,28 @@ class ControlPlane:
             },
         )
 
+    def add_volumes(self, count: int, storage_class: str, size: str = "100Gi") -> None:
+        """Pre-made PersistentVolumes of `storage_class` for claims to bind to: nothing here
+        provisions volumes. hostPath and no node affinity: the claim binds wherever the pod goes
+        (kwok runs no container, so nothing is written)."""
+        for i in range(count):
+            self.api(
+                "POST",
+                "/api/v1/persistentvolumes",
+                {
+                    "apiVersion": "v1",
+                    "kind": "PersistentVolume",
+                    "metadata": {"name": f"{storage_class}-{i}"},
+                    "spec": {
+                        "capacity": {"storage": size},
+                        "accessModes": ["ReadWriteOnce"],
+                        "storageClassName": storage_class,
+                        "persistentVolumeReclaimPolicy": "Retain",
+                        "hostPath": {"path": f"/var/lib/fake-volumes/{i}"},
+                    },
+                },
+            )
+
     def ready_nodes(self) -> list[str]:
         nodes = self.api("GET", "/api/v1/nodes")["items"]
         return [
@@ -429,6 +451,15 @@ class ControlPlane:
     def pods(self, namespace: str, selector: str = "") -> list[dict]:
         query = f"?labelSelector={urllib.parse.quote(selector)}" if selector else ""
         return self.api("GET", f"/api/v1/namespaces/{namespace}/pods{query}")["items"]
+
+    def cordon(self, node: str, unschedulable: bool = True) -> None:
+        """As `kubectl cordon` (and `uncordon`, with False): no new pod is scheduled there."""
+        self.api(
+            "PATCH",
+            f"/api/v1/nodes/{node}",
+            {"spec": {"unschedulable": unschedulable}},
+            content_type="application/merge-patch+json",
+        )
 
     def evict(self, namespace: str, pod: str) -> None:
         """The Eviction API, as `kubectl drain` calls it; ApiError 429 when a budget refuses."""

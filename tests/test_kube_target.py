@@ -1,0 +1,260 @@
+"""Target kubernetes, for real: the program through the real CLI and the real Kubernetes provider
+against the test control plane (tests/kube/controlplane.py), fake nodes in four zones that kwok
+marks Ready a second after a pod is scheduled (a node's start-up time).
+
+What this proves: the API server accepts every object (schema, the restricted Pod Security
+admission), the provider awaits each StatefulSet, the scheduler places the pods under the
+spread constraints, the disruption controller and the Eviction API honour the budgets, and the
+rollout waves hold while pods really go down and come back. What it does not: no container runs
+(no image is pulled, no probe command executes: kwok reports the pods Ready), no volume is
+provisioned (the claims bind to pre-made PersistentVolumes), no packet is filtered (the
+NetworkPolicies are accepted, not enforced), and no managed cluster's own admission is tried.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from tests.engine.harness import engine_cli
+from tests.kube.controlplane import ApiError, ControlPlane, Zones, is_ready
+from tools.engine import EngineProject, nodes_per_container
+
+pytestmark = [pytest.mark.kube, pytest.mark.xdist_group("kube")]
+
+STACK = "k8s-option-b"
+NAMESPACE = "aurigraph"
+STORAGE_CLASS = "fake"
+READY_DELAY = 1.0
+GROUP = "aurigraph.io/group"
+
+
+@dataclass
+class Deployed:
+    plane: ControlPlane
+    project: EngineProject
+    outputs: dict[str, Any]
+    up_seconds: float
+    log: list[str] = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory) -> Iterator[Deployed]:
+    root = tmp_path_factory.mktemp("k8s-target")
+    zones = Zones(names=("zone-a", "zone-b", "zone-c", "zone-d"), per_zone=2)
+    with ControlPlane(root / "control-plane", zones=zones, ready_delay=READY_DELAY) as plane:
+        plane.add_volumes(40, STORAGE_CLASS)
+        project = EngineProject(root / "engine", engine_cli())
+        project.env["KUBECONFIG"] = str(plane.kubeconfig)
+        project.init(STACK)
+        project.set(STACK, "kubernetes.storageClass", STORAGE_CLASS)
+        started = time.monotonic()
+        project.up(STACK)
+        yield Deployed(plane, project, project.outputs(STACK), time.monotonic() - started)
+
+
+class Watch:
+    """Polls the pods of `group` through the API; records the most logical nodes unavailable."""
+
+    def __init__(self, plane: ControlPlane, sizes: dict[str, int], group: str = "validator"):
+        self.plane, self.sizes, self.group = plane, sizes, group
+        self.most = 0
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def down(self) -> int:
+        ready = {
+            p["metadata"]["labels"]["aurigraph.io/workload"]
+            for p in self.plane.pods(NAMESPACE, f"{GROUP}={self.group}")
+            if is_ready(p)
+        }
+        return sum(n for container, n in self.sizes.items() if container not in ready)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.most = max(self.most, self.down())
+            self.samples += 1
+            time.sleep(0.05)
+
+    def __enter__(self) -> Watch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def test_up_then_preview_shows_no_changes(deployed):
+    deployed.project.run("preview", "--expect-no-changes", "--stack", STACK)
+    assert deployed.outputs["kubernetes"]["worstZoneLoss"]["validator"] == 5
+    assert deployed.outputs["kubernetes"]["disruptionBudgets"] == {"validator": 1, "business": 2, "slim": 2}
+
+
+def test_every_pod_is_admitted_under_restricted_and_ready(deployed):
+    plane = deployed.plane
+    namespace = plane.api("GET", f"/api/v1/namespaces/{NAMESPACE}")
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    statefulsets = plane.api("GET", f"/apis/apps/v1/namespaces/{NAMESPACE}/statefulsets")["items"]
+    pods = plane.pods(NAMESPACE)
+    # 14 node containers and 10 services, each its own StatefulSet; every pod admitted and ready.
+    assert len(statefulsets) == 24 == len(pods)
+    assert all(is_ready(p) for p in pods)
+    assert all(p["spec"]["securityContext"]["runAsNonRoot"] for p in pods)
+    # The API server's own verdict on the pod template: a server-side dry run of each pod as is.
+    for pod in pods[:3]:
+        spec = {k: v for k, v in pod["spec"].items() if k not in ("nodeName",)}
+        probe = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "dry-run-" + pod["metadata"]["name"]}}
+        plane.api("POST", f"/api/v1/namespaces/{NAMESPACE}/pods?dryRun=All", {**probe, "spec": spec})
+    claims = plane.api("GET", f"/api/v1/namespaces/{NAMESPACE}/persistentvolumeclaims")["items"]
+    assert len(claims) == 14 + 6 and all(c["status"]["phase"] == "Bound" for c in claims)
+
+
+def test_no_secret_reaches_a_configmap_a_pod_spec_or_the_state(deployed):
+    plane = deployed.plane
+    secrets = plane.api("GET", f"/api/v1/namespaces/{NAMESPACE}/secrets")["items"]
+    values = {
+        base64.b64decode(v).decode()
+        for s in secrets
+        for v in (s.get("data") or {}).values()
+        if len(base64.b64decode(v)) >= 12
+    }
+    # Every generated password is 32 characters; the rendered files carry them too.
+    passwords = {v for v in values if len(v) == 32 and v.isalnum()}
+    assert len(passwords) >= 6, "expected the six generated passwords in Secrets"
+    configmaps = json.dumps(plane.api("GET", f"/api/v1/namespaces/{NAMESPACE}/configmaps")["items"])
+    specs = json.dumps([p["spec"] for p in plane.pods(NAMESPACE)])
+    state = json.dumps(deployed.project.export(STACK))
+    for password in passwords:
+        assert password not in configmaps
+        assert password not in specs
+        assert password not in state
+
+
+def test_validators_spread_so_one_zone_holds_at_most_the_planned_loss(deployed):
+    plane, outputs = deployed.plane, deployed.outputs
+    zone_of = {
+        n["metadata"]["name"]: n["metadata"]["labels"]["topology.kubernetes.io/zone"]
+        for n in plane.api("GET", "/api/v1/nodes")["items"]
+    }
+    sizes = nodes_per_container(outputs, "validator")
+    per_zone: dict[str, int] = {}
+    for pod in plane.pods(NAMESPACE, f"{GROUP}=validator"):
+        zone = zone_of[pod["spec"]["nodeName"]]
+        per_zone[zone] = per_zone.get(zone, 0) + sizes[pod["metadata"]["labels"]["aurigraph.io/workload"]]
+    worst = max(per_zone.values())
+    deployed.log.append(f"validator nodes per zone {dict(sorted(per_zone.items()))}, worst {worst}")
+    assert worst <= outputs["kubernetes"]["worstZoneLoss"]["validator"] <= outputs["faultBudget"]
+
+
+def test_draining_every_node_never_takes_more_than_f_validators_down(deployed):
+    plane, outputs = deployed.plane, deployed.outputs
+    f = outputs["faultBudget"]
+    allowed = refused = 0
+    with Watch(plane, nodes_per_container(outputs, "validator")) as watch:
+        for node in sorted(n["metadata"]["name"] for n in plane.api("GET", "/api/v1/nodes")["items"]):
+            plane.cordon(node)
+            deadline = time.monotonic() + 120
+            while True:
+                on_node = [
+                    p
+                    for p in plane.pods(NAMESPACE)
+                    if p["spec"].get("nodeName") == node and not p["metadata"].get("deletionTimestamp")
+                ]
+                if not on_node:
+                    break
+                assert time.monotonic() < deadline, f"{node} not drained: {[p['metadata']['name'] for p in on_node]}"
+                for pod in on_node:
+                    try:
+                        plane.evict(NAMESPACE, pod["metadata"]["name"])
+                        allowed += 1
+                    except ApiError as error:
+                        if error.code != 429:
+                            raise
+                        refused += 1
+                time.sleep(0.5)
+            plane.cordon(node, False)
+        # Wait for the last replacements before the watch ends.
+        deadline = time.monotonic() + 60
+        while watch.down() and time.monotonic() < deadline:
+            time.sleep(0.2)
+    print(f"drain: {allowed} evictions allowed, {refused} refused; most validator nodes down {watch.most} (f = {f})")
+    assert refused > 0, "no eviction was ever refused: the budgets were not tested"
+    assert 0 < watch.most <= f
+    assert all(is_ready(p) for p in plane.pods(NAMESPACE))
+
+
+@pytest.mark.parametrize("parallel", [None, 64], ids=["rollout-default-parallel", "rollback-parallel-64"])
+def test_an_image_rollout_and_its_rollback_keep_the_validators_quorum(deployed, parallel):
+    plane, project, outputs = deployed.plane, deployed.project, deployed.outputs
+    f = outputs["faultBudget"]
+    image = "aurigraph/v11-native:11.0.1" if parallel is None else "aurigraph/v11-native:11.0.0"
+    project.set(STACK, "image", image)
+    extra = ("--parallel", str(parallel)) if parallel else ()
+    with Watch(plane, nodes_per_container(outputs, "validator")) as watch:
+        started = time.monotonic()
+        project.up(STACK, *extra)
+        makespan = time.monotonic() - started
+    pods = plane.pods(NAMESPACE, f"{GROUP}=validator")
+    assert {p["spec"]["containers"][0]["image"] for p in pods} == {image}
+    # Lower bound: the validators' 4 waves of one pod, each Ready a second after it is scheduled.
+    lower = 4 * READY_DELAY
+    print(
+        f"{image}: most validator nodes down {watch.most} (f = {f}), makespan {makespan:.1f} s, lower bound {lower:g} s"
+    )
+    assert watch.most <= f
+    assert watch.most > 0, "no validator pod went down: the rollout was not observed"
+    assert makespan >= lower
+
+
+def test_a_bad_kubernetes_config_fails_in_one_line_and_registers_nothing(deployed):
+    project = deployed.project
+    project.run("stack", "init", "bad")
+    project.set("bad", "target", "kubernetes")
+    project.set("bad", "density", "option-b")
+    project.set("bad", "kubernetes.apiServiceType", "LoadBalancer")
+    project.set("bad", "kubernetes.apiCidrs[0]", "0.0.0.0/0")
+    for verb in (["preview"], ["up", "--yes"]):
+        result = project.run(*verb, "--stack", "bad", check=False)
+        assert result.code != 0
+        assert "Traceback" not in result.text and 'File "' not in result.text
+        # The CLI shows a diagnostic twice (in the progress view and under Diagnostics).
+        messages = {
+            line.split("error: ", 1)[1]
+            for line in result.text.splitlines()
+            if "kubernetes.apiCidrs" in line and "error: " in line
+        }
+        assert len(messages) == 1 and "never the whole internet" in messages.pop(), result.text
+    assert not project.export("bad")["deployment"].get("resources"), "something was registered"
+
+
+def test_option_c_previews_against_the_cluster(deployed):
+    project = deployed.project
+    project.init("k8s-option-c")
+    project.set("k8s-option-c", "kubernetes.namespace", "aurigraph-c")
+    preview = project.preview_json("k8s-option-c")
+    workloads = [
+        s["urn"] for s in preview["steps"] if s["op"] == "create" and "$kubernetes:apps/v1:StatefulSet::" in s["urn"]
+    ]
+    assert len([urn for urn in workloads if "NodeGroup$" in urn]) == 7 + 5 + 8
+
+
+def test_destroy_keeps_the_claims_of_a_protected_stack(deployed):
+    plane, project = deployed.plane, deployed.project
+    refused = project.run("destroy", "--yes", "--skip-preview", "--stack", STACK, check=False)
+    assert refused.code != 0 and "protected" in refused.text
+    project.run("state", "unprotect", "--all", "--yes", "--stack", STACK)
+    project.run("destroy", "--yes", "--skip-preview", "--stack", STACK)
+    claims = plane.api("GET", f"/api/v1/namespaces/{NAMESPACE}/persistentvolumeclaims")["items"]
+    assert len(claims) == 20
+    assert plane.api("GET", f"/apis/apps/v1/namespaces/{NAMESPACE}/statefulsets")["items"] == []
+    # The namespace stays too: deleting it would delete the claims in it.
+    assert plane.api("GET", f"/api/v1/namespaces/{NAMESPACE}")["status"]["phase"] == "Active"
