@@ -1,7 +1,13 @@
 """CrossGuard pack for the Aurigraph cluster: `pulumi preview --policy-pack policy`."""
 
-from pulumi_policy import EnforcementLevel, PolicyConfigSchema, PolicyPack, ResourceValidationPolicy
-from rules import POLICIES
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyConfigSchema,
+    PolicyPack,
+    ResourceValidationPolicy,
+    StackValidationPolicy,
+)
+from rules import POLICIES, STACK_POLICIES
 
 CONFIG = {
     "admin-ui-not-public": PolicyConfigSchema(properties={"allowPublicAdminUi": {"type": "boolean", "default": False}}),
@@ -16,5 +22,9 @@ PolicyPack(
     policies=[
         ResourceValidationPolicy(name=name, description=description, validate=validate, config_schema=CONFIG.get(name))
         for name, description, validate in POLICIES
+    ]
+    + [
+        StackValidationPolicy(name=name, description=description, validate=validate)
+        for name, description, validate in STACK_POLICIES
     ],
 )

@@ -32,6 +32,8 @@ WORLD = {"0.0.0.0/0", "::/0", "*", "internet", "any", "0.0.0.0"}
 SSH = 22
 
 Report = Callable[[str], None]
+# A stack policy's reporter also takes the URN of the resource at fault.
+StackReport = Callable[[str, str], None]
 
 
 def _labels(props: dict) -> dict[str, str]:
@@ -205,6 +207,96 @@ def container_hardened(args, report_violation: Report) -> None:
         report_violation("every container rotates its logs (logOpts max-size and max-file)")
 
 
+# ---------------------------------------------------------------- target kubernetes
+
+STATEFULSET = "kubernetes:apps/v1:StatefulSet"
+PDB = "kubernetes:policy/v1:PodDisruptionBudget"
+CONFIGMAP = "kubernetes:core/v1:ConfigMap"
+SECRET = "kubernetes:core/v1:Secret"
+# Workload kinds and where their pod spec sits.
+POD_SPECS = {
+    "kubernetes:core/v1:Pod": ("spec",),
+    "kubernetes:apps/v1:StatefulSet": ("spec", "template", "spec"),
+    "kubernetes:apps/v1:Deployment": ("spec", "template", "spec"),
+    "kubernetes:apps/v1:DaemonSet": ("spec", "template", "spec"),
+    "kubernetes:batch/v1:Job": ("spec", "template", "spec"),
+    "kubernetes:batch/v1:CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
+}
+GROUP_LABEL = "aurigraph.io/group"
+# ConfigMap keys that name a credential: it belongs in a Secret.
+CREDENTIAL_WORDS = ("password", "passwd", "secret", "token", "credential", "pgpass", "private")
+
+
+def _pod_spec(resource_type: str, props: dict) -> dict | None:
+    spec: Any = props
+    for key in POD_SPECS.get(resource_type, ("-",)):
+        spec = (spec or {}).get(key) if isinstance(spec, dict) else None
+    return spec if isinstance(spec, dict) and resource_type in POD_SPECS else None
+
+
+def k8s_pod_not_privileged(args, report_violation: Report) -> None:
+    """What the restricted Pod Security Standard forbids, checked before the API server sees it."""
+    spec = _pod_spec(args.resource_type, args.props)
+    if spec is None:
+        return
+    for key in ("hostNetwork", "hostPID", "hostIPC"):
+        if spec.get(key):
+            report_violation(f"no pod uses the host's namespaces ({key})")
+    if any("hostPath" in (v or {}) for v in spec.get("volumes") or []):
+        report_violation("no pod mounts a host path")
+    for container in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]:
+        security = container.get("securityContext") or {}
+        if security.get("privileged"):
+            report_violation(f"no container runs privileged ({container.get('name')})")
+        if security.get("allowPrivilegeEscalation") is not False:
+            report_violation(f"every container sets allowPrivilegeEscalation: false ({container.get('name')})")
+        if "ALL" not in ((security.get("capabilities") or {}).get("drop") or []):
+            report_violation(f"every container drops all capabilities ({container.get('name')})")
+
+
+def _selects(selector: Any, labels: dict) -> bool:
+    match = (selector or {}).get("matchLabels") or {}
+    return bool(match) and all(labels.get(k) == v for k, v in match.items())
+
+
+def k8s_node_group_budget(args, report_violation: StackReport) -> None:
+    """Every node group's pods are under a PodDisruptionBudget: without one a drain may evict
+    every validator at once."""
+    budgets = [r.props.get("spec") or {} for r in args.resources if r.resource_type == PDB]
+    for r in args.resources:
+        if r.resource_type != STATEFULSET:
+            continue
+        labels = ((((r.props.get("spec") or {}).get("template") or {}).get("metadata")) or {}).get("labels") or {}
+        if GROUP_LABEL in labels and not any(_selects(b.get("selector"), labels) for b in budgets):
+            report_violation(f"node group {labels[GROUP_LABEL]!r} ({r.name}) has no PodDisruptionBudget", r.urn)
+
+
+def _values(data: Any) -> Iterable[str]:
+    return [str(v) for v in (data or {}).values() if v] if isinstance(data, dict) else []
+
+
+def k8s_no_secret_in_configmap(args, report_violation: StackReport) -> None:
+    """ConfigMaps are readable by anyone who may read the namespace's config: no Secret's value in
+    one, and no key that names a credential."""
+    secrets = {v for r in args.resources if r.resource_type == SECRET for v in _values(r.props.get("stringData"))}
+    secrets = {v for v in secrets if len(v) >= 8}
+    for r in args.resources:
+        if r.resource_type != CONFIGMAP:
+            continue
+        data = r.props.get("data") or {}
+        for key, value in data.items():
+            if any(word in key.lower() for word in CREDENTIAL_WORDS):
+                report_violation(f"ConfigMap {r.name} key {key!r} names a credential; put it in a Secret", r.urn)
+            if any(secret in str(value) for secret in secrets):
+                report_violation(f"ConfigMap {r.name} key {key!r} holds a Secret's value", r.urn)
+
+
+STACK_POLICIES = (
+    ("k8s-node-group-budget", "Every node group has a PodDisruptionBudget", k8s_node_group_budget),
+    ("k8s-no-secret-in-configmap", "No Secret data in a ConfigMap", k8s_no_secret_in_configmap),
+)
+
+
 POLICIES = (
     ("container-healthcheck", "Every container has a healthcheck", container_healthcheck),
     ("container-limits", "Every container has CPU and memory limits", container_limits),
@@ -219,4 +311,5 @@ POLICIES = (
     ("no-world-ssh", "No SSH ingress from the whole internet, however the ranges are split", no_world_ssh),
     ("no-published-ssh-port", "No container publishes the host's SSH port", no_published_ssh_port),
     ("container-hardened", "Containers drop capabilities, gain no privileges and rotate logs", container_hardened),
+    ("k8s-pod-not-privileged", "No pod is privileged, shares the host or keeps capabilities", k8s_pod_not_privileged),
 )

@@ -20,6 +20,7 @@ AZURE = ("azure-option-b", FILLS["azure"])
 GCP = ("gcp-option-b", FILLS["gcp"])
 SSH = ("ssh-option-b", FILLS["ssh"])
 LOCAL: tuple[str, dict[str, Any]] = ("option-b", {})
+K8S: tuple[str, dict[str, Any]] = ("k8s-option-b", {})
 
 
 def _key(kind: bytes, *fields: bytes) -> str:
@@ -298,7 +299,8 @@ def _null_cases():
     for path in _config_paths(StackConfig):
         if path.startswith("groups.") and path.count(".") > 1 and not path.startswith("groups.validator."):
             continue  # the three groups share a model
-        for target in (LOCAL, AWS) if path.startswith("vm") else (SSH,) if path.startswith("ssh") else (LOCAL,):
+        targets = {"vm": (LOCAL, AWS), "ssh": (SSH,), "kubernetes": (K8S,)}.get(path.split(".")[0], (LOCAL,))
+        for target in targets:
             yield pytest.param(target, path, id=f"{target[0]}:{path}")
 
 

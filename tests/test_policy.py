@@ -41,12 +41,14 @@ def recorded(run, name, type_token=CONTAINER) -> dict:
     return copy.deepcopy(run.named(name, type_token).inputs)
 
 
-@pytest.mark.parametrize("stack", ["option-b", "option-c"])
+@pytest.mark.parametrize("stack", ["option-b", "option-c", "k8s-option-b", "k8s-option-c"])
 def test_every_recorded_resource_passes_every_policy(stack_run, stack):
     run = stack_run(stack)
     for reg in run.resources:
         for name, _, validate in rules.POLICIES:
             assert violations(validate, reg.type, reg.inputs, protect=reg.protect) == [], (name, reg.urn)
+    for name, _, validate in rules.STACK_POLICIES:
+        assert stack_violations(validate, stack_args(run)) == [], name
 
 
 def test_dev_volumes_pass_with_the_dev_policy_config(stack_run):
@@ -267,7 +269,60 @@ def test_every_container_drops_all_capabilities_but_what_the_registry_lists(stac
 
 
 def test_the_pack_lists_every_policy_once():
-    names = [p[0] for p in rules.POLICIES]
-    assert len(names) == len(set(names)) == 9
+    names = [p[0] for p in (*rules.POLICIES, *rules.STACK_POLICIES)]
+    assert len(names) == len(set(names)) == 12
     source = (REPO / "policy" / "__main__.py").read_text()
-    assert "PolicyPack(" in source and "POLICIES" in source
+    assert "PolicyPack(" in source and "POLICIES" in source and "STACK_POLICIES" in source
+
+
+# ---------------------------------------------------------------- target kubernetes
+
+
+def stack_args(run, drop: str | None = None, edit=None):
+    """The stack policies' view of a recorded run: every custom resource, optionally one type
+    dropped and the props edited."""
+    from types import SimpleNamespace
+
+    resources = []
+    for reg in run.resources:
+        if not reg.custom or reg.type == drop:
+            continue
+        props = copy.deepcopy(reg.inputs)
+        if edit:
+            edit(reg, props)
+        resources.append(SimpleNamespace(resource_type=reg.type, props=props, name=reg.name, urn=reg.urn))
+    return SimpleNamespace(resources=resources)
+
+
+def stack_violations(validate, args) -> list[str]:
+    found: list[str] = []
+    validate(args, lambda message, urn=None: found.append(message))
+    return found
+
+
+def test_a_privileged_or_host_sharing_pod_is_refused(stack_run):
+    props = recorded(stack_run("k8s-option-b"), "validator-1", rules.STATEFULSET)
+    spec = props["spec"]["template"]["spec"]
+    spec["hostNetwork"] = True
+    spec["volumes"].append({"name": "root", "hostPath": {"path": "/"}})
+    spec["containers"][0]["securityContext"] = {"privileged": True}
+    found = violations(rules.k8s_pod_not_privileged, rules.STATEFULSET, props)
+    assert len(found) == 5, found
+
+
+def test_a_node_group_without_a_budget_is_refused(stack_run):
+    found = stack_violations(rules.k8s_node_group_budget, stack_args(stack_run("k8s-option-b"), drop=rules.PDB))
+    assert len(found) == 14 and "has no PodDisruptionBudget" in found[0]
+
+
+def test_secret_data_in_a_configmap_is_refused(stack_run):
+    run = stack_run("k8s-option-b")
+
+    def leak(reg, props):
+        if reg.type == rules.CONFIGMAP and reg.name == "prometheus-config":
+            props["data"]["db-password"] = "x"
+            password = next(iter(run.secret_values))
+            props["data"]["etc_prometheus_prometheus.yml"] += f"\n# {password}\n"
+
+    found = stack_violations(rules.k8s_no_secret_in_configmap, stack_args(run, edit=leak))
+    assert len(found) == 2, found
