@@ -67,10 +67,13 @@ def deploy_kubernetes() -> None:
         "kubernetes",
         {
             "namespace": settings.kubernetes.namespace,
+            "zoneKey": settings.kubernetes.zone_key,
             "zones": settings.kubernetes.zones,
             "worstZoneLoss": plan.zone_loss,
             "disruptionBudgets": plan.max_unavailable,
             "backupSchedule": cluster.backup.spec.schedule if cluster.backup else None,
+            # When the newest verified backup counts as too old (the alert's threshold, the smoke test's).
+            "backupMaxAgeSeconds": settings.backup.max_age_seconds if cluster.backup else None,
         },
     )
 

@@ -271,3 +271,36 @@ def test_legitimate_kubernetes_settings_are_accepted(overrides):
         assert spec["nodeSelector"] == {"pool": "aurigraph"}
     if "kubernetes.zoneKey" in overrides:
         assert spec["topologySpreadConstraints"][0]["topologyKey"] == "topology.example.com/rack"
+
+
+# ---------------------------------------------------------------- the smoke test's verdicts
+
+
+def _pod(workload: str, ready: bool, node: str = "n1", **labels: str) -> dict:
+    return {
+        "metadata": {"labels": {"aurigraph.io/workload": workload, **labels}},
+        "spec": {"nodeName": node},
+        "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]},
+    }
+
+
+def test_the_smoke_verdicts_follow_f_the_zones_and_the_backup_age(stack_run):
+    import datetime
+
+    from tools import kubesmoke
+
+    outputs = stack_run("k8s-option-b").outputs
+    v = "aurigraph.io/group"
+    # Two of four validator pods not Ready: 10 of 20 validator nodes down, above f = 6.
+    pods = [_pod(f"validator-{i}", ready=i > 2, **{v: "validator"}) for i in range(1, 5)]
+    quorum = next(c for c in kubesmoke.check_pods(outputs, pods) if c.name == "validator quorum")
+    assert quorum.status == "fail" and "quorum lost: 10 of 20" in quorum.detail
+    one_zone = kubesmoke.check_zones(outputs, pods, {"n1": "zone-a"})
+    assert one_zone.status == "warn" and "takes 20 (f = 6)" in one_zone.detail
+    now = datetime.datetime(2026, 12, 3, 12, 0, tzinfo=datetime.UTC)
+    cronjob = {"spec": {"schedule": "0 */6 * * *"}, "status": {"lastSuccessfulTime": "2026-12-02T12:00:00Z"}}
+    assert kubesmoke.check_backups(cronjob, 13 * 3600, now).status == "fail"
+    assert kubesmoke.check_backups(cronjob, 25 * 3600, now).status == "pass"
+    blocked = {"spec": {"selector": {"matchLabels": {v: "validator"}}}, "status": {"disruptionsAllowed": 0}}
+    assert kubesmoke.check_budgets([blocked], ["validator"]).status == "warn"
+    assert kubesmoke.check_budgets([], ["validator"]).status == "fail"

@@ -21,7 +21,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -278,6 +278,20 @@ def kpis(outputs: dict[str, Any]) -> Kpis:
 
 def validator_nodes(outputs: dict[str, Any]) -> list[str]:
     return sorted(n for n, v in outputs["nodes"].items() if v["group"] == "validator")
+
+
+def quorum_check(outputs: dict[str, Any], down: Iterable[str]) -> Check:
+    """The validators' verdict, given the logical nodes that are down: failed above f."""
+    validators = validator_nodes(outputs)
+    f = outputs["faultBudget"]
+    vdown = [n for n in validators if n in set(down)]
+    if len(vdown) > f:
+        detail = f"quorum lost: {len(vdown)} of {len(validators)} validators down, more than f = {f}"
+        return Check("validator quorum", "fail", detail)
+    if vdown:
+        detail = f"degraded but quorate: {len(vdown)} of {len(validators)} validators down, within f = {f}"
+        return Check("validator quorum", "warn", detail)
+    return Check("validator quorum", "pass", f"{len(validators)} of {len(validators)} validators up (f = {f})")
 
 
 def validators_down(prometheus: Prometheus, outputs: dict[str, Any]) -> list[str]:

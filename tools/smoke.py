@@ -3,6 +3,7 @@
     python -m tools.smoke --stack option-b            # reads `pulumi stack output`
     python -m tools.smoke --outputs outputs.json      # that output saved to a file
     python -m tools.smoke --stack option-b --json     # for CI
+    python -m tools.smoke --stack k8s-option-b --context prod   # target kubernetes: through the API
 
 Checks every logical node of the inventory is up (Prometheus `up`) and, for validators,
 that no more than f are down; the HAProxy API backend; the API through HAProxy; one consensus
@@ -13,6 +14,7 @@ Exit status: 0 healthy, 2 degraded (working, with warnings: e.g. one validator c
 within the fault budget), 1 failed (e.g. quorum lost, no leader, an alert threshold crossed),
 64 could not run (bad arguments, unreadable or undeployed outputs).
 On a remote host the admin ports are on loopback: open the SSH tunnel of the README first.
+On target kubernetes the checks read the cluster's API instead (tools/kubesmoke.py).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from tools import ops
+from tools import kubesmoke, ops
 from tools.ops import NODES, VALIDATORS, Check, OpsError, Prometheus
 
 API_PATHS = ("/info", "/stats", "/consensus/status")
@@ -39,29 +41,7 @@ def check_nodes(prometheus: Prometheus, outputs: dict[str, Any]) -> list[Check]:
             + (f"; down: {', '.join(down)}" if down else ""),
         )
     ]
-    validators = ops.validator_nodes(outputs)
-    f = outputs["faultBudget"]
-    vdown = [n for n in validators if n in down]
-    if len(vdown) > f:
-        checks.append(
-            Check(
-                "validator quorum",
-                "fail",
-                f"quorum lost: {len(vdown)} of {len(validators)} validators down, more than f = {f}",
-            )
-        )
-    elif vdown:
-        checks.append(
-            Check(
-                "validator quorum",
-                "warn",
-                f"degraded but quorate: {len(vdown)} of {len(validators)} validators down, within f = {f}",
-            )
-        )
-    else:
-        checks.append(
-            Check("validator quorum", "pass", f"{len(validators)} of {len(validators)} validators up (f = {f})")
-        )
+    checks.append(ops.quorum_check(outputs, down))
     return checks
 
 
@@ -173,13 +153,23 @@ def run_checks(outputs: dict[str, Any]) -> list[Check]:
 def main(argv: list[str] | None = None) -> int:
     parser = ops.ToolParser(prog="python -m tools.smoke", description=__doc__.split("\n\n")[0])
     ops.add_source_arguments(parser)
+    parser.add_argument(
+        "--kubeconfig", help="target kubernetes: the kubeconfig file (default: KUBECONFIG, ~/.kube/config)"
+    )
+    parser.add_argument("--context", help="target kubernetes: the kubeconfig context (default: its current context)")
     args = parser.parse_args(argv)
     return ops.run_tool("smoke", lambda: _smoke(args))
 
 
 def _smoke(args) -> int:
     outputs = ops.load_outputs(args.stack, args.outputs)
-    checks = run_checks(outputs)
+    if "kubernetes" in outputs:
+        try:
+            checks = kubesmoke.run_kube_checks(outputs, kubesmoke.api_reader(args.kubeconfig, args.context))
+        except OpsError as e:
+            checks = [Check("kubernetes api", "fail", str(e))]
+    else:
+        checks = run_checks(outputs)
     verdict, code = ops.overall(checks)
     title = (
         f"smoke: {args.stack or args.outputs} (density {outputs.get('density')}, "
