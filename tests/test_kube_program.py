@@ -70,7 +70,8 @@ def test_every_node_group_has_its_budget_and_the_validators_their_zone_spread(st
     budgets = {r.name: r.inputs["spec"] for r in run.of_type("kubernetes:policy/v1:PodDisruptionBudget")}
     assert {name.removesuffix("-budget") for name in budgets} == {"validator", "business", "slim"}
     for group, spec in ((n.removesuffix("-budget"), s) for n, s in budgets.items()):
-        assert spec["maxUnavailable"] == plan.max_unavailable[group]
+        containers = len(build_topology(settings).group(group).containers)
+        assert spec["minAvailable"] == containers - plan.max_unavailable[group]
         pods = [s for name, s in pod_specs(run) if name.startswith(f"{group}-") and name.split("-")[-1].isdigit()]
         assert pods
         for spec_ in pods:
@@ -134,7 +135,9 @@ def test_growing_the_validators_adds_a_pod_and_a_claim_and_replaces_no_node_pod(
     assert {c.name for c in plan.of("create")} == {"validator-5", "validator-5-data"}
     # Only Prometheus, which scrapes the new nodes, gets a new config and restarts.
     assert {c.name for c in plan.of("replace")} == {"prometheus", "prometheus-config"}
-    assert not plan.of("delete") and not plan.of("update")
+    # The validators' budget keeps one pod of five out at most: minAvailable 3 of 4 becomes 4 of 5.
+    assert [(c.name, c.keys) for c in plan.of("update")] == [("validator-budget", ["spec"])]
+    assert not plan.of("delete")
 
 
 # ---------------------------------------------------------------- the plan's arithmetic
