@@ -29,8 +29,8 @@ class AlertingArgs:
     secrets: Secrets = Secrets()  # the receivers' (alert_*), None when unset; never in a repr
 
 
-def receivers(args: AlertingArgs) -> Receivers:
-    a, secrets = args.alerting, args.secrets
+def receivers(alerting: AlertingConfig, secrets: Secrets) -> Receivers:
+    a = alerting
     return Receivers(
         webhook_url=secrets.alert_webhook_url,
         slack=secrets.alert_slack_webhook_url is not None,
@@ -43,45 +43,51 @@ def receivers(args: AlertingArgs) -> Receivers:
     )
 
 
+def alertmanager_files(
+    alerting: AlertingConfig, monitoring: MonitoringConfig, secrets: Secrets, resource: pulumi.Resource
+) -> tuple[pulumi.Input[str], dict[str, pulumi.Output[str]]]:
+    """alertmanager.yml (secret when it carries the webhook's URL) and the receivers' secret files
+    by path; warns, on `resource`, when no receiver is configured. Both targets run these."""
+    a = alerting
+    configured = receivers(alerting, secrets)
+    if not configured.any:
+        pulumi.log.warn(
+            "alerting: no receiver configured (alertWebhookUrl, alertSlackWebhookUrl, "
+            "alertPagerdutyRoutingKey or alerting.emailTo): alerts reach Alertmanager's UI and nobody "
+            'else; see the README, "Alert routing"',
+            resource=resource,
+        )
+    config = render_alertmanager_config(
+        configured,
+        a.group_wait,
+        a.group_interval,
+        a.repeat_interval,
+        scrape_interval=monitoring.scrape_interval,
+        evaluation_interval=monitoring.evaluation_interval,
+    )
+    secret_files = {
+        f"{SECRETS_DIR}/{SECRET_FILES[key]}": pulumi.Output.secret(value)
+        for key, value in (
+            ("slack", secrets.alert_slack_webhook_url),
+            ("pagerduty", secrets.alert_pagerduty_routing_key),
+            ("smtp", secrets.alert_smtp_password),
+        )
+        if value is not None
+    }
+    return (pulumi.Output.secret(config) if secrets.alert_webhook_url else config), secret_files
+
+
 class Alerting(pulumi.ComponentResource):
     def __init__(self, name: str, args: AlertingArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aurigraph:index:Alerting", name, None, opts)
-        a = args.alerting
-        configured = receivers(args)
-        if not configured.any:
-            pulumi.log.warn(
-                "alerting: no receiver configured (alertWebhookUrl, alertSlackWebhookUrl, "
-                "alertPagerdutyRoutingKey or alerting.emailTo): alerts reach Alertmanager's UI and nobody "
-                'else; see the README, "Alert routing"',
-                resource=self,
-            )
-        config = render_alertmanager_config(
-            configured,
-            a.group_wait,
-            a.group_interval,
-            a.repeat_interval,
-            scrape_interval=args.monitoring.scrape_interval,
-            evaluation_interval=args.monitoring.evaluation_interval,
-        )
-        secret_files = [
-            c.upload(f"{SECRETS_DIR}/{SECRET_FILES[key]}", pulumi.Output.secret(value))
-            for key, value in (
-                ("slack", args.secrets.alert_slack_webhook_url),
-                ("pagerduty", args.secrets.alert_pagerduty_routing_key),
-                ("smtp", args.secrets.alert_smtp_password),
-            )
-            if value is not None
-        ]
+        config, secret_files = alertmanager_files(args.alerting, args.monitoring, args.secrets, self)
         self.container = c.service_container(
             name,
             ALERTMANAGER,
             args.placement,
             self,
             command=[f"--config.file={CONFIG_PATH}", f"--storage.path={ALERTMANAGER.data_path}"],
-            uploads=[
-                c.upload(CONFIG_PATH, pulumi.Output.secret(config) if args.secrets.alert_webhook_url else config),
-                *secret_files,
-            ],
+            uploads=[c.upload(CONFIG_PATH, config), *(c.upload(path, v) for path, v in secret_files.items())],
             volumes=[c.service_volume(f"{name}-data", ALERTMANAGER, args.placement, self)],
         )
         self.register_outputs({"container": self.container.name})

@@ -113,7 +113,7 @@ class KubeCluster(pulumi.ComponentResource):
         run(s.jaeger(placement))
         run(s.postgres_exporter(placement, METRICS_USER, metrics))
         run(s.redis_exporter(placement, cache))
-        run(s.alertmanager(placement, settings.alerting, settings.monitoring, secrets))
+        run(s.alertmanager(placement, settings.alerting, settings.monitoring, secrets, self))
         prometheus = run(s.prometheus(placement, topology, settings.density, settings.monitoring, settings.backup))
         run(s.grafana(placement, grafana_admin), [prometheus])
         run(s.haproxy(placement, topology))

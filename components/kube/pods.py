@@ -61,12 +61,13 @@ def quantity_cpu(cpus: float) -> str:
 
 def resources(cpus: float, memory_mb: int, capacity: CapacityConfig) -> dict[str, Any]:
     """Limits are the container's, as on Docker; requests are what the capacity plan lets the
-    scheduler pack: the limits divided by capacity.cpuOvercommit and capacity.memoryOvercommit."""
+    scheduler pack: the limits divided by capacity.cpuOvercommit and capacity.memoryOvercommit
+    (a ratio below 1 leaves requests at the limits: the API server refuses requests above them)."""
     memory_request = max(1, round(memory_mb / max(capacity.memory_overcommit, 1.0)))
     return {
         "limits": {"cpu": quantity_cpu(cpus), "memory": f"{memory_mb}Mi"},
         "requests": {
-            "cpu": quantity_cpu(max(cpus / capacity.cpu_overcommit, 0.001)),
+            "cpu": quantity_cpu(max(cpus / max(capacity.cpu_overcommit, 1.0), 0.001)),
             "memory": f"{memory_request}Mi",
         },
     }
@@ -126,31 +127,29 @@ def _object(
 
 
 def mounted(name: str, placement: KubePlacement, files: Files, parent: pulumi.Resource):
-    """(volumes, volume mounts, env from the Secret) for `files`."""
+    """(volumes, volume mounts, env from the Secret) for `files`: each file mounted at its path."""
     volumes: list[dict[str, Any]] = []
     mounts: list[dict[str, Any]] = []
     env: list[dict[str, Any]] = []
-    for kind, entries in (("config", files.plain), ("secret", files.secret)):
-        if not entries:
-            continue
+
+    def mount(kind: str, entries: Mapping[str, Any], source: dict[str, Any]) -> None:
         items = [
             {"key": file_key(p), "path": file_key(p), "mode": 0o555 if p in files.executable else 0o444}
             for p in sorted(entries)
         ]
-        if kind == "config":
-            obj = _object("config", name, placement, {file_key(p): v for p, v in entries.items()}, parent)
-            volumes.append({"name": "config", "configMap": {"name": obj.metadata.name, "items": items}})
-        else:
-            data = {file_key(p): v for p, v in entries.items()}
-            data.update(files.secret_env)
-            obj = _object("secret", name, placement, data, parent)
-            volumes.append({"name": "secret", "secret": {"secretName": obj.metadata.name, "items": items}})
-        mounts += [{"name": kind, "mountPath": p, "subPath": file_key(p), "readOnly": True} for p in sorted(entries)]
-    if files.secret_env and not files.secret:
-        obj = _object("secret", name, placement, dict(files.secret_env), parent)
-    if files.secret_env:
+        volumes.append({"name": kind, **{k: {**v, "items": items} for k, v in source.items()}})
+        mounts.extend({"name": kind, "mountPath": p, "subPath": file_key(p), "readOnly": True} for p in sorted(entries))
+
+    if files.plain:
+        config = _object("config", name, placement, {file_key(p): v for p, v in files.plain.items()}, parent)
+        mount("config", files.plain, {"configMap": {"name": config.metadata.name}})
+    if files.secret or files.secret_env:
+        data = {**{file_key(p): v for p, v in files.secret.items()}, **files.secret_env}
+        secret = _object("secret", name, placement, data, parent)
+        if files.secret:
+            mount("secret", files.secret, {"secret": {"secretName": secret.metadata.name}})
         env = [
-            {"name": var, "valueFrom": {"secretKeyRef": {"name": obj.metadata.name, "key": var}}}
+            {"name": var, "valueFrom": {"secretKeyRef": {"name": secret.metadata.name, "key": var}}}
             for var in sorted(files.secret_env)
         ]
     return volumes, mounts, env

@@ -23,14 +23,14 @@ from model.kube import cron_schedule, on_kubernetes
 from model.services import DATABASE, SERVICES, ServiceSpec, service
 from model.settings import Secrets
 from model.topology import Topology
-from render.alertmanager import SECRET_FILES, SECRETS_DIR, render_alertmanager_config
 from render.backup import BACKUP_ROLE, BACKUP_SCRIPT, SCRIPT_PATH
 from render.datastores import GRAFANA_START, POSTGRES_START, render_redis_conf
 from render.grafana import DASHBOARDS_PATH, render_dashboard_provider, render_dashboards, render_datasources
 from render.haproxy import render_haproxy_config
 from render.prometheus import render_alert_rules, render_prometheus_config, scrape_targets
 
-from ..alerting import AlertingArgs, receivers
+from ..alerting import CONFIG_PATH as ALERTMANAGER_CONFIG
+from ..alerting import alertmanager_files
 from ..cache import CONF_PATH as REDIS_CONF
 from ..database import ROLES_SQL
 from ..database import START as POSTGRES_ENTRY
@@ -154,32 +154,20 @@ def prometheus(
 
 
 def alertmanager(
-    placement: pods.KubePlacement, alerting: AlertingConfig, monitoring: MonitoringConfig, secrets: Secrets
+    placement: pods.KubePlacement,
+    alerting: AlertingConfig,
+    monitoring: MonitoringConfig,
+    secrets: Secrets,
+    parent: pulumi.Resource,
 ) -> pods.Workload:
     spec = service("alertmanager")
-    configured = receivers(AlertingArgs(None, alerting, monitoring, secrets=secrets))  # type: ignore[arg-type]
-    a = alerting
-    config = render_alertmanager_config(
-        configured,
-        a.group_wait,
-        a.group_interval,
-        a.repeat_interval,
-        scrape_interval=monitoring.scrape_interval,
-        evaluation_interval=monitoring.evaluation_interval,
-    )
-    secret_files: dict[str, pulumi.Input[str]] = {"/etc/alertmanager/alertmanager.yml": pulumi.Output.secret(config)}
-    for key, value in (
-        ("slack", secrets.alert_slack_webhook_url),
-        ("pagerduty", secrets.alert_pagerduty_routing_key),
-        ("smtp", secrets.alert_smtp_password),
-    ):
-        if value is not None:
-            secret_files[f"{SECRETS_DIR}/{SECRET_FILES[key]}"] = pulumi.Output.secret(value)
+    config, secret_files = alertmanager_files(alerting, monitoring, secrets, parent)
+    # Always a Secret: the config may carry the webhook's URL, the receivers' files their keys.
     return workload(
         spec,
         placement,
-        args=["--config.file=/etc/alertmanager/alertmanager.yml", f"--storage.path={spec.data_path}"],
-        files=pods.Files(secret=secret_files),
+        args=[f"--config.file={ALERTMANAGER_CONFIG}", f"--storage.path={spec.data_path}"],
+        files=pods.Files(secret={ALERTMANAGER_CONFIG: config, **secret_files}),
     )
 
 
