@@ -40,15 +40,18 @@ def api_reader(kubeconfig: str | None, context: str | None) -> Get:
 
     def get(path: str) -> dict[str, Any]:
         try:
-            method, url, headers, _, _ = api.param_serialize(
-                "GET", path, header_params={"Accept": "application/json"}, auth_settings=["BearerToken"]
+            response = api.call_api(
+                path,
+                "GET",
+                header_params={"Accept": "application/json"},
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _return_http_data_only=True,
+                _request_timeout=30,
             )
-            response = api.call_api(method, url, header_params=headers, _request_timeout=30)
-            response.read()
-        except Exception as e:  # urllib3's and the client's errors: one line, not a traceback
-            raise OpsError(f"GET {path}: {e}") from None
-        if response.status != 200:
-            raise OpsError(f"GET {path}: HTTP {response.status} {response.reason}")
+        except Exception as e:  # the client's ApiException, urllib3's errors: one line, not a traceback
+            status = getattr(e, "status", None)
+            raise OpsError(f"GET {path}: " + (f"HTTP {status} {e.reason}" if status else str(e))) from None  # type: ignore[attr-defined]
         return json.loads(response.data)
 
     return get
