@@ -46,6 +46,7 @@ from . import pods
 # the Prometheus, Alertmanager and exporter images run as nobody; jaeger as 10001.
 UIDS = {"postgres": 999, "postgres-backup": 999, "redis": 999, "grafana": 472, "haproxy": 99, "jaeger": 10001}
 NOBODY = 65534
+BACKUP = service("postgres-backup")
 STATUS_SUBPATH = "status"
 
 
@@ -236,9 +237,6 @@ def backup_status(placement: pods.KubePlacement) -> pods.Workload:
     w.gid = UIDS["postgres-backup"]  # reads the status the backup job writes as its own group
     w.extra_volumes = [{"name": "backups", "persistentVolumeClaim": {"claimName": f"data-{BACKUP.name}"}}]
     return w
-
-
-BACKUP = service("postgres-backup")
 
 
 def backup_job(
