@@ -38,17 +38,24 @@ class ClusterArgs:
     host: Host  # where published ports are reached, and the bucket backups are copied to (if any)
 
 
-def service_env(db_password: pulumi.Input[str], redis_password: pulumi.Input[str]) -> dict[str, pulumi.Input[str]]:
+# The env contract's two passwords (Docker: values; Kubernetes: references to a Secret).
+DB_PASSWORD_ENV = "QUARKUS_DATASOURCE_PASSWORD"
+REDIS_PASSWORD_ENV = "QUARKUS_REDIS_PASSWORD"
+
+
+def service_addresses() -> dict[str, str]:
     """How nodes reach the infrastructure: by container name on the cluster network, never localhost."""
     postgres, redis, jaeger = service("postgres"), service("redis"), service("jaeger")
     return {
         "QUARKUS_DATASOURCE_JDBC_URL": f"jdbc:postgresql://{postgres.address}/{DATABASE}",
         "QUARKUS_DATASOURCE_USERNAME": APP_USER,
-        "QUARKUS_DATASOURCE_PASSWORD": db_password,
         "QUARKUS_REDIS_HOSTS": f"redis://{redis.address}",
-        "QUARKUS_REDIS_PASSWORD": redis_password,
         "QUARKUS_OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": jaeger.url(),
     }
+
+
+def service_env(db_password: pulumi.Input[str], redis_password: pulumi.Input[str]) -> dict[str, pulumi.Input[str]]:
+    return {**service_addresses(), DB_PASSWORD_ENV: db_password, REDIS_PASSWORD_ENV: redis_password}
 
 
 def consensus_env(topology: Topology) -> dict[str, str]:

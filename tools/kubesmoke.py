@@ -18,7 +18,6 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from model.topology import bft_fault_budget
 from tools.ops import Check, OpsError, quorum_check
 
 GROUP = "aurigraph.io/group"
@@ -119,7 +118,7 @@ def check_zones(outputs: dict[str, Any], pods: list[dict[str, Any]], zone_of: di
         if pod["metadata"]["labels"].get(GROUP) == "validator" and pod["spec"].get("nodeName") and container in sizes:
             zone = zone_of.get(pod["spec"]["nodeName"], "(no zone)")
             per_zone[zone] = per_zone.get(zone, 0) + sizes[container]
-    f = bft_fault_budget(sum(sizes.values()))
+    f = outputs["faultBudget"]
     worst = max(per_zone.values(), default=0)
     spread = ", ".join(f"{z} {n}" for z, n in sorted(per_zone.items()))
     return Check(

@@ -14,14 +14,15 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from model.config import GROUP_NAMES
 from model.planning import Plan
-from model.services import DATABASE, service
+from model.services import DATABASE, SERVICES, service
 from model.settings import Settings
 from model.topology import Topology
 from render.backup import render_backup_role
 from render.datastores import render_postgres_init, render_postgres_roles
 
-from ..cluster import consensus_env, node_inventory, service_env
+from ..cluster import DB_PASSWORD_ENV, REDIS_PASSWORD_ENV, consensus_env, node_inventory, service_addresses
 from ..credentials import password
 from ..database import APP_USER, METRICS_USER
 from . import pods
@@ -29,7 +30,6 @@ from . import services as s
 from .node_group import KubeNodeGroup, KubeNodeGroupArgs
 
 TYPE = "aurigraph:kubernetes:Cluster"
-NODE_GROUPS = ("validator", "business", "slim")
 # The Pod Security Standard the namespace enforces, audits and warns about.
 POD_SECURITY = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "audit", "warn")}
 
@@ -105,8 +105,7 @@ class KubeCluster(pulumi.ComponentResource):
             roles_sql = pulumi.Output.all(roles_sql, backup).apply(lambda a: a[0] + render_backup_role(DATABASE, a[1]))
 
         def run(workload: pods.Workload, depends_on: list[pulumi.Resource] | None = None) -> k8s.apps.v1.StatefulSet:
-            sts, _ = pods.stateful(workload.name, workload, placement, self, depends_on or [])
-            return sts
+            return pods.stateful(workload.name, workload, placement, self, depends_on or [])
 
         self.database = run(s.postgres(placement, superuser, init_sql, roles_sql))
         self.cache = run(s.redis(placement, settings.cache, cache))
@@ -136,7 +135,7 @@ class KubeCluster(pulumi.ComponentResource):
             opts=child,
         )
 
-        node_pods = {f"{pods.LABEL}/group": list(NODE_GROUPS)}
+        node_pods = {f"{pods.LABEL}/group": list(GROUP_NAMES)}
         network_policy(
             "postgres",
             placement,
@@ -155,13 +154,11 @@ class KubeCluster(pulumi.ComponentResource):
             type="Opaque",
             opts=child,
         )
-        secret_env = {
-            "QUARKUS_DATASOURCE_PASSWORD": (node_secret.metadata.name, "db-password"),
-            "QUARKUS_REDIS_PASSWORD": (node_secret.metadata.name, "redis-password"),
-        }
         # The same env contract as on Docker, but the two passwords come from the Secret.
-        addresses = {k: str(v) for k, v in service_env("", "").items() if k not in secret_env}
-        plain = {**settings.tuning.as_env(), **consensus_env(topology), **addresses}
+        secret_env = pods.secret_refs(
+            node_secret.metadata.name, {DB_PASSWORD_ENV: "db-password", REDIS_PASSWORD_ENV: "redis-password"}
+        )
+        plain = {**settings.tuning.as_env(), **consensus_env(topology), **service_addresses()}
         self.groups = {
             layout.name: KubeNodeGroup(
                 layout.name,
@@ -189,9 +186,8 @@ class KubeCluster(pulumi.ComponentResource):
 
 def endpoints(namespace: str) -> dict[str, str]:
     """In-cluster URLs; from outside, `kubectl port-forward -n NAMESPACE svc/NAME PORT`."""
-    out = {}
-    for spec in (service(n) for n in ("prometheus", "haproxy", "jaeger", "grafana", "alertmanager")):
-        for p in spec.published:
-            host = "api" if p.key == "api" else spec.name
-            out[p.key] = f"http://{host}.{namespace}.svc:{p.port}{p.path}"
-    return out
+    return {
+        p.key: f"http://{'api' if p.key == 'api' else s.name}.{namespace}.svc:{p.port}{p.path}"
+        for s in SERVICES
+        for p in s.published
+    }

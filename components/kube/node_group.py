@@ -41,7 +41,7 @@ class KubeNodeGroupArgs:
     max_unavailable: int  # pods replaced, or evicted, at once: the rollout plan's
     placement: pods.KubePlacement
     env: Mapping[str, str]  # plain env shared by the group: tuning, seeds, service endpoints
-    secret_env: Mapping[str, tuple[pulumi.Input[str], str]]  # VAR -> (Secret name, key)
+    secret_env: Sequence[dict[str, Any]]  # env entries from a Secret (pods.secret_refs)
     depends_on: Sequence[pulumi.Resource] = ()
 
 
@@ -70,10 +70,6 @@ class KubeNodeGroup(pulumi.ComponentResource):
     def __init__(self, name: str, args: KubeNodeGroupArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aurigraph:kubernetes:NodeGroup", name, None, opts)
         layout, placement = args.layout, args.placement
-        secret_env = [
-            {"name": var, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
-            for var, (secret, key) in sorted(args.secret_env.items())
-        ]
         self.workloads = {}
         for spec in layout.containers:
             env = {**args.env, **container_env(spec, placement.stack)}
@@ -87,7 +83,7 @@ class KubeNodeGroup(pulumi.ComponentResource):
                 name=spec.name,
                 container={
                     "image": spec.image,
-                    "env": [{"name": k, "value": v} for k, v in sorted(env.items())] + secret_env,
+                    "env": [{"name": k, "value": v} for k, v in sorted(env.items())] + list(args.secret_env),
                     "ports": [{"name": n, "containerPort": p} for n, p in ports],
                     "readinessProbe": pods.exec_probe(health_command(spec)),
                 },
@@ -101,7 +97,7 @@ class KubeNodeGroup(pulumi.ComponentResource):
                 spread=spread(placement, spec.group),
                 grace_seconds=STOP_GRACE_SECONDS,
             )
-            self.workloads[spec.name], _ = pods.stateful(f"{name}-{spec.ordinal}", workload, placement, self, waits_for)
+            self.workloads[spec.name] = pods.stateful(f"{name}-{spec.ordinal}", workload, placement, self, waits_for)
 
         self.budget = k8s.policy.v1.PodDisruptionBudget(
             f"{name}-budget",

@@ -44,13 +44,15 @@ def selector(workload: str) -> dict[str, str]:
     return {f"{LABEL}/workload": workload}
 
 
-def labels(placement: KubePlacement, workload: str, **more: str) -> dict[str, str]:
-    return {
-        **PART_OF,
-        f"{LABEL}/stack": placement.stack,
-        **selector(workload),
-        **{f"{LABEL}/{k}": v for k, v in more.items()},
-    }
+def labels(placement: KubePlacement, workload: str) -> dict[str, str]:
+    return {**PART_OF, f"{LABEL}/stack": placement.stack, **selector(workload)}
+
+
+def secret_refs(secret: pulumi.Input[str], keys: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Env entries, VAR -> the key of `secret` it comes from (never the value itself)."""
+    return [
+        {"name": var, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}} for var, key in sorted(keys.items())
+    ]
 
 
 def quantity_cpu(cpus: float) -> str:
@@ -148,10 +150,7 @@ def mounted(name: str, placement: KubePlacement, files: Files, parent: pulumi.Re
         secret = _object("secret", name, placement, data, parent)
         if files.secret:
             mount("secret", files.secret, {"secret": {"secretName": secret.metadata.name}})
-        env = [
-            {"name": var, "valueFrom": {"secretKeyRef": {"name": secret.metadata.name, "key": var}}}
-            for var in sorted(files.secret_env)
-        ]
+        env = secret_refs(secret.metadata.name, {var: var for var in files.secret_env})
     return volumes, mounts, env
 
 
@@ -207,7 +206,8 @@ def stateful(
     placement: KubePlacement,
     parent: pulumi.Resource,
     depends_on: Sequence[pulumi.Resource] = (),
-) -> tuple[k8s.apps.v1.StatefulSet, k8s.core.v1.Service]:
+) -> k8s.apps.v1.StatefulSet:
+    """The workload's StatefulSet (what a later wave waits for), its Service and its claim."""
     pod_labels = {**labels(placement, w.name), **w.pod_labels}
     volumes, mounts, secret_env = mounted(w.name, placement, w.files, parent)
     volumes += w.extra_volumes
@@ -225,7 +225,7 @@ def stateful(
         "securityContext": CONTAINER_SECURITY,
         "imagePullPolicy": "IfNotPresent",
     }
-    service = k8s.core.v1.Service(
+    k8s.core.v1.Service(
         resource,
         metadata={"name": w.name, "namespace": placement.namespace, "labels": labels(placement, w.name)},
         spec={
@@ -235,7 +235,7 @@ def stateful(
         },
         opts=pulumi.ResourceOptions(parent=parent),
     )
-    sts = k8s.apps.v1.StatefulSet(
+    return k8s.apps.v1.StatefulSet(
         resource,
         metadata={"name": w.name, "namespace": placement.namespace, "labels": labels(placement, w.name)},
         spec={
@@ -272,4 +272,3 @@ def stateful(
             custom_timeouts=pulumi.CustomTimeouts(create=READY_TIMEOUT, update=READY_TIMEOUT, delete=READY_TIMEOUT),
         ),
     )
-    return sts, service

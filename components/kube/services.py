@@ -13,6 +13,7 @@ from Docker, and why:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import pulumi
@@ -234,9 +235,11 @@ def backup_status(placement: pods.KubePlacement) -> pods.Workload:
             {"name": "backups", "mountPath": TEXTFILE_DIR, "subPath": STATUS_SUBPATH, "readOnly": True},
         ],
     )
-    w.gid = UIDS["postgres-backup"]  # reads the status the backup job writes as its own group
-    w.extra_volumes = [{"name": "backups", "persistentVolumeClaim": {"claimName": f"data-{BACKUP.name}"}}]
-    return w
+    return replace(
+        w,
+        gid=UIDS[BACKUP.name],  # reads the status the backup job writes, as its group
+        extra_volumes=[{"name": "backups", "persistentVolumeClaim": {"claimName": f"data-{BACKUP.name}"}}],
+    )
 
 
 def backup_job(
