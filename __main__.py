@@ -59,6 +59,7 @@ def deploy_docker() -> None:
 def deploy_kubernetes() -> None:
     """Target kubernetes: the cluster the provider's config (or KUBECONFIG) names."""
     from components.kube.cluster import KubeCluster, KubeClusterArgs
+    from components.kube.pods import pod_name
 
     assert settings.kubernetes is not None and plan.zone_loss is not None
     cluster = KubeCluster("aurigraph", KubeClusterArgs(settings=settings, topology=topology, plan=plan))
@@ -75,6 +76,18 @@ def deploy_kubernetes() -> None:
             # When the newest verified backup counts as too old (the alert's threshold, the smoke test's).
             "backupMaxAgeSeconds": settings.backup.max_age_seconds if cluster.backup else None,
         },
+    )
+    # What the restore drill (tools.drill restore) works with; None with backup.enabled false.
+    pulumi.export(
+        "backup",
+        {
+            "cronJob": cluster.backup.metadata.name,
+            "databasePod": pod_name(cluster.database_name),
+            "interval": settings.backup.interval,
+            "keep": settings.backup.keep,
+        }
+        if cluster.backup
+        else None,
     )
 
 

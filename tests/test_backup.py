@@ -13,6 +13,8 @@ import re
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -34,7 +36,7 @@ from render.backup import (
 from render.datastores import render_postgres_init, render_postgres_roles
 from render.prometheus import render_alert_rules
 from tests.helpers import require_tool
-from tests.pg import postgres16
+from tests.pg import Postgres16, postgres16
 from tools import drill, restore
 
 APP, APP_PASSWORD = "aurigraph", "app-password-1234"
@@ -53,7 +55,7 @@ INSERT INTO audit.events (what) SELECT 'event ' || g FROM generate_series(1, 37)
 ROWS = {"audit.events": 37, "public.accounts": 120, "public.blocks": 500}
 
 
-class LocalRuntime:
+class LocalRuntime(restore.Runtime):
     """The drill's two places to run commands, on this machine: the backup script as the backup
     role over TCP, and PostgreSQL's tools as the superuser on the server's socket."""
 
@@ -64,7 +66,7 @@ class LocalRuntime:
         program = str(self.script) if argv[0] == "aurigraph-backup" else argv[0]
         return [program, *argv[1:]], {**self.backup_env, **(env or {})}
 
-    def database(self, *argv, env=None):
+    def database(self, *argv, env=None, size=None):
         return [str(self.pg.bin_dir / argv[0]), *argv[1:]], {
             **os.environ,
             "PGHOST": str(self.pg.base),
@@ -74,8 +76,8 @@ class LocalRuntime:
         }
 
 
-@pytest.fixture
-def cluster(tmp_path):
+@contextmanager
+def backed_up_ledger(tmp_path: Path) -> Iterator[tuple[Postgres16, LocalRuntime, Path]]:
     """A database initialised as the postgres container does (init SQL, then the roles SQL with the
     backup role), holding a small ledger, and the backup script set up as the container runs it."""
     with postgres16() as pg:
@@ -108,6 +110,12 @@ def cluster(tmp_path):
             "AURIGRAPH_BACKUP_VERIFY": "restore",
         }
         yield pg, LocalRuntime(pg, script, env), tmp_path
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    with backed_up_ledger(tmp_path) as ledger:
+        yield ledger
 
 
 def drill_outputs(tmp_path: Path, **fields) -> Path:
@@ -200,7 +208,7 @@ def test_restore_drill_round_trips_the_data(cluster, monkeypatch, capsys):
     damage = "DELETE FROM blocks WHERE height > 100; DROP TABLE audit.events; UPDATE accounts SET balance = 0"
     assert pg("-c", damage, user=APP, password=APP_PASSWORD, database="aurigraph").returncode == 0
     outputs = drill_outputs(tmp_path, protectData=False)
-    monkeypatch.setattr(restore, "runtime_for", lambda _: runtime)
+    monkeypatch.setattr(restore, "runtime_for", lambda *_: runtime)
 
     code = drill.main(["restore", "--outputs", str(outputs), "--backup", backup_id, "--json"])
     result = json.loads(capsys.readouterr().out)
@@ -240,7 +248,7 @@ def test_the_restore_drill_restores_the_oldest_kept_backup(cluster, monkeypatch,
     time.sleep(1.1)  # backup ids are to the second
     backup_once(runtime)
     assert [b.id for b in restore.list_backups(runtime)][-1] == oldest
-    monkeypatch.setattr(restore, "runtime_for", lambda _: runtime)
+    monkeypatch.setattr(restore, "runtime_for", lambda *_: runtime)
     time.sleep(1.1)
     code = drill.main(
         ["restore", "--outputs", str(drill_outputs(tmp_path, protectData=False)), "--backup", oldest, "--json"]
@@ -254,7 +262,7 @@ def test_restore_drill_lists_backups_without_confirmation(cluster, monkeypatch, 
     _, runtime, _ = cluster
     backup_id = backup_once(runtime).stdout.strip()
     outputs = drill_outputs(tmp_path, protectData=True)
-    monkeypatch.setattr(restore, "runtime_for", lambda _: runtime)
+    monkeypatch.setattr(restore, "runtime_for", lambda *_: runtime)
     assert drill.main(["restore", "--outputs", str(outputs), "--list"]) == 0
     assert backup_id in capsys.readouterr().out
 
@@ -267,7 +275,7 @@ def test_restore_drill_refuses_a_protected_stack_without_yes_and_changes_nothing
     backup_once(runtime)
     pg("-c", "DELETE FROM blocks", user=APP, password=APP_PASSWORD, database="aurigraph")
     outputs = drill_outputs(tmp_path, **({"protectData": protect} if protect is not None else {}))
-    monkeypatch.setattr(restore, "runtime_for", lambda _: runtime)
+    monkeypatch.setattr(restore, "runtime_for", lambda *_: runtime)
     assert drill.main(["restore", "--outputs", str(outputs)]) == 1
     assert "--yes" in capsys.readouterr().err
     assert restore.row_counts(runtime)["public.blocks"] == 0
@@ -277,7 +285,7 @@ def test_restore_drill_names_an_unknown_backup_and_the_kept_ones(cluster, monkey
     _, runtime, _ = cluster
     kept = backup_once(runtime).stdout.strip()
     outputs = drill_outputs(tmp_path, protectData=False)
-    monkeypatch.setattr(restore, "runtime_for", lambda _: runtime)
+    monkeypatch.setattr(restore, "runtime_for", lambda *_: runtime)
     assert drill.main(["restore", "--outputs", str(outputs), "--backup", "aurigraph-19990101T000000Z"]) == 64
     err = capsys.readouterr().err
     assert "no backup 'aurigraph-19990101T000000Z'" in err and kept in err and "Traceback" not in err
@@ -472,7 +480,7 @@ def test_a_restore_that_cannot_get_its_locks_rolls_back_and_changes_nothing(clus
     holder.stdin.flush()
     assert holder.stdout.readline().strip() == "locked"
     try:
-        monkeypatch.setattr(restore, "runtime_for", lambda _: runtime)
+        monkeypatch.setattr(restore, "runtime_for", lambda *_: runtime)
         code = drill.main(
             [
                 "restore",

@@ -15,19 +15,23 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.engine.harness import engine_cli
 from tests.helpers import REPO
-from tests.kube.controlplane import ApiError, ControlPlane, Zones, is_ready
+from tests.kube.controlplane import BIN, ApiError, ControlPlane, Zones, is_ready
+from tests.test_backup import APP, APP_PASSWORD, ROWS, backed_up_ledger, backup_once
+from tools import restore
 from tools.engine import EngineProject, nodes_per_container
 
 pytestmark = [pytest.mark.kube, pytest.mark.xdist_group("kube")]
@@ -371,6 +375,106 @@ def test_option_c_previews_against_the_cluster(deployed):
         s["urn"] for s in preview["steps"] if s["op"] == "create" and "$kubernetes:apps/v1:StatefulSet::" in s["urn"]
     ]
     assert len([urn for urn in workloads if "NodeGroup$" in urn]) == 7 + 5 + 8
+
+
+def drill(deployed: Deployed, tmp_path: Path, *argv: str) -> tuple[int, dict[str, Any], str]:
+    """tools.drill on the deployed stack's outputs, with the tier's kubectl and kubeconfig:
+    (exit status, its JSON, its stderr)."""
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps(deployed.outputs))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tools.drill",
+            *argv,
+            "--outputs",
+            str(outputs),
+            "--kubeconfig",
+            str(deployed.plane.kubeconfig),
+            "--json",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KUBECTL": str(BIN / "kubectl")},
+        timeout=300,
+    )
+    return done.returncode, json.loads(done.stdout) if done.stdout.startswith("{") else {}, done.stderr
+
+
+def exec_in(plane: ControlPlane, pod: str, env: dict[str, str]) -> None:
+    """`kubectl exec` into pod runs on this machine with env (kwok's Exec)."""
+    plane.kwok_rule(
+        "Exec", NAMESPACE, pod, {"execs": [{"local": {"envs": [{"name": k, "value": v} for k, v in env.items()]}}]}
+    )
+
+
+def test_the_restore_drill_restores_a_backup_through_kubectl_exec(deployed, tmp_path):
+    """The drill's own pod from the CronJob's template and its `kubectl exec`s go through the
+    real API server to kwok's kubelet API, which runs each command here: the backup script
+    against a real PostgreSQL 16, and PostgreSQL's tools as its superuser on its socket."""
+    plane = deployed.plane
+    backup = deployed.outputs["backup"]
+    assert backup["cronJob"] == "postgres-backup" and backup["databasePod"] == "postgres-0"
+    drill_pod = f"{backup['cronJob']}-drill"
+    with backed_up_ledger(tmp_path) as (pg, runtime, _):
+        for tool in ("psql", "pg_restore"):
+            (plane.local_bin / tool).unlink(missing_ok=True)
+            (plane.local_bin / tool).symlink_to(pg.bin_dir / tool)
+        (plane.local_bin / "aurigraph-backup").unlink(missing_ok=True)
+        (plane.local_bin / "aurigraph-backup").symlink_to(runtime.script)
+        # The pods' PATH: the image's commands are on it (here, in the control plane's local_bin).
+        path = f"{plane.local_bin}:{runtime.backup_env['PATH']}"
+        exec_in(plane, drill_pod, {**runtime.backup_env, "PATH": path})
+        exec_in(
+            plane,
+            backup["databasePod"],
+            {"PATH": path, "PGHOST": str(pg.base), "PGPORT": str(pg.port), "PGUSER": "postgres"},
+        )
+        done = backup_once(runtime)  # the CronJob's run: kwok runs no job
+        assert done.returncode == 0, done.stderr
+        backup_id = done.stdout.strip()
+        damage = "DELETE FROM blocks WHERE height > 100; DROP TABLE audit.events"
+        assert pg("-c", damage, user=APP, password=APP_PASSWORD, database="aurigraph").returncode == 0
+
+        code, result, stderr = drill(deployed, tmp_path, "restore", "--list")
+        assert code == 0, stderr
+        code, result, stderr = drill(deployed, tmp_path, "restore")
+        assert code == 1 and "--yes" in stderr  # a protectData stack
+        code, result, stderr = drill(deployed, tmp_path, "restore", "--yes")
+        assert code == 0, (result, stderr)
+        assert result["report"]["restored"] == backup_id
+        assert result["report"]["tables"] == {
+            "audit.events": {"before": None, "after": 37},
+            "public.accounts": {"before": 120, "after": 120},
+            "public.blocks": {"before": 100, "after": 500},
+        }
+        assert restore.row_counts(runtime) == ROWS
+        # The drill deleted its pod; a pod of that name means a drill runs, and a second refuses.
+        plane._wait(
+            "the drill's pod to go", lambda: not plane._exists(f"/api/v1/namespaces/{NAMESPACE}/pods/{drill_pod}"), 30
+        )
+        restricted = {
+            "runAsNonRoot": True,
+            "runAsUser": 999,
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        }
+        plane.api(
+            "POST",
+            f"/api/v1/namespaces/{NAMESPACE}/pods",
+            {
+                "metadata": {"name": drill_pod},
+                "spec": {"containers": [{"name": "main", "image": "busybox", "securityContext": restricted}]},
+            },
+        )
+        try:
+            code, result, stderr = drill(deployed, tmp_path, "restore", "--yes")
+        finally:
+            plane.api("DELETE", f"/api/v1/namespaces/{NAMESPACE}/pods/{drill_pod}")
+        assert code == 1 and "another restore drill is running" in json.dumps(result), (result, stderr)
 
 
 def test_destroy_keeps_the_claims_of_a_protected_stack(deployed):

@@ -17,6 +17,13 @@ The failover drill:
 5. starts the container again (always, even when a step failed) and waits for its nodes;
 6. reports the time to a new leader and to full recovery.
 
+On a target-kubernetes stack (outputs with `kubernetes`) both work through the API with kubectl
+and the kubeconfig (--kubeconfig, --context): the failover drill reads Prometheus and the API
+through `kubectl port-forward`, and stops the leader's pod with the Eviction API, so the API
+server itself refuses it where the validators' PodDisruptionBudget allows no more disruption;
+the pod's StatefulSet starts it again. The restore drill runs its commands with `kubectl exec`
+(see tools/restore.py).
+
 Both refuse a stack with protectData (production) unless told --yes; listing backups does not
 need it. While the failover drill waits it says for what and for how long on stderr.
 
@@ -35,7 +42,8 @@ from collections.abc import Callable
 from typing import Any
 
 from tools import ops, restore
-from tools.ops import VALIDATORS, Check, OpsError, Prometheus
+from tools.kubectl import Kubectl
+from tools.ops import VALIDATORS, Check, OpsError, Prometheus, UsageError
 
 
 class DockerRuntime:
@@ -54,6 +62,20 @@ class DockerRuntime:
 
     def start(self, name: str) -> None:
         self._run("start", name)
+
+
+class KubeRuntime:
+    """Evicts a node container's pod (the API server refuses past its budget); its StatefulSet
+    starts a new one, so `start` has nothing to do."""
+
+    def __init__(self, kubectl: Kubectl):
+        self.kubectl = kubectl
+
+    def stop(self, name: str) -> None:
+        self.kubectl.evict(name)
+
+    def start(self, name: str) -> None:
+        return None
 
 
 class StubRuntime:
@@ -105,7 +127,7 @@ def failover(outputs: dict[str, Any], runtime, timeout: float) -> tuple[list[Che
         return [Check("leader", "fail", f"expected one leader before the drill, found {len(leaders)}")], report
     leader = leaders[0]
     container = inventory[leader]["container"]
-    docker_name = inventory[leader]["dockerName"]
+    docker_name = inventory[leader].get("pod") or inventory[leader]["dockerName"]  # what the runtime stops
     old_term = api_consensus(outputs)["term"]
     in_container = [n for n in validators if inventory[n]["container"] == container]
     already_down = ops.validators_down(prometheus, outputs)
@@ -216,29 +238,52 @@ def _refused(outputs: dict[str, Any], yes: bool, risk: str) -> bool:
     return True
 
 
+def kubectl_for(args, outputs: dict[str, Any]) -> Kubectl | None:
+    """kubectl on the stack's cluster and namespace, for a target-kubernetes stack; else None."""
+    kube = outputs.get("kubernetes")
+    if not isinstance(kube, dict):
+        return None
+    if not kube.get("namespace"):
+        raise UsageError("the kubernetes output names no namespace; run `pulumi up` first")
+    return Kubectl(kube["namespace"], args.kubeconfig, args.context)
+
+
 def _drill(args) -> int:
     outputs = ops.load_outputs(args.stack, args.outputs)
+    kubectl = kubectl_for(args, outputs)
     if args.drill == "restore":
-        return _restore(args, outputs)
+        return _restore(args, outputs, kubectl)
     if _refused(outputs, args.yes, "stopping its leader is a real outage risk"):
         return 1
-    runtime = (
-        StubRuntime(args.stub_control)
-        if args.stub_control
-        else DockerRuntime(outputs.get("host", {}).get("dockerHost"))
-    )
     try:
-        checks, report = failover(outputs, runtime, args.timeout)
+        if kubectl is not None:
+            checks, report = _kube_failover(outputs, kubectl, args.timeout)
+        else:
+            runtime = (
+                StubRuntime(args.stub_control)
+                if args.stub_control
+                else DockerRuntime(outputs.get("host", {}).get("dockerHost"))
+            )
+            checks, report = failover(outputs, runtime, args.timeout)
     except OpsError as e:
         checks, report = [Check("drill", "fail", str(e))], {}
     return _report(args, f"failover drill: {args.stack or args.outputs}", checks, report)
 
 
-def _restore(args, outputs: dict[str, Any]) -> int:
-    runtime = restore.runtime_for(outputs)
+def _kube_failover(outputs: dict[str, Any], kubectl: Kubectl, timeout: float) -> tuple[list[Check], dict[str, Any]]:
+    """The failover drill with Prometheus and the API forwarded here, and pods evicted."""
+    endpoints = outputs["endpoints"]
+    with kubectl.forwarded(endpoints["prometheus"]) as prometheus, kubectl.forwarded(endpoints["api"]) as api:
+        local = {**outputs, "endpoints": {**endpoints, "prometheus": prometheus, "api": api}}
+        return failover(local, KubeRuntime(kubectl), timeout)
+
+
+def _restore(args, outputs: dict[str, Any], kubectl: Kubectl | None) -> int:
+    runtime = restore.runtime_for(outputs, kubectl)
     if args.list:
         try:
-            backups = restore.list_backups(runtime)
+            with runtime:
+                backups = restore.list_backups(runtime)
         except OpsError as e:
             print(f"drill: {e}", file=sys.stderr)
             return 1
@@ -250,7 +295,8 @@ def _restore(args, outputs: dict[str, Any]) -> int:
     if _refused(outputs, args.yes, "restoring replaces the data in its running database"):
         return 1
     try:
-        checks, report = restore.restore(runtime, args.backup, args.lock_timeout)
+        with runtime:
+            checks, report = restore.restore(runtime, args.backup, args.lock_timeout)
     except OpsError as e:
         checks, report = [Check("restore", "fail", str(e))], {}
     return _report(args, f"restore drill: {args.stack or args.outputs}", checks, report)

@@ -84,11 +84,16 @@ def seconds(text: str) -> float:
 
 
 def add_source_arguments(parser) -> None:
-    """--stack or --outputs, and --json: how every operations tool is pointed at a cluster."""
+    """--stack or --outputs, --json, and for a target-kubernetes stack the kubeconfig and its
+    context: how every operations tool is pointed at a cluster."""
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--stack", help="read the outputs with `pulumi stack output --json --show-secrets`")
     source.add_argument("--outputs", help="a file holding that JSON")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument(
+        "--kubeconfig", help="target kubernetes: the kubeconfig file (default: KUBECONFIG, ~/.kube/config)"
+    )
+    parser.add_argument("--context", help="target kubernetes: the kubeconfig context (default: its current context)")
 
 
 # A reader that closed the pipe (`| head`): exit as a Unix tool killed by SIGPIPE does.

@@ -15,11 +15,15 @@ and report the rows per table before and after.
 5. counts the rows again and reports both.
 
 The commands run with `docker exec` on the stack's Docker host (the `backup` output names the
-containers). The nodes keep running: tables they hold locks on wait for them.
+containers). On a target-kubernetes stack they run with `kubectl exec` (tools/kubectl.py): in
+the database pod, and in a pod the drill makes from the backup CronJob's own pod template (its
+image, backups claim, secrets and labels) and deletes when it ends; only one drill at a time can
+have it. The nodes keep running: tables they hold locks on wait for them.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -27,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from model.services import DATABASE
+from tools.kubectl import Kubectl
 from tools.ops import Check, OpsError, UsageError
 
 # One query counting every table outside the system schemas, built by the server itself (names
@@ -52,7 +57,20 @@ class Backup:
     finished: int  # Unix time
 
 
-class DockerExec:
+class Runtime:
+    """Where the drill's commands run: `backup(argv)` where the backups are, `database(argv)` as
+    PostgreSQL's superuser on the database's local socket. Each returns (argv, env) to run here.
+    `size`: the bytes the database command will read on its stdin, when it reads a backup.
+    Used as a context manager, around everything the drill runs."""
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
+class DockerExec(Runtime):
     """Commands in the stack's containers: the backup container, and the database container as
     its `postgres` user (the superuser, on the local socket)."""
 
@@ -64,9 +82,75 @@ class DockerExec:
         flags = [f for k, v in sorted((env or {}).items()) for f in ("-e", f"{k}={v}")]
         return [*self.docker, "exec", *flags, self.backup_container, *argv], None
 
-    def database(self, *argv: str, env: Mapping[str, str] | None = None) -> tuple[list[str], Mapping[str, str] | None]:
+    def database(
+        self, *argv: str, env: Mapping[str, str] | None = None, size: int | None = None
+    ) -> tuple[list[str], Mapping[str, str] | None]:
         flags = [f for k, v in sorted((env or {}).items()) for f in ("-e", f"{k}={v}")]
         return [*self.docker, "exec", "-i", "-u", "postgres", *flags, self.database_container, *argv], None
+
+
+class KubeExec(Runtime):
+    """Commands in the stack's pods with `kubectl exec`: PostgreSQL's tools in the database pod
+    (whose user is the superuser, on its local socket), and the backup tool in DRILL_POD, made
+    for the drill from the backup CronJob's pod template (a CronJob keeps no pod running)."""
+
+    # Seconds the drill's pod lives at most, should the drill die before it deletes it (the
+    # kubelet ends it: activeDeadlineSeconds).
+    LIFETIME = 3600
+
+    def __init__(self, kubectl: Kubectl, cron_job: str, database_pod: str):
+        self.kubectl, self.cron_job, self.database_pod = kubectl, cron_job, database_pod
+        self.pod = f"{cron_job}-drill"
+
+    def __enter__(self) -> KubeExec:
+        template = self.kubectl.get("cronjob", self.cron_job)["spec"]["jobTemplate"]["spec"]["template"]
+        spec = template["spec"]
+        main = {**spec["containers"][0], "command": ["sleep", str(self.LIFETIME)]}
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": self.pod,
+                "labels": template["metadata"].get("labels", {}),
+                "annotations": {"aurigraph.io/purpose": "restore drill (tools.drill restore); deleted when it ends"},
+            },
+            "spec": {**spec, "containers": [main], "restartPolicy": "Never", "activeDeadlineSeconds": self.LIFETIME},
+        }
+        try:
+            self.kubectl.run("create", "-f", "-", stdin=json.dumps(pod), what=f"creating the drill's pod {self.pod}")
+        except OpsError as e:
+            if "AlreadyExists" in str(e) or "already exists" in str(e):
+                raise OpsError(
+                    f"pod {self.pod} exists: another restore drill is running; if none is, delete it "
+                    f"(kubectl delete pod -n {self.kubectl.namespace} {self.pod})"
+                ) from None
+            raise
+        try:
+            self.kubectl.run(
+                "wait", "--for=condition=Ready", f"pod/{self.pod}", "--timeout=120s", what=f"waiting for {self.pod}"
+            )
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.kubectl.run("delete", "pod", self.pod, "--wait=false", what=f"deleting the drill's pod {self.pod}")
+
+    def backup(self, *argv: str, env: Mapping[str, str] | None = None) -> tuple[list[str], Mapping[str, str] | None]:
+        return self.kubectl.exec_argv(self.pod, *argv, env=env), None
+
+    def database(
+        self, *argv: str, env: Mapping[str, str] | None = None, size: int | None = None
+    ) -> tuple[list[str], Mapping[str, str] | None]:
+        if size is None:
+            return self.kubectl.exec_argv(self.database_pod, *argv, env=env), None
+        # The command reads exactly `size` bytes: its input ends there whether or not the exec
+        # stream passes the end of stdin on (kubectl's v5 protocol does; older exec paths, and
+        # kwok's, never close the command's stdin, and pg_restore would wait for ever).
+        return self.kubectl.exec_argv(
+            self.database_pod, "sh", "-c", 'n="$1"; shift; head -c "$n" | "$@"', "sh", str(size), *argv, env=env
+        ), None
 
 
 def _run(command: tuple[list[str], Mapping[str, str] | None], what: str) -> str:
@@ -199,6 +283,7 @@ def restore(runtime, backup_id: str | None, lock_timeout: float) -> tuple[list[C
             "--dbname",
             DATABASE,
             env={"PGAPPNAME": RESTORE_APP},
+            size=next(b.bytes for b in backups if b.id == chosen),
         ),
         f"restoring {chosen}",
         LockWatch(runtime, lock_timeout),
@@ -217,13 +302,17 @@ def _count(n: int | None) -> str:
     return "no table" if n is None else str(n)
 
 
-def runtime_for(outputs: Mapping[str, Any]) -> DockerExec:
+def runtime_for(outputs: Mapping[str, Any], kubectl: Kubectl | None = None) -> Runtime:
+    """kubectl: how to reach a target-kubernetes stack's cluster (the drill's --kubeconfig, --context)."""
     backup = outputs.get("backup")
-    if not isinstance(backup, dict) or not backup.get("container") or not backup.get("database"):
+    names = ("cronJob", "databasePod") if kubectl is not None else ("container", "database")
+    if not isinstance(backup, dict) or not all(backup.get(n) for n in names):
         raise UsageError(
             "the stack has no backup output: backups are off (backup.enabled false) or it was "
             "deployed before backups existed; run `pulumi up` first"
         )
+    if kubectl is not None:
+        return KubeExec(kubectl, backup["cronJob"], backup["databasePod"])
     return DockerExec(outputs.get("host", {}).get("dockerHost"), backup["container"], backup["database"])
 
 

@@ -153,10 +153,6 @@ def run_checks(outputs: dict[str, Any]) -> list[Check]:
 def main(argv: list[str] | None = None) -> int:
     parser = ops.ToolParser(prog="python -m tools.smoke", description=__doc__.split("\n\n")[0])
     ops.add_source_arguments(parser)
-    parser.add_argument(
-        "--kubeconfig", help="target kubernetes: the kubeconfig file (default: KUBECONFIG, ~/.kube/config)"
-    )
-    parser.add_argument("--context", help="target kubernetes: the kubeconfig context (default: its current context)")
     args = parser.parse_args(argv)
     return ops.run_tool("smoke", lambda: _smoke(args))
 

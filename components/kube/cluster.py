@@ -107,7 +107,8 @@ class KubeCluster(pulumi.ComponentResource):
         def run(workload: pods.Workload, depends_on: list[pulumi.Resource] | None = None) -> k8s.apps.v1.StatefulSet:
             return pods.stateful(workload.name, workload, placement, self, depends_on or [])
 
-        self.database = run(s.postgres(placement, superuser, init_sql, roles_sql))
+        database = s.postgres(placement, superuser, init_sql, roles_sql)
+        self.database, self.database_name = run(database), database.name
         self.cache = run(s.redis(placement, settings.cache, cache))
         run(s.jaeger(placement))
         run(s.postgres_exporter(placement, METRICS_USER, metrics))
@@ -178,7 +179,7 @@ class KubeCluster(pulumi.ComponentResource):
         inventory = node_inventory(topology)
         for node in inventory.values():
             node.pop("dockerName")
-            node["pod"] = f"{node['container']}-0"
+            node["pod"] = pods.pod_name(node["container"])
         self.nodes = pulumi.Output.from_input(inventory)
         self.endpoints = pulumi.Output.from_input(endpoints(k.namespace))
         self.register_outputs({"nodes": self.nodes, "endpoints": self.endpoints})

@@ -200,6 +200,11 @@ class Workload:
     extra_mounts: list[dict[str, Any]] = field(default_factory=list)
 
 
+def pod_name(workload: str) -> str:
+    """The one pod of a workload's StatefulSet."""
+    return f"{workload}-0"
+
+
 def stateful(
     resource: str,
     w: Workload,

@@ -39,10 +39,14 @@ BINARIES = (
     "kube-controller-manager",
     "kube-scheduler",
     "kwok",
+    "kubectl",
     "pulumi-resource-kubernetes",
     "kwok-stages.yaml",
+    "kwok-crds.yaml",
 )
 ZONE_KEY = "topology.kubernetes.io/zone"
+# kwok's own kinds the tests create at run time: a pod's exec and port-forward targets here.
+KWOK_CRDS = ("Exec", "PortForward")
 FAKE_NODE = "kwok.x-k8s.io/node"
 
 
@@ -223,6 +227,15 @@ class ControlPlane:
             ],
         )
         self._spawn("kube-scheduler", [str(bin_dir / "kube-scheduler"), *common, "--secure-port", str(free_port())])
+        # kwok also serves the kubelet API (exec, port-forward) on this port, which every fake node
+        # advertises as its kubelet endpoint on 127.0.0.1: the API server's exec and
+        # port-forward reach it as they reach a real kubelet.
+        self.kubelet_port = free_port()
+        self.local_bin.mkdir(exist_ok=True)
+        for crd in yaml.safe_load_all((BIN / "kwok-crds.yaml").read_text()):
+            if crd:
+                self.api("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+        self._wait("kwok's resource definitions", self._kwok_crds_established, 30)
         self._spawn(
             "kwok",
             [
@@ -235,11 +248,18 @@ class ControlPlane:
                 f"--manage-nodes-with-annotation-selector={FAKE_NODE}=fake",
                 "--node-ip",
                 "127.0.0.1",
+                "--node-port",
+                str(self.kubelet_port),
                 "--cidr",
                 "10.244.0.0/16",
                 "--server-address",
-                f"127.0.0.1:{free_port()}",
+                f"127.0.0.1:{self.kubelet_port}",
+                "--enable-crds",
+                ",".join(KWOK_CRDS),
             ],
+            # kwok finds an exec's command on its own PATH (Go's exec.LookPath), not the Exec's envs:
+            # tests put the commands their pods "have" in local_bin.
+            env={**os.environ, "PATH": f"{self.local_bin}:{os.environ['PATH']}"},
         )
         for zone in self.zones.names:
             for i in range(1, self.zones.per_zone + 1):
@@ -251,6 +271,39 @@ class ControlPlane:
             60,
         )
         return self
+
+    @property
+    def local_bin(self) -> Path:
+        return self.root / "local-bin"
+
+    def _kwok_crds_established(self) -> bool:
+        crds = self.api("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions")["items"]
+        return sum(
+            any(
+                c["type"] == "Established" and c["status"] == "True"
+                for c in (crd.get("status") or {}).get("conditions") or []
+            )
+            for crd in crds
+            if crd["spec"]["group"] == "kwok.x-k8s.io"
+        ) == len(KWOK_CRDS)
+
+    def kwok_rule(self, kind: str, namespace: str, pod: str, spec: dict) -> None:
+        """An Exec or PortForward for one pod: what `kubectl exec` and `kubectl port-forward` to it
+        reach on this machine (a local command with these envs, a local address). Replaced if
+        there is one."""
+        path = f"/apis/kwok.x-k8s.io/v1alpha1/namespaces/{namespace}/{kind.lower()}s"
+        if self._exists(f"{path}/{pod}"):
+            self.api("DELETE", f"{path}/{pod}")
+        self.api(
+            "POST",
+            path,
+            {
+                "apiVersion": "kwok.x-k8s.io/v1alpha1",
+                "kind": kind,
+                "metadata": {"name": pod, "namespace": namespace},
+                "spec": spec,
+            },
+        )
 
     def stop(self) -> None:
         for _name, proc in reversed(list(self.processes.items())):
@@ -282,10 +335,10 @@ class ControlPlane:
     def pids(self) -> list[int]:
         return [p.pid for p in self.processes.values()]
 
-    def _spawn(self, name: str, argv: list[str]) -> None:
-        log = open(self.root / f"{name}.log", "wb")
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+        log = open(self.root / f"{name}.log", "ab")
         self.processes[name] = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, env=env
         )
         log.close()
 
@@ -353,7 +406,7 @@ class ControlPlane:
         for doc in docs:
             if doc["metadata"]["name"] == "pod-ready" and self.ready_delay:
                 doc["spec"]["delay"] = {"durationMilliseconds": int(self.ready_delay * 1000)}
-        path = self.root / "kwok-stages.yaml"
+        path = self.root / "kwok-config.yaml"
         path.write_text(yaml.safe_dump_all(docs))
         return path
 
