@@ -20,7 +20,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+import urllib.parse
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,10 +29,11 @@ from typing import Any
 import pytest
 
 from tests.engine.harness import engine_cli
-from tests.helpers import REPO
+from tests.helpers import REPO, require_tool
 from tests.kube.controlplane import BIN, ApiError, ControlPlane, Zones, is_ready
 from tests.test_backup import APP, APP_PASSWORD, ROWS, backed_up_ledger, backup_once
 from tools import restore
+from tools.demo import LoopbackCluster
 from tools.engine import EngineProject, nodes_per_container
 
 pytestmark = [pytest.mark.kube, pytest.mark.xdist_group("kube")]
@@ -68,8 +70,15 @@ class Watch:
     """Watches the pods of `group` through the API (a real watch: every readiness change, in
     order, however loaded the machine) and records the most logical nodes unavailable at once."""
 
-    def __init__(self, plane: ControlPlane, sizes: dict[str, int], group: str = "validator"):
-        self.plane, self.sizes = plane, sizes
+    def __init__(
+        self,
+        plane: ControlPlane,
+        sizes: dict[str, int],
+        group: str = "validator",
+        on_change: Callable[[set[str]], None] | None = None,
+    ):
+        """on_change: called with the containers whose pods are Ready, on every change."""
+        self.plane, self.sizes, self.on_change = plane, sizes, on_change
         self.path = f"/api/v1/namespaces/{NAMESPACE}/pods?labelSelector={GROUP}%3D{group}"
         self.most = 0
         self.events = 0
@@ -80,6 +89,8 @@ class Watch:
 
     def _down(self, pods: dict[str, dict]) -> int:
         ready = {p["metadata"]["labels"]["aurigraph.io/workload"] for p in pods.values() if is_ready(p)}
+        if self.on_change is not None:
+            self.on_change(ready)
         return sum(n for container, n in self.sizes.items() if container not in ready)
 
     def _run(self) -> None:
@@ -475,6 +486,58 @@ def test_the_restore_drill_restores_a_backup_through_kubectl_exec(deployed, tmp_
         finally:
             plane.api("DELETE", f"/api/v1/namespaces/{NAMESPACE}/pods/{drill_pod}")
         assert code == 1 and "another restore drill is running" in json.dumps(result), (result, stderr)
+
+
+def test_the_failover_drill_evicts_the_leaders_pod_and_measures_the_recovery(deployed, tmp_path):
+    """The drill reaches Prometheus and the API with `kubectl port-forward` (through the real API
+    server to kwok's kubelet API, forwarded here to a stub fleet of this stack with real
+    Prometheus and HAProxy in front) and evicts the leader's pod with the Eviction API. The
+    fleet's containers run while their pods are Ready (what a kubelet would do), so the real
+    StatefulSet controller, scheduler and kwok's readiness decide when the old leader is back."""
+    plane, outputs = deployed.plane, deployed.outputs
+    f = outputs["faultBudget"]
+    sizes = nodes_per_container(outputs, "validator")
+    with LoopbackCluster(
+        tmp_path,
+        "250ms",
+        require_tool("prometheus"),
+        require_tool("haproxy"),
+        election_timeout=0.3,
+        stack=STACK,
+    ) as live:
+        live.wait_healthy(60)
+        local = live.outputs["endpoints"]
+        for pod, port, url in (
+            ("prometheus-0", 9090, local["prometheus"]),
+            ("haproxy-0", urllib.parse.urlsplit(outputs["endpoints"]["api"]).port, local["api"]),
+        ):
+            target = {"address": "127.0.0.1", "port": urllib.parse.urlsplit(url).port}
+            plane.kwok_rule("PortForward", NAMESPACE, pod, {"forwards": [{"ports": [port], "target": target}]})
+        running = set(sizes)
+
+        def kubelet(ready: set[str]) -> None:
+            for container in set(sizes) - ready & running:
+                live.post(f"/containers/{container}/stop")
+                running.discard(container)
+            for container in ready & set(sizes) - running:
+                live.post(f"/containers/{container}/start")
+                running.add(container)
+
+        uids = {p["metadata"]["name"]: p["metadata"]["uid"] for p in plane.pods(NAMESPACE)}
+        with Watch(plane, sizes, on_change=kubelet) as watch:
+            code, result, stderr = drill(deployed, tmp_path, "failover", "--yes", "--timeout", "60")
+        report = result.get("report", {})
+        assert code == 0, (result, stderr)
+    checks = {c["name"]: c for c in result["checks"]}
+    assert checks["quorum"]["status"] == "pass" and checks["recovery"]["status"] == "pass", checks
+    evicted = f"{report['container']}-0"
+    assert plane.api("GET", f"/api/v1/namespaces/{NAMESPACE}/pods/{evicted}")["metadata"]["uid"] != uids[evicted]
+    assert report["new_term"] > report["term"] and report["new_leader"] != report["leader"]
+    assert watch.most <= f, f"{watch.most} validator nodes down at once, f = {f}"
+    print(
+        f"failover: {report['container']} evicted, new leader after {report['election_seconds']} s, "
+        f"recovered after {report['recovery_seconds']} s; at most {watch.most} validator nodes down (f = {f})"
+    )
 
 
 def test_destroy_keeps_the_claims_of_a_protected_stack(deployed):

@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import urllib.request
 
 import pytest
 
@@ -28,9 +27,6 @@ SCRAPE = "1s"
 
 class Cluster(LoopbackCluster):
     """The demo's loopback cluster, with what the tests poke it with."""
-
-    def post(self, path: str) -> None:
-        urllib.request.urlopen(urllib.request.Request(self.control + path, method="POST", data=b""), timeout=5)
 
     def up(self, node: str) -> float:
         return self.prometheus.values('up{job=~"aurigraph-.*"}', "node").get(node, -1.0)

@@ -60,7 +60,8 @@ def _wait_ready(url: str, name: str) -> None:
 
 
 class LoopbackCluster:
-    """The dev stack's stub fleet with real Prometheus and HAProxy in front, on 127.0.0.1.
+    """A stack's stub fleet (the dev stack's by default) with real Prometheus and HAProxy in
+    front, on 127.0.0.1.
 
     Use as a context manager; `outputs` and `outputs_file` are what the tools read.
     """
@@ -74,8 +75,9 @@ class LoopbackCluster:
         election_timeout: float = 1.0,
         alertmanager_bin: str | None = None,
         alert_webhook: str | None = None,
+        stack: str = STACK,
     ):
-        self.workdir, self.scrape = workdir, scrape
+        self.workdir, self.scrape, self.stack = workdir, scrape, stack
         self.prometheus_bin, self.haproxy_bin = prometheus_bin, haproxy_bin
         # Alertmanager on the project's rendered config, its one receiver the webhook given.
         self.alertmanager_bin, self.alert_webhook = alertmanager_bin, alert_webhook
@@ -95,14 +97,14 @@ class LoopbackCluster:
         self.stop()
 
     def _start(self) -> None:
-        settings = stack_settings(STACK)
+        settings = stack_settings(self.stack)
         topology = build_topology(settings)
         self.fleet = Fleet(topology, election_timeout=self.election_timeout)
         self.control = f"http://127.0.0.1:{self.fleet.start()}"
         addresses = self.fleet.addresses()
         address = lambda node: addresses[node.name]  # noqa: E731
-        # The program's own outputs for the dev stack, with the endpoints where this runs them.
-        self.outputs: dict[str, Any] = json.loads(json.dumps(run_program(STACK).outputs))
+        # The program's own outputs for the stack, with the endpoints where this runs them.
+        self.outputs: dict[str, Any] = json.loads(json.dumps(run_program(self.stack).outputs))
         endpoints = self.outputs["endpoints"]
         alertmanagers: tuple[str, ...] = ()
         if self.alertmanager_bin:
@@ -175,6 +177,10 @@ class LoopbackCluster:
 
     def _spawn(self, argv: list[str]) -> None:
         self.processes.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+    def post(self, path: str) -> None:
+        """A call to the stub fleet's control API (/containers/NAME/stop, ...)."""
+        urllib.request.urlopen(urllib.request.Request(self.control + path, method="POST", data=b""), timeout=5)
 
     def node_values(self, promql: str) -> dict[str, float]:
         return self.prometheus.values(promql, "node")
