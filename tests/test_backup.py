@@ -38,6 +38,7 @@ from render.prometheus import render_alert_rules
 from tests.helpers import require_tool
 from tests.pg import Postgres16, postgres16
 from tools import drill, restore
+from tools.kubectl import Kubectl
 
 APP, APP_PASSWORD = "aurigraph", "app-password-1234"
 METRICS, METRICS_PASSWORD = "aurigraph_metrics", "metrics-password-1234"
@@ -370,6 +371,31 @@ def test_on_a_stack_the_drill_runs_its_commands_with_docker_exec_on_the_stacks_d
     )
     local = restore.runtime_for({"backup": {"container": "dev-postgres-backup", "database": "dev-postgres"}})
     assert local.backup("aurigraph-backup", "once")[0][:3] == ["docker", "exec", "dev-postgres-backup"]
+
+
+def test_on_a_kubernetes_stack_the_drill_runs_its_commands_with_kubectl_exec(monkeypatch):
+    monkeypatch.setenv("KUBECTL", "/opt/kubectl")
+    outputs = {"backup": {"cronJob": "postgres-backup", "databasePod": "postgres-0"}}
+    kubectl = Kubectl("aurigraph", "/etc/kube.yaml", "prod")
+    runtime = restore.runtime_for(outputs, kubectl)
+    prefix = ["/opt/kubectl", "--kubeconfig", "/etc/kube.yaml", "--context", "prod", "--namespace", "aurigraph"]
+    # The backup tool in the drill's own pod, made from the CronJob's template.
+    assert runtime.backup("aurigraph-backup", "once", env={"AURIGRAPH_BACKUP_KEEP": "3"}) == (
+        [*prefix, "exec", "-i", "postgres-backup-drill", "-c", "main", "--"]
+        + ["env", "AURIGRAPH_BACKUP_KEEP=3", "aurigraph-backup", "once"],
+        None,
+    )
+    # pg_restore reads exactly the backup's bytes, whether or not the stream passes stdin's end on.
+    argv, _ = runtime.database("pg_restore", "--dbname", "aurigraph", env={"PGAPPNAME": "drill"}, size=1234)
+    assert argv[len(prefix) :] == [
+        "exec", "-i", "postgres-0", "-c", "main", "--", "env", "PGAPPNAME=drill",
+        "sh", "-c", 'n="$1"; shift; head -c "$n" | "$@"', "sh", "1234", "pg_restore", "--dbname", "aurigraph",
+    ]  # fmt: skip
+    piped = subprocess.run([*argv[-8:-3], "wc", "-c"], input=b"x" * 2000, capture_output=True)  # sh -c ... wc -c
+    assert piped.stdout.split() == [b"1234"]
+    # Outputs of a Docker stack, or of a stack deployed before the backup output, name no CronJob.
+    with pytest.raises(restore.UsageError, match="no backup output"):
+        restore.runtime_for({"backup": {"container": "s-postgres-backup", "database": "s-postgres"}}, kubectl)
 
 
 def test_the_containers_run_mode_backs_up_on_its_interval_and_stops_on_sigterm(cluster):

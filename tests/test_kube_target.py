@@ -5,7 +5,9 @@ marks Ready a second after a pod is scheduled (a node's start-up time).
 What this proves: the API server accepts every object (schema, the restricted Pod Security
 admission), the provider awaits each StatefulSet, the scheduler places the pods under the
 spread constraints, the disruption controller and the Eviction API honour the budgets, and the
-rollout waves hold while pods really go down and come back. What it does not: no container runs
+rollout waves hold while pods really go down and come back; the drills' kubectl exec,
+port-forward and eviction go through the API server (kwok's kubelet API runs the commands and
+forwards the ports on this machine). What it does not: no container runs
 (no image is pulled, no probe command executes: kwok reports the pods Ready), no volume is
 provisioned (the claims bind to pre-made PersistentVolumes), no packet is filtered (the
 NetworkPolicies are accepted, not enforced), and no managed cluster's own admission is tried.
@@ -34,7 +36,10 @@ from tests.kube.controlplane import BIN, ApiError, ControlPlane, Zones, is_ready
 from tests.test_backup import APP, APP_PASSWORD, ROWS, backed_up_ledger, backup_once
 from tools import restore
 from tools.demo import LoopbackCluster
+from tools.drill import KubeRuntime
 from tools.engine import EngineProject, nodes_per_container
+from tools.kubectl import Kubectl
+from tools.ops import OpsError
 
 pytestmark = [pytest.mark.kube, pytest.mark.xdist_group("kube")]
 
@@ -268,30 +273,32 @@ def test_in_three_zones_the_plan_warns_and_the_scheduler_places_what_it_said(dep
     assert max(per_zone.values()) == outputs["kubernetes"]["worstZoneLoss"]["validator"] == 10 > outputs["faultBudget"]
 
 
-def test_draining_every_node_never_takes_more_than_f_validators_down(deployed):
+def test_draining_every_node_never_takes_more_than_f_validators_down(deployed, monkeypatch):
     plane, outputs = deployed.plane, deployed.outputs
+    monkeypatch.setenv("KUBECTL", str(BIN / "kubectl"))
     f = outputs["faultBudget"]
     allowed = refused = 0
     with Watch(plane, nodes_per_container(outputs, "validator")) as watch:
         # Two validator pods at once, with nowhere for a replacement to go (every node cordoned, so
         # however slow this machine, the first stays down): the second eviction would take 10 of
-        # 20 down, above f, and the API server refuses it.
+        # 20 down, above f, and the API server refuses it, to `kubectl drain` as to the failover
+        # drill (its stop, with kubectl).
         nodes = sorted(n["metadata"]["name"] for n in plane.api("GET", "/api/v1/nodes")["items"])
         try:
             for node in nodes:
                 plane.cordon(node)
             first, second = sorted(p["metadata"]["name"] for p in plane.pods(NAMESPACE, f"{GROUP}=validator"))[:2]
             plane.evict(NAMESPACE, first)
-            try:
-                plane.evict(NAMESPACE, second)
-            except ApiError as error:
-                beyond = error
-            else:
-                budget = f"/apis/policy/v1/namespaces/{NAMESPACE}/poddisruptionbudgets/validator-nodes"
-                pytest.fail(
-                    f"a second validator eviction was allowed; the budget: {plane.api('GET', budget)['status']}"
-                )
-            assert beyond.code == 429 and "disruption budget" in str(beyond)
+            budget = f"/apis/policy/v1/namespaces/{NAMESPACE}/poddisruptionbudgets/validator-nodes"
+            for evict in (
+                lambda: plane.evict(NAMESPACE, second),
+                lambda: KubeRuntime(Kubectl(NAMESPACE, str(plane.kubeconfig))).stop(second),
+            ):
+                with pytest.raises((ApiError, OpsError)) as beyond:
+                    evict()
+                    pytest.fail(f"a second validator eviction was allowed: {plane.api('GET', budget)['status']}")
+                assert "disruption budget" in str(beyond.value)
+            assert str(beyond.value).startswith(f"evicting {second}: ") and "\n" not in str(beyond.value)
             allowed, refused = 1, 1
             for node in nodes:
                 plane.cordon(node, False)

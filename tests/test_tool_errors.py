@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -180,3 +181,40 @@ def test_a_reader_that_closes_the_pipe_ends_the_tool_quietly():
 def test_help_shows_no_empty_defaults(tool):
     done = subprocess.run([sys.executable, "-m", f"tools.{tool}", "--help"], cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0 and "(default: None)" not in done.stdout and "(default: False)" not in done.stdout
+
+
+@pytest.mark.parametrize(
+    "argv,fragment",
+    [
+        (["failover", "--yes"], "forwarding prometheus: cannot run /nonexistent/kubectl"),
+        (["restore", "--list"], "reading cronjob postgres-backup: cannot run /nonexistent/kubectl"),
+    ],
+    ids=["failover", "restore"],
+)
+def test_a_drill_on_a_kubernetes_stack_without_kubectl_fails_in_one_line(tmp_path, argv, fragment):
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(
+        json.dumps(
+            {
+                "nodes": {},
+                "endpoints": {
+                    "prometheus": "http://prometheus.aurigraph.svc:9090",
+                    "api": "http://api.aurigraph.svc:8080",
+                },
+                "faultBudget": 1,
+                "kubernetes": {"namespace": "aurigraph"},
+                "backup": {"cronJob": "postgres-backup", "databasePod": "postgres-0"},
+            }
+        )
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "tools.drill", *argv, "--outputs", str(outputs)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "KUBECTL": "/nonexistent/kubectl"},
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert fragment in proc.stdout + proc.stderr

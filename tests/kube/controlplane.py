@@ -5,6 +5,10 @@ PodSecurity admission on), kube-controller-manager, kube-scheduler and kwok, all
 tests/kube/build, on free loopback ports, and creates fake nodes spread over zones. It writes a
 kubeconfig a stack can use, talks to the API server with `api()`, and stops every process it
 started. No container runs: kwok reports pods Running and Ready once scheduled.
+
+kwok also serves the kubelet API the API server calls for exec and port-forward; `kwok_rule`
+says where one pod's `kubectl exec` (a command here, with an environment) and `kubectl
+port-forward` (an address here) land.
 """
 
 from __future__ import annotations
