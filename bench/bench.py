@@ -2,6 +2,7 @@
 
     python bench/bench.py            # every stack, plus a 1,000-node custom density
     python bench/bench.py --repeat 3
+    python bench/bench.py --only option-b --only custom-1000-nodes
     python bench/bench.py --engine   # also `pulumi preview` per stack and the rollout makespan
 
 Each mock case runs in a fresh interpreter (imports included, as `pulumi up` pays them) and
@@ -129,14 +130,18 @@ def main() -> None:
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--repeat", type=int, default=1, help="runs per case; the best is reported")
     parser.add_argument("--engine", action="store_true", help="also measure through the real Pulumi CLI")
+    parser.add_argument("--only", action="append", metavar="CASE", help="only this case (repeatable)")
     args = parser.parse_args()
     if args.repeat < 1:
         parser.error("--repeat must be 1 or more")
     if args.case:
         print(json.dumps(run_case(args.case)))
         return
+    unknown = sorted(set(args.only or ()) - set(cases()))
+    if unknown:
+        parser.error(f"no case {', '.join(unknown)}; cases: {', '.join(cases())}")
     print(f"{'case':<20} {'nodes':>6} {'resources':>10} {'evaluate s':>11} {'imports s':>10} {'peak RSS MB':>12}")
-    for name in cases():
+    for name in args.only or cases():
         best = min((run_isolated(name) for _ in range(args.repeat)), key=lambda r: r["evaluate_s"])
         print(
             f"{name:<20} {best['nodes']:>6} {best['resources']:>10} {best['evaluate_s']:>11} "
