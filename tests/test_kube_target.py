@@ -32,7 +32,7 @@ import pytest
 
 from tests.engine.harness import engine_cli
 from tests.helpers import REPO, require_tool
-from tests.kube.controlplane import BIN, ApiError, ControlPlane, Zones, is_ready
+from tests.kube.controlplane import BIN, ZONE_KEY, ApiError, ControlPlane, Zones, is_ready
 from tests.test_backup import APP, APP_PASSWORD, ROWS, backed_up_ledger, backup_once
 from tools import restore
 from tools.demo import LoopbackCluster
@@ -544,6 +544,81 @@ def test_the_failover_drill_evicts_the_leaders_pod_and_measures_the_recovery(dep
     print(
         f"failover: {report['container']} evicted, new leader after {report['election_seconds']} s, "
         f"recovered after {report['recovery_seconds']} s; at most {watch.most} validator nodes down (f = {f})"
+    )
+
+
+def claims(plane: ControlPlane) -> dict[str, str]:
+    """Claim -> the volume it is bound to."""
+    items = plane.api("GET", f"/api/v1/namespaces/{NAMESPACE}/persistentvolumeclaims")["items"]
+    return {c["metadata"]["name"]: c["spec"]["volumeName"] for c in items}
+
+
+@pytest.mark.parametrize("scope", ["node", "zone"])
+def test_a_lost_node_or_zone_costs_at_most_the_planned_loss_and_the_out_of_service_taint_brings_pods_back(
+    deployed, scope
+):
+    """Machines die without a drain: their pods never finish terminating, and a one-pod
+    StatefulSet does not run its pod twice, so they stay down. The operator's runbook (the
+    README's) marks the nodes out of service; the real taint eviction and pod GC controllers
+    delete their pods, and their StatefulSets start them again on the same claims: on the zone's
+    other node, or, with the whole zone gone, elsewhere for every pod but the validator, which
+    the zone spread keeps Pending until its zone is back."""
+    plane, outputs = deployed.plane, deployed.outputs
+    f = outputs["faultBudget"]
+    zone_of = {
+        n["metadata"]["name"]: n["metadata"]["labels"][ZONE_KEY] for n in plane.api("GET", "/api/v1/nodes")["items"]
+    }
+    validator = plane.pods(NAMESPACE, f"{GROUP}=validator")[0]
+    first = validator["spec"]["nodeName"]
+    lost = [n for n in zone_of if n == first or (scope == "zone" and zone_of[n] == zone_of[first])]
+    on_lost = {
+        p["metadata"]["name"]: p["metadata"]["uid"] for p in plane.pods(NAMESPACE) if p["spec"].get("nodeName") in lost
+    }
+    expected_pending = {validator["metadata"]["name"]} if scope == "zone" else set()
+    before = claims(plane)
+    try:
+        with Watch(plane, nodes_per_container(outputs, "validator")) as watch:
+            for node in lost:
+                plane.lose_node(node)
+            time.sleep(2 * READY_DELAY)
+            assert {p["metadata"]["name"] for p in plane.pods(NAMESPACE)} >= set(on_lost), (
+                "a pod went without the runbook"
+            )
+            started = time.monotonic()
+            for node in lost:
+                plane.taint(node, "node.kubernetes.io/out-of-service", "nodeshutdown", "NoExecute")
+
+            def back() -> bool:
+                pods = {p["metadata"]["name"]: p for p in plane.pods(NAMESPACE)}
+                return all(
+                    n in pods and pods[n]["metadata"]["uid"] != uid and (is_ready(pods[n]) or n in expected_pending)
+                    for n, uid in on_lost.items()
+                )
+
+            plane._wait(f"the lost {scope}'s pods to be back", back, 90)
+            recovered = time.monotonic() - started
+            pods = {p["metadata"]["name"]: p for p in plane.pods(NAMESPACE) if p["metadata"]["name"] in on_lost}
+            pending = {n for n, p in pods.items() if not p["spec"].get("nodeName")}
+            assert pending == expected_pending, f"pending: {pending}"
+            assert all(pods[n]["spec"]["nodeName"] not in lost for n in set(pods) - pending)
+            if scope == "node":  # the validator stays in its zone, on the zone's other node
+                assert zone_of[pods[validator["metadata"]["name"]]["spec"]["nodeName"]] == zone_of[first]
+            else:
+                scheduled = next(
+                    c
+                    for c in pods[validator["metadata"]["name"]]["status"]["conditions"]
+                    if c["type"] == "PodScheduled"
+                )
+                assert "topology spread" in scheduled["message"], scheduled
+    finally:
+        for node in lost:
+            plane.revive_node(node)
+    plane._wait("every pod Ready again", lambda: all(is_ready(p) for p in plane.pods(NAMESPACE)), 90)
+    assert claims(plane) == before
+    assert 0 < watch.most <= f, f"{watch.most} validator nodes down at once, f = {f}"
+    print(
+        f"{scope} loss: {len(on_lost)} pods on {', '.join(lost)}, back {recovered:.1f} s after the taint "
+        f"({len(expected_pending)} Pending until the zone returned); at most {watch.most} validator nodes down (f = {f})"
     )
 
 

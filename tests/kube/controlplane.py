@@ -543,6 +543,52 @@ class ControlPlane:
             content_type="application/merge-patch+json",
         )
 
+    def lose_node(self, node: str) -> None:
+        """The machine behind a fake node dies: kwok (its kubelet) lets go of it, so its pods never
+        finish terminating, and its Ready condition turns Unknown, as the node lifecycle controller
+        writes it once the node has missed its grace period (not waited for here)."""
+        self.api(
+            "PATCH",
+            f"/api/v1/nodes/{node}",
+            {"metadata": {"annotations": {FAKE_NODE: None}}},
+            content_type="application/merge-patch+json",
+        )
+        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        ready = {
+            "type": "Ready",
+            "status": "Unknown",
+            "reason": "NodeStatusUnknown",
+            "message": "Kubelet stopped posting node status.",
+            "lastHeartbeatTime": now,
+            "lastTransitionTime": now,
+        }
+        self.api(
+            "PATCH",
+            f"/api/v1/nodes/{node}/status",
+            {"status": {"conditions": [ready]}},
+            content_type="application/strategic-merge-patch+json",
+        )
+
+    def revive_node(self, node: str) -> None:
+        """The machine is back: kwok manages the node again and reports it Ready; no taints."""
+        self.api(
+            "PATCH",
+            f"/api/v1/nodes/{node}",
+            {"metadata": {"annotations": {FAKE_NODE: "fake"}}, "spec": {"taints": None}},
+            content_type="application/merge-patch+json",
+        )
+        self._wait(f"{node} to be Ready again", lambda: node in self.ready_nodes(), 60)
+
+    def taint(self, node: str, key: str, value: str, effect: str) -> None:
+        """As `kubectl taint node NODE KEY=VALUE:EFFECT`."""
+        taints = self.api("GET", f"/api/v1/nodes/{node}")["spec"].get("taints", [])
+        self.api(
+            "PATCH",
+            f"/api/v1/nodes/{node}",
+            {"spec": {"taints": [*taints, {"key": key, "value": value, "effect": effect}]}},
+            content_type="application/merge-patch+json",
+        )
+
     def evict(self, namespace: str, pod: str) -> None:
         """The Eviction API, as `kubectl drain` calls it; ApiError 429 when a budget refuses."""
         self.api(
