@@ -142,25 +142,7 @@ def test_up_then_preview_shows_no_changes(deployed):
 
 
 def test_the_smoke_test_reads_the_cluster_through_the_api(deployed, tmp_path):
-    outputs = tmp_path / "outputs.json"
-    outputs.write_text(json.dumps(deployed.outputs))
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tools.smoke",
-            "--outputs",
-            str(outputs),
-            "--kubeconfig",
-            str(deployed.plane.kubeconfig),
-            "--json",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    report = json.loads(done.stdout)
+    code, report, _ = run_tool(deployed, tmp_path, "tools.smoke")
     statuses = {c["name"]: c["status"] for c in report["checks"]}
     # Healthy but for the backups: the CronJob has not run yet.
     assert statuses == {
@@ -172,7 +154,7 @@ def test_the_smoke_test_reads_the_cluster_through_the_api(deployed, tmp_path):
         "data claims": "pass",
         "backups": "warn",
     }, report
-    assert done.returncode == 2 and report["result"] == "DEGRADED"
+    assert code == 2 and report["result"] == "DEGRADED"
 
 
 def test_every_pod_is_admitted_under_restricted_and_ready(deployed):
@@ -395,8 +377,8 @@ def test_option_c_previews_against_the_cluster(deployed):
     assert len([urn for urn in workloads if "NodeGroup$" in urn]) == 7 + 5 + 8
 
 
-def drill(deployed: Deployed, tmp_path: Path, *argv: str) -> tuple[int, dict[str, Any], str]:
-    """tools.drill on the deployed stack's outputs, with the tier's kubectl and kubeconfig:
+def run_tool(deployed: Deployed, tmp_path: Path, tool: str, *argv: str) -> tuple[int, dict[str, Any], str]:
+    """python -m TOOL on the deployed stack's outputs, with the tier's kubectl and kubeconfig:
     (exit status, its JSON, its stderr)."""
     outputs = tmp_path / "outputs.json"
     outputs.write_text(json.dumps(deployed.outputs))
@@ -404,7 +386,7 @@ def drill(deployed: Deployed, tmp_path: Path, *argv: str) -> tuple[int, dict[str
         [
             sys.executable,
             "-m",
-            "tools.drill",
+            tool,
             *argv,
             "--outputs",
             str(outputs),
@@ -419,6 +401,10 @@ def drill(deployed: Deployed, tmp_path: Path, *argv: str) -> tuple[int, dict[str
         timeout=300,
     )
     return done.returncode, json.loads(done.stdout) if done.stdout.startswith("{") else {}, done.stderr
+
+
+def drill(deployed: Deployed, tmp_path: Path, *argv: str) -> tuple[int, dict[str, Any], str]:
+    return run_tool(deployed, tmp_path, "tools.drill", *argv)
 
 
 def exec_in(plane: ControlPlane, pod: str, env: dict[str, str]) -> None:
@@ -514,12 +500,13 @@ def test_the_failover_drill_evicts_the_leaders_pod_and_measures_the_recovery(dep
     ) as live:
         live.wait_healthy(60)
         local = live.outputs["endpoints"]
-        for pod, port, url in (
-            ("prometheus-0", 9090, local["prometheus"]),
-            ("haproxy-0", urllib.parse.urlsplit(outputs["endpoints"]["api"]).port, local["api"]),
-        ):
-            target = {"address": "127.0.0.1", "port": urllib.parse.urlsplit(url).port}
-            plane.kwok_rule("PortForward", NAMESPACE, pod, {"forwards": [{"ports": [port], "target": target}]})
+        forwards: dict[str, list[dict]] = {}
+        for pod, key in (("prometheus-0", "prometheus"), ("haproxy-0", "api"), ("haproxy-0", "haproxyStats")):
+            port = urllib.parse.urlsplit(outputs["endpoints"][key]).port
+            target = {"address": "127.0.0.1", "port": urllib.parse.urlsplit(local[key]).port}
+            forwards.setdefault(pod, []).append({"ports": [port], "target": target})
+        for pod, rules in forwards.items():
+            plane.kwok_rule("PortForward", NAMESPACE, pod, {"forwards": rules})
         running = set(sizes)
 
         def kubelet(ready: set[str]) -> None:
@@ -535,6 +522,14 @@ def test_the_failover_drill_evicts_the_leaders_pod_and_measures_the_recovery(dep
             code, result, stderr = drill(deployed, tmp_path, "failover", "--yes", "--timeout", "60")
         report = result.get("report", {})
         assert code == 0, (result, stderr)
+        # The smoke test's node checks, through the same port-forwards, see the fleet whole again.
+        live.wait_healthy(30)
+        _, smoke, _ = run_tool(deployed, tmp_path, "tools.smoke", "--forward")
+    forwarded = {c["name"]: c["status"] for c in smoke["checks"]}
+    assert forwarded["validator quorum (Prometheus)"] == "pass" and forwarded["validator quorum"] == "pass", smoke
+    assert {forwarded[n] for n in ("nodes up", "haproxy backends", "api /consensus/status", "consensus leader")} == {
+        "pass"
+    }, smoke
     checks = {c["name"]: c for c in result["checks"]}
     assert checks["quorum"]["status"] == "pass" and checks["recovery"]["status"] == "pass", checks
     evicted = f"{report['container']}-0"

@@ -4,6 +4,7 @@
     python -m tools.smoke --outputs outputs.json      # that output saved to a file
     python -m tools.smoke --stack option-b --json     # for CI
     python -m tools.smoke --stack k8s-option-b --context prod   # target kubernetes: through the API
+    python -m tools.smoke --stack k8s-option-b --context prod --forward   # and the checks above
 
 Checks every logical node of the inventory is up (Prometheus `up`) and, for validators,
 that no more than f are down; the HAProxy API backend; the API through HAProxy; one consensus
@@ -14,19 +15,26 @@ Exit status: 0 healthy, 2 degraded (working, with warnings: e.g. one validator c
 within the fault budget), 1 failed (e.g. quorum lost, no leader, an alert threshold crossed),
 64 could not run (bad arguments, unreadable or undeployed outputs).
 On a remote host the admin ports are on loopback: open the SSH tunnel of the README first.
-On target kubernetes the checks read the cluster's API instead (tools/kubesmoke.py).
+On target kubernetes the checks read the cluster's API instead (tools/kubesmoke.py); with
+--forward, the checks above run too, on Prometheus, HAProxy and the API forwarded to this machine
+with `kubectl port-forward` (tools/kubectl.py).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import replace
 from typing import Any
 
 from tools import kubesmoke, ops
+from tools.kubectl import Kubectl
 from tools.ops import NODES, VALIDATORS, Check, OpsError, Prometheus
 
 API_PATHS = ("/info", "/stats", "/consensus/status")
+# The endpoints run_checks reads, forwarded from the cluster with --forward.
+FORWARDED = ("prometheus", "api", "haproxyStats")
 
 
 def check_nodes(prometheus: Prometheus, outputs: dict[str, Any]) -> list[Check]:
@@ -150,9 +158,27 @@ def run_checks(outputs: dict[str, Any]) -> list[Check]:
     return checks
 
 
+def _forwarded_checks(outputs: dict[str, Any], kubectl: Kubectl) -> list[Check]:
+    """run_checks on the in-cluster endpoints forwarded here; a name the API's checks also use
+    (the validator quorum) says it is Prometheus's."""
+    endpoints = outputs["endpoints"]
+    try:
+        with ExitStack() as forwards:
+            local = {k: forwards.enter_context(kubectl.forwarded(endpoints[k])) for k in FORWARDED}
+            checks = run_checks({**outputs, "endpoints": {**endpoints, **local}})
+    except OpsError as e:
+        return [Check("port-forward", "fail", str(e))]
+    return [replace(c, name=f"{c.name} (Prometheus)") if c.name == "validator quorum" else c for c in checks]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = ops.ToolParser(prog="python -m tools.smoke", description=__doc__.split("\n\n")[0])
     ops.add_source_arguments(parser)
+    parser.add_argument(
+        "--forward",
+        action="store_true",
+        help="target kubernetes: also check the nodes through Prometheus, HAProxy and the API, with kubectl port-forward",
+    )
     args = parser.parse_args(argv)
     return ops.run_tool("smoke", lambda: _smoke(args))
 
@@ -164,6 +190,10 @@ def _smoke(args) -> int:
             checks = kubesmoke.run_kube_checks(outputs, kubesmoke.api_reader(args.kubeconfig, args.context))
         except OpsError as e:
             checks = [Check("kubernetes api", "fail", str(e))]
+        if args.forward:
+            checks += _forwarded_checks(
+                outputs, Kubectl(outputs["kubernetes"]["namespace"], args.kubeconfig, args.context)
+            )
     else:
         checks = run_checks(outputs)
     verdict, code = ops.overall(checks)
