@@ -18,6 +18,8 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
+import shlex
 import subprocess
 import sys
 import threading
@@ -548,6 +550,23 @@ def claims(plane: ControlPlane) -> dict[str, str]:
     return {c["metadata"]["name"]: c["spec"]["volumeName"] for c in items}
 
 
+# The README's lost-node runbook: mark the node out of service, ..., lift the mark.
+RUNBOOK = [
+    line.split("#")[0].strip()
+    for line in re.search(r"```sh\n(kubectl taint node NODE .*?)```", (REPO / "README.md").read_text(), re.S)
+    .group(1)
+    .splitlines()
+    if line.startswith("kubectl taint")
+]
+
+
+def kubectl_runbook(plane: ControlPlane, command: str, node: str) -> None:
+    """A README kubectl command, verbatim but for NODE, with the tier's kubectl and kubeconfig."""
+    argv = [str(BIN / "kubectl"), "--kubeconfig", str(plane.kubeconfig)] + shlex.split(command)[1:]
+    done = subprocess.run([a.replace("NODE", node) for a in argv], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
 @pytest.mark.parametrize("scope", ["node", "zone"])
 def test_a_lost_node_or_zone_costs_at_most_the_planned_loss_and_the_out_of_service_taint_brings_pods_back(
     deployed, scope
@@ -581,7 +600,7 @@ def test_a_lost_node_or_zone_costs_at_most_the_planned_loss_and_the_out_of_servi
             )
             started = time.monotonic()
             for node in lost:
-                plane.taint(node, "node.kubernetes.io/out-of-service", "nodeshutdown", "NoExecute")
+                kubectl_runbook(plane, RUNBOOK[0], node)
 
             def back() -> bool:
                 pods = {p["metadata"]["name"]: p for p in plane.pods(NAMESPACE)}
@@ -607,6 +626,7 @@ def test_a_lost_node_or_zone_costs_at_most_the_planned_loss_and_the_out_of_servi
                 assert "topology spread" in scheduled["message"], scheduled
     finally:
         for node in lost:
+            kubectl_runbook(plane, RUNBOOK[-1], node)
             plane.revive_node(node)
     plane._wait("every pod Ready again", lambda: all(is_ready(p) for p in plane.pods(NAMESPACE)), 90)
     assert claims(plane) == before

@@ -35,6 +35,8 @@ COVERED = {
     "venv/bin/python -m tools.plan option-b": "test_the_plan_example_prints_what_the_tool_prints",
     "docker exec STACK-postgres-backup": "test_the_backup_subcommands_exist",
     "venv/bin/python -m tools.drill restore": "test_tool_commands_parse",
+    "kubectl taint node NODE": "run by tests/test_kube_target.py::test_a_lost_node_or_zone_costs_at_most_the_planned_"
+    "loss_and_the_out_of_service_taint_brings_pods_back",
 }
 
 

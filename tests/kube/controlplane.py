@@ -579,16 +579,6 @@ class ControlPlane:
         )
         self._wait(f"{node} to be Ready again", lambda: node in self.ready_nodes(), 60)
 
-    def taint(self, node: str, key: str, value: str, effect: str) -> None:
-        """As `kubectl taint node NODE KEY=VALUE:EFFECT`."""
-        taints = self.api("GET", f"/api/v1/nodes/{node}")["spec"].get("taints", [])
-        self.api(
-            "PATCH",
-            f"/api/v1/nodes/{node}",
-            {"spec": {"taints": [*taints, {"key": key, "value": value, "effect": effect}]}},
-            content_type="application/merge-patch+json",
-        )
-
     def evict(self, namespace: str, pod: str) -> None:
         """The Eviction API, as `kubectl drain` calls it; ApiError 429 when a budget refuses."""
         self.api(
