@@ -551,13 +551,9 @@ def claims(plane: ControlPlane) -> dict[str, str]:
 
 
 # The README's lost-node runbook: mark the node out of service, ..., lift the mark.
-RUNBOOK = [
-    line.split("#")[0].strip()
-    for line in re.search(r"```sh\n(kubectl taint node NODE .*?)```", (REPO / "README.md").read_text(), re.S)
-    .group(1)
-    .splitlines()
-    if line.startswith("kubectl taint")
-]
+_BLOCK = re.search(r"```sh\n(kubectl taint node NODE .*?)```", (REPO / "README.md").read_text(), re.S)
+assert _BLOCK is not None, "the README has no lost-node runbook"
+RUNBOOK = [line.split("#")[0].strip() for line in _BLOCK.group(1).splitlines() if line.startswith("kubectl taint")]
 
 
 def kubectl_runbook(plane: ControlPlane, command: str, node: str) -> None:
