@@ -24,9 +24,11 @@ FORWARDING = re.compile(r"Forwarding from 127\.0\.0\.1:(\d+) -> \d+")
 
 
 class Kubectl:
-    def __init__(self, namespace: str, kubeconfig: str | None = None, context: str | None = None):
+    def __init__(
+        self, namespace: str, kubeconfig: str | None = None, context: str | None = None, binary: str | None = None
+    ):
         self.namespace = namespace
-        self.prefix = [os.environ.get("KUBECTL", "kubectl")]
+        self.prefix = [binary or os.environ.get("KUBECTL", "kubectl")]
         self.prefix += ["--kubeconfig", kubeconfig] if kubeconfig else []
         self.prefix += ["--context", context] if context else []
         self.prefix += ["--namespace", namespace]
