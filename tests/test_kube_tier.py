@@ -42,6 +42,19 @@ def test_fake_nodes_are_ready_in_three_zones(plane):
     assert len(plane.ready_nodes()) == len(nodes) == 6
 
 
+def test_a_fake_node_heartbeats_with_a_lease_and_comes_back_from_a_loss_with_its_addresses(plane):
+    """What a kubelet does, and the drills rely on: it renews its node's Lease (the node lifecycle
+    controller's heartbeat), and a node back from a loss still advertises the InternalIP that the
+    API server's exec and port-forward dial."""
+    node = "zone-c-node-2"
+    lease = plane.api("GET", f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{node}")
+    assert lease["spec"]["leaseDurationSeconds"] == 40 and lease["spec"].get("renewTime"), lease["spec"]
+    plane.lose_node(node)
+    plane.revive_node(node)
+    addresses = plane.api("GET", f"/api/v1/nodes/{node}")["status"].get("addresses")
+    assert addresses == [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": node}]
+
+
 def test_a_program_deploys_through_the_real_provider_and_the_api_server_enforces_budget_and_admission(plane, tmp_path):
     project = EngineProject(tmp_path, engine_cli(), program=KUBE / "program")
     project.env["KUBECONFIG"] = str(plane.kubeconfig)

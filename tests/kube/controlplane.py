@@ -208,6 +208,9 @@ class ControlPlane:
                 "none",
                 "--allow-privileged=true",
                 "--enable-priority-and-fairness=false",
+                # As kubeadm sets it: exec and port-forward dial a node's InternalIP first (the
+                # default tries its Hostname first, and no fake node's name resolves here).
+                "--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname",
             ],
         )
         self._wait("the API server", lambda: self.api("GET", "/readyz", raw=True) == "ok", 90)
@@ -260,6 +263,13 @@ class ControlPlane:
                 f"127.0.0.1:{self.kubelet_port}",
                 "--enable-crds",
                 ",".join(KWOK_CRDS),
+                # A kubelet's heartbeat: it renews its node's Lease every quarter of 40 s
+                # (KubeletConfiguration nodeLeaseDurationSeconds) and the node lifecycle
+                # controller reads the Lease. Without it kwok's status heartbeat, 20-25 s apart,
+                # is all the controller sees against its 50 s grace period, and a busy machine
+                # missed it: the node turned Unknown and its pods NotReady mid-rollout.
+                "--node-lease-duration-seconds",
+                "40",
             ],
             # kwok finds an exec's command on its own PATH (Go's exec.LookPath), not the Exec's envs:
             # tests put the commands their pods "have" in local_bin.
@@ -473,6 +483,14 @@ class ControlPlane:
                 "status": {
                     "allocatable": {"cpu": z.cpu, "memory": z.memory, "pods": z.pods},
                     "capacity": {"cpu": z.cpu, "memory": z.memory, "pods": z.pods},
+                    # The addresses a kubelet reports. kwok's node-initialize stage adds only
+                    # those missing, and when a node it re-initializes (Ready again after a
+                    # loss) lacks a Hostname it renders `addresses:` empty, wiping the
+                    # InternalIP that exec and port-forward dial.
+                    "addresses": [
+                        {"type": "InternalIP", "address": "127.0.0.1"},
+                        {"type": "Hostname", "address": name},
+                    ],
                 },
             },
         )
