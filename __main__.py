@@ -82,7 +82,7 @@ def deploy_kubernetes() -> None:
         "backup",
         {
             "cronJob": cluster.backup.metadata.name,
-            "databasePod": pod_name(cluster.database_name),
+            "databasePod": pod_name(cluster.database),
             "interval": settings.backup.interval,
             "keep": settings.backup.keep,
         }

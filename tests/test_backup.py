@@ -375,7 +375,7 @@ def test_on_a_stack_the_drill_runs_its_commands_with_docker_exec_on_the_stacks_d
 
 def test_on_a_kubernetes_stack_the_drill_runs_its_commands_with_kubectl_exec(monkeypatch):
     monkeypatch.setenv("KUBECTL", "/opt/kubectl")
-    outputs = {"backup": {"cronJob": "postgres-backup", "databasePod": "postgres-0"}}
+    outputs = {"backup": {"cronJob": "postgres-backup", "databasePod": "postgres-c40656fb-0"}}
     kubectl = Kubectl("aurigraph", "/etc/kube.yaml", "prod")
     runtime = restore.runtime_for(outputs, kubectl)
     prefix = ["/opt/kubectl", "--kubeconfig", "/etc/kube.yaml", "--context", "prod", "--namespace", "aurigraph"]
@@ -388,7 +388,7 @@ def test_on_a_kubernetes_stack_the_drill_runs_its_commands_with_kubectl_exec(mon
     # pg_restore reads exactly the backup's bytes, whether or not the stream passes stdin's end on.
     argv, _ = runtime.database("pg_restore", "--dbname", "aurigraph", env={"PGAPPNAME": "drill"}, size=1234)
     assert argv[len(prefix) :] == [
-        "exec", "-i", "postgres-0", "-c", "main", "--", "env", "PGAPPNAME=drill",
+        "exec", "-i", "postgres-c40656fb-0", "-c", "main", "--", "env", "PGAPPNAME=drill",
         "sh", "-c", 'n="$1"; shift; head -c "$n" | "$@"', "sh", "1234", "pg_restore", "--dbname", "aurigraph",
     ]  # fmt: skip
     piped = subprocess.run([*argv[-8:-3], "wc", "-c"], input=b"x" * 2000, capture_output=True)  # sh -c ... wc -c

@@ -74,6 +74,16 @@ def deployed(tmp_path_factory) -> Iterator[Deployed]:
         yield Deployed(plane, project, project.outputs(STACK))
 
 
+def writer(pod: dict) -> str:
+    """Who last wrote the pod and, when it is not Ready, why: the Ready condition's reason."""
+    fields = sorted(pod["metadata"].get("managedFields") or [], key=lambda f: f.get("time") or "")
+    last = fields[-1] if fields else {}
+    conditions: list[dict] = (pod.get("status") or {}).get("conditions") or []
+    ready = next((c for c in conditions if c["type"] == "Ready"), {})
+    why = f" {ready.get('reason')}: {ready.get('message')}" if ready.get("status") == "False" else ""
+    return f" (by {last.get('manager')} {last.get('subresource') or ''}{why})"
+
+
 class Watch:
     """Watches the pods of `group` through the API (a real watch: every readiness change, in
     order, however loaded the machine) and records the most logical nodes unavailable at once."""
@@ -136,6 +146,7 @@ class Watch:
                     self.events += 1
                 if event["type"] != "BOOKMARK":
                     state = "deleting" if pod["metadata"].get("deletionTimestamp") else f"ready={is_ready(pod)}"
+                    state += writer(pod)
                     self.timeline.append(
                         f"{time.monotonic() - self._started:7.2f} {event['type']:<8} {pod['metadata']['name']} "
                         f"{pod['metadata']['uid'][:8]} {state}"
@@ -397,9 +408,10 @@ def test_option_c_previews_against_the_cluster(deployed):
 
 def run_tool(deployed: Deployed, tmp_path: Path, tool: str, *argv: str) -> tuple[int, dict[str, Any], str]:
     """python -m TOOL on the deployed stack's outputs, with the tier's kubectl and kubeconfig:
-    (exit status, its JSON, its stderr)."""
+    (exit status, its JSON, its stderr). The outputs are read now, as an operator would: a rollout
+    by an earlier test renames the pods it replaced."""
     outputs = tmp_path / "outputs.json"
-    outputs.write_text(json.dumps(deployed.outputs))
+    outputs.write_text(json.dumps(deployed.project.outputs(STACK)))
     done = subprocess.run(
         [
             sys.executable,
@@ -445,6 +457,12 @@ def until_kwok_has(what: str, probe: Callable[[], object], seconds: float = 30) 
             time.sleep(0.2)
 
 
+def pod_of(plane: ControlPlane, workload: str) -> str:
+    """The one pod of a workload (its StatefulSet is auto-named, and so is the pod)."""
+    (pod,) = plane.pods(NAMESPACE, f"aurigraph.io/workload={workload}")
+    return pod["metadata"]["name"]
+
+
 def kubectl(plane: ControlPlane) -> Kubectl:
     """The drills' kubectl, the tier's binary on the control plane."""
     return Kubectl(NAMESPACE, str(plane.kubeconfig), binary=str(BIN / "kubectl"))
@@ -455,8 +473,8 @@ def test_the_restore_drill_restores_a_backup_through_kubectl_exec(deployed, tmp_
     real API server to kwok's kubelet API, which runs each command here: the backup script
     against a real PostgreSQL 16, and PostgreSQL's tools as its superuser on its socket."""
     plane = deployed.plane
-    backup = deployed.outputs["backup"]
-    assert backup["cronJob"] == "postgres-backup" and backup["databasePod"] == "postgres-0"
+    backup = deployed.project.outputs(STACK)["backup"]
+    assert backup["cronJob"] == "postgres-backup" and backup["databasePod"] == pod_of(plane, "postgres")
     drill_pod = f"{backup['cronJob']}-drill"
     with backed_up_ledger(tmp_path) as (pg, runtime, _):
         for tool in ("psql", "pg_restore"):
@@ -472,7 +490,9 @@ def test_the_restore_drill_restores_a_backup_through_kubectl_exec(deployed, tmp_
             backup["databasePod"],
             {"PATH": path, "PGHOST": str(pg.base), "PGPORT": str(pg.port), "PGUSER": "postgres"},
         )
-        until_kwok_has("the Exec rules", lambda: kubectl(plane).run("exec", "postgres-0", "--", "true", what="exec"))
+        until_kwok_has(
+            "the Exec rules", lambda: kubectl(plane).run("exec", backup["databasePod"], "--", "true", what="exec")
+        )
         done = backup_once(runtime)  # the CronJob's run: kwok runs no job
         assert done.returncode == 0, done.stderr
         backup_id = done.stdout.strip()
@@ -538,14 +558,15 @@ def test_the_failover_drill_evicts_the_leaders_pod_and_measures_the_recovery(dep
         live.wait_healthy(60)
         local = live.outputs["endpoints"]
         forwards: dict[str, list[dict]] = {}
-        for pod, key in (("prometheus-0", "prometheus"), ("haproxy-0", "api"), ("haproxy-0", "haproxyStats")):
+        for workload, key in (("prometheus", "prometheus"), ("haproxy", "api"), ("haproxy", "haproxyStats")):
+            pod = pod_of(plane, workload)
             port = urllib.parse.urlsplit(outputs["endpoints"][key]).port
             target = {"address": "127.0.0.1", "port": urllib.parse.urlsplit(local[key]).port}
             forwards.setdefault(pod, []).append({"ports": [port], "target": target})
         for pod, rules in forwards.items():
             plane.kwok_rule("PortForward", NAMESPACE, pod, {"forwards": rules})
 
-        def forwarded() -> None:  # haproxy-0's rule was made last
+        def forwarded() -> None:  # haproxy's rule was made last
             with kubectl(plane).forwarded(outputs["endpoints"]["haproxyStats"]) as stats:
                 urllib.request.urlopen(stats, timeout=5).close()
 
@@ -575,7 +596,8 @@ def test_the_failover_drill_evicts_the_leaders_pod_and_measures_the_recovery(dep
     }, smoke
     checks = {c["name"]: c for c in result["checks"]}
     assert checks["quorum"]["status"] == "pass" and checks["recovery"]["status"] == "pass", checks
-    evicted = f"{report['container']}-0"
+    nodes = deployed.project.outputs(STACK)["nodes"].values()
+    evicted = next(n["pod"] for n in nodes if n["container"] == report["container"])
     assert plane.api("GET", f"/api/v1/namespaces/{NAMESPACE}/pods/{evicted}")["metadata"]["uid"] != uids[evicted]
     assert report["new_term"] > report["term"] and report["new_leader"] != report["leader"]
     assert watch.most <= f, watch.report()

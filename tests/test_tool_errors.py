@@ -203,7 +203,7 @@ def test_a_drill_on_a_kubernetes_stack_without_kubectl_fails_in_one_line(tmp_pat
                 },
                 "faultBudget": 1,
                 "kubernetes": {"namespace": "aurigraph"},
-                "backup": {"cronJob": "postgres-backup", "databasePod": "postgres-0"},
+                "backup": {"cronJob": "postgres-backup", "databasePod": "postgres-c40656fb-0"},
             }
         )
     )

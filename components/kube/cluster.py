@@ -108,7 +108,7 @@ class KubeCluster(pulumi.ComponentResource):
             return pods.stateful(workload.name, workload, placement, self, depends_on or [])
 
         database = s.postgres(placement, superuser, init_sql, roles_sql)
-        self.database, self.database_name = run(database), database.name
+        self.database = run(database)
         self.cache = run(s.redis(placement, settings.cache, cache))
         run(s.jaeger(placement))
         run(s.postgres_exporter(placement, METRICS_USER, metrics))
@@ -179,7 +179,7 @@ class KubeCluster(pulumi.ComponentResource):
         inventory = node_inventory(topology)
         for node in inventory.values():
             node.pop("dockerName")
-            node["pod"] = pods.pod_name(node["container"])
+            node["pod"] = pods.pod_name(self.groups[node["group"]].workloads[node["container"]])
         self.nodes = pulumi.Output.from_input(inventory)
         self.endpoints = pulumi.Output.from_input(endpoints(k.namespace))
         self.register_outputs({"nodes": self.nodes, "endpoints": self.endpoints})

@@ -200,9 +200,9 @@ class Workload:
     extra_mounts: list[dict[str, Any]] = field(default_factory=list)
 
 
-def pod_name(workload: str) -> str:
+def pod_name(workload: k8s.apps.v1.StatefulSet) -> pulumi.Output[str]:
     """The one pod of a workload's StatefulSet."""
-    return f"{workload}-0"
+    return workload.metadata.name.apply(lambda name: f"{name}-0")
 
 
 def stateful(
@@ -242,7 +242,8 @@ def stateful(
     )
     return k8s.apps.v1.StatefulSet(
         resource,
-        metadata={"name": w.name, "namespace": placement.namespace, "labels": labels(placement, w.name)},
+        # Auto-named, so a replacement is a StatefulSet of a new name: see the options below.
+        metadata={"namespace": placement.namespace, "labels": labels(placement, w.name)},
         spec={
             "serviceName": w.name,
             "replicas": 1,
@@ -269,6 +270,12 @@ def stateful(
         # provider/pkg/await/statefulset.go compares currentRevision with updateRevision and
         # never observedGeneration with generation), and measured here that let the next wave
         # start while the pod was still down. The claim is a resource of its own, untouched.
+        # The replacement gets a new name (the engine checks a replacement again without its old
+        # inputs, so the provider names it afresh). The create await replays the provider's
+        # informer cache and matches by name and generation only, never by uid
+        # (statefulset.go processStatefulSetEvent): a same-named replacement, generation 1 like
+        # the one just deleted, could end its await on the deleted one's cached Ready status.
+        # A new name rules that out by construction; it was read in the code, not seen to fail.
         opts=pulumi.ResourceOptions(
             parent=parent,
             depends_on=list(depends_on),
